@@ -1,0 +1,66 @@
+"""``quantum-trader``: one console script, one subcommand per process or operator task.
+
+Subcommands live in their own modules and are imported only when chosen, so
+``quantum-trader exchange`` never loads the Temporal SDK and vice versa. Each module
+exposes ``add_arguments(parser)`` and ``run(args, settings) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pydantic import ValidationError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "exchange": ("paper_exchange.cli", "run the Binance-compatible paper exchange"),
+    "worker": ("workers.worker", "run the Temporal worker (workflows and activities)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quantum-trader", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.set_defaults(_module=module_name)
+        _load(module_name).add_arguments(command)
+    return parser
+
+
+def _load(module_name: str):  # noqa: ANN202 - a module
+    return importlib.import_module(module_name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from quantum_trader.settings import Settings
+
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        print(f"quantum-trader: invalid settings: {_first_error(error)}", file=sys.stderr)
+        return 2
+    try:
+        return int(_load(args._module).run(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except CommandError as error:
+        print(f"quantum-trader {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+class CommandError(Exception):
+    """An error worth one clear line to the operator, not a traceback."""
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "settings"
+    return f"QT_{where.upper()}: {first.get('msg')}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

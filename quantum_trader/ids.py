@@ -1,0 +1,42 @@
+"""Idempotency keys: every external side effect carries one derived from the trace_id.
+
+Binance client order IDs allow at most 36 characters of ``[A-Za-z0-9_-]``. The ID keeps a
+readable prefix of the trace_id (so operators can match it by eye) and a digest of the
+whole trace_id and the step (so two trace_ids never share an ID, whatever they contain).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from enum import StrEnum
+
+from quantum_trader.constants import RESULT_PUBLISHED_KEY_PREFIX
+
+CLIENT_ORDER_ID_MAX_LEN = 36
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_PREFIX_LEN = 16
+_DIGEST_LEN = 12
+
+
+class Step(StrEnum):
+    """The side-effecting steps of an intent; each gets its own key."""
+
+    ENTRY = "e"
+    STOP_LOSS = "sl"
+    TAKE_PROFIT = "tp"
+    FLATTEN = "fl"
+
+
+def client_order_id(trace_id: str, step: Step = Step.ENTRY) -> str:
+    """Deterministic client order ID for ``step`` of the intent ``trace_id``."""
+    digest = hashlib.sha256(f"{trace_id}\x00{step.value}".encode()).hexdigest()[:_DIGEST_LEN]
+    prefix = _UNSAFE.sub("", trace_id)[:_PREFIX_LEN]
+    value = f"{prefix}-{step.value}-{digest}" if prefix else f"qt-{step.value}-{digest}"
+    assert len(value) <= CLIENT_ORDER_ID_MAX_LEN
+    return value
+
+
+def result_key(trace_id: str) -> str:
+    """Redis key that records the result of ``trace_id`` as published."""
+    return f"{RESULT_PUBLISHED_KEY_PREFIX}{trace_id}"

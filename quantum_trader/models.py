@@ -1,0 +1,253 @@
+"""Frozen models for every workflow, activity, signal and update input and output.
+
+Quantities and prices are ``Decimal`` (strings on the wire), never floats. The decision
+model is the gate for untrusted input: whatever it refuses carries a readable reason.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, model_validator
+
+from quantum_trader.constants import TEXT_FIELD_MAX_LEN, TRACE_ID_MAX_LEN
+from quantum_trader.states import IntentState
+
+# A trace_id becomes the workflow ID verbatim and a visibility-query value: keep it to a
+# printable alphabet that neither Temporal, a shell nor a URL mangles.
+TRACE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+SOURCE_PATTERN = re.compile(r"^[\w .:/@-]*$")
+
+_MAX_DIGITS = 28
+
+
+def _finite_positive(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    if len(value.as_tuple().digits) > _MAX_DIGITS or value.adjusted() > 15 or value.adjusted() < -12:
+        raise ValueError("is out of range")
+    return value
+
+
+PositiveDecimal = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_finite_positive)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Side(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderType(StrEnum):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+
+
+class TimeInForce(StrEnum):
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+
+
+class Market(StrEnum):
+    SPOT = "spot"
+    USDM = "usdm"
+
+
+class TradeDecision(_Frozen):
+    """A trade decision from the AI engine; its ``trace_id`` is the workflow ID."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+
+    trace_id: str = Field(min_length=1, max_length=TRACE_ID_MAX_LEN)
+    symbol: str = Field(min_length=2, max_length=20)
+    side: Side = Field(validation_alias=AliasChoices("side", "action"))
+    confidence: Decimal | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    quantity: PositiveDecimal | None = None
+    position_size_usd: PositiveDecimal | None = None
+    order_type: OrderType = OrderType.MARKET
+    price: PositiveDecimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    ttl_seconds: int | None = Field(default=None, gt=0, le=7 * 24 * 3600)
+    market: Market = Market.SPOT
+    leverage: int | None = Field(default=None, ge=1, le=125)
+    stop_loss: PositiveDecimal | None = None
+    take_profit: PositiveDecimal | None = None
+    source: str | None = Field(default=None, max_length=64)
+    timestamp: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {k: v for k, v in data.items() if v not in ("", None)}
+        for key in ("side", "action", "order_type", "time_in_force"):
+            if isinstance(data.get(key), str):
+                data[key] = data[key].strip().upper()
+        for key in ("market",):
+            if isinstance(data.get(key), str):
+                data[key] = data[key].strip().lower()
+        if isinstance(data.get("symbol"), str):
+            data["symbol"] = data["symbol"].strip().upper()
+        for key, value in data.items():
+            if isinstance(value, str) and len(value) > TEXT_FIELD_MAX_LEN:
+                raise ValueError(f"field {key!r} is longer than {TEXT_FIELD_MAX_LEN} characters")
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> TradeDecision:
+        if not TRACE_ID_PATTERN.fullmatch(self.trace_id):
+            raise ValueError("trace_id may only contain letters, digits and . _ : - and must start alphanumeric")
+        if not SYMBOL_PATTERN.fullmatch(self.symbol):
+            raise ValueError("symbol must be 2-20 upper-case letters or digits")
+        if self.source is not None and not SOURCE_PATTERN.fullmatch(self.source):
+            raise ValueError("source contains characters that are not allowed")
+        if self.quantity is None and self.position_size_usd is None:
+            raise ValueError("one of quantity or position_size_usd is required")
+        if self.order_type is OrderType.LIMIT and self.price is None:
+            raise ValueError("a LIMIT order needs a price")
+        if self.order_type is OrderType.MARKET and self.price is not None:
+            raise ValueError("a MARKET order takes no price")
+        return self
+
+    def summary(self) -> str:
+        """One line for the Web UI, e.g. ``BUY 0.01 BTCUSDT MARKET conf=0.87``."""
+        size = f"{self.quantity}" if self.quantity is not None else f"${self.position_size_usd}"
+        parts = [self.side.value, size, self.symbol, self.order_type.value]
+        if self.price is not None:
+            parts.append(f"@{self.price}")
+        if self.confidence is not None:
+            parts.append(f"conf={self.confidence}")
+        if self.market is Market.USDM:
+            parts.append(f"usdm x{self.leverage or 1}")
+        return " ".join(parts)
+
+
+class CancelRequest(_Frozen):
+    """Input of the ``cancel_order`` signal and update; all fields optional."""
+
+    reason: str = Field(default="cancel requested", max_length=TEXT_FIELD_MAX_LEN)
+
+
+class OrderRequest(_Frozen):
+    """Exactly what the placement activity sends; the client order ID is its idempotency key."""
+
+    trace_id: str
+    market: Market
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+    client_order_id: str
+
+
+class Approval(_Frozen):
+    """Outcome of the risk gate: an order to place, or a rejection with its reason."""
+
+    approved: bool
+    reason: str = ""
+    order: OrderRequest | None = None
+    notional: Decimal | None = None
+    reference_price: Decimal | None = None
+    deadline_seconds: int
+    poll_seconds: float = 1.0
+    ttl_seconds: int | None = None
+
+
+class OrderSnapshot(_Frozen):
+    """The exchange's view of one order, normalised from Binance's JSON."""
+
+    client_order_id: str
+    order_id: int | None = None
+    status: str
+    orig_qty: Decimal = Decimal(0)
+    executed_qty: Decimal = Decimal(0)
+    cumulative_quote_qty: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    fee_asset: str | None = None
+    update_time_ms: int | None = None
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        if self.executed_qty == 0:
+            return None
+        return (self.cumulative_quote_qty / self.executed_qty).quantize(Decimal("0.00000001"))
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("NEW", "PARTIALLY_FILLED", "PENDING_NEW")
+
+    @property
+    def is_fully_filled(self) -> bool:
+        return self.status == "FILLED"
+
+
+class PlacementResult(_Frozen):
+    """What the placement activity returns: the order and how many attempts it took."""
+
+    snapshot: OrderSnapshot
+    attempts: int
+    adopted: bool = False
+
+
+class WatchRequest(_Frozen):
+    order: OrderRequest
+    since: OrderSnapshot
+    window_seconds: float
+    poll_seconds: float
+
+
+class IntentResult(_Frozen):
+    """The record every TradeIntentWorkflow completes with."""
+
+    trace_id: str
+    state: IntentState
+    reason: str = ""
+    symbol: str
+    side: Side
+    order_type: OrderType
+    market: Market = Market.SPOT
+    client_order_id: str | None = None
+    exchange_order_id: int | None = None
+    quantity: Decimal | None = None
+    executed_qty: Decimal = Decimal(0)
+    avg_price: Decimal | None = None
+    quote_qty: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    fee_asset: str | None = None
+    attempts: int = 0
+    reference_price: Decimal | None = None
+    position_size_usd: Decimal | None = None
+    leverage: int | None = None
+    source: str | None = None
+    started_at: datetime
+    ended_at: datetime
+
+
+class IntentStatus(_Frozen):
+    """Answer of the ``status`` query."""
+
+    trace_id: str
+    state: IntentState
+    finished: bool
+    reason: str = ""
+    summary: str
+    order: OrderRequest | None = None
+    snapshot: OrderSnapshot | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    deadline: datetime | None = None
+    history: list[tuple[IntentState, datetime]] = Field(default_factory=list)

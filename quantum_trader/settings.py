@@ -1,0 +1,117 @@
+"""One typed settings object, read from ``QT_*`` environment variables and ``.env``.
+
+Every process (worker, ingress, exchange, CLI) builds one :class:`Settings` at start-up
+and passes it down; nothing else reads the environment. Secrets are ``SecretStr`` so
+they never print; each has a ``*_FILE`` variant that reads the value from a file.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from quantum_trader import constants
+
+DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
+
+_SECRET_FIELDS = ("binance_api_key", "binance_api_secret", "temporal_api_key", "redis_password")
+
+
+class Settings(BaseSettings):
+    """Settings shared by every process. Each field maps to ``QT_<FIELD_NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = constants.TASK_QUEUE
+    temporal_api_key: SecretStr | None = None
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_tls_server_name: str | None = None
+    dedup_retention_days: int = Field(default=7, ge=1, le=3650)
+
+    # Redis
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_password: SecretStr | None = None
+    result_stream: str = constants.RESULT_STREAM
+    result_stream_maxlen: int = Field(default=10_000, ge=100)
+
+    # Exchange
+    exchange_url: str | None = Field(
+        default=None,
+        description="Base URL of a Binance-compatible server (the paper exchange); unset means real Binance.",
+    )
+    binance_testnet: bool = False
+    binance_api_key: SecretStr | None = None
+    binance_api_secret: SecretStr | None = None
+    recv_window_ms: int = Field(default=5_000, ge=1_000, le=60_000)
+    unknown_outcome_grace_ms: int = Field(
+        default=11_000,
+        ge=0,
+        description="Wait past timestamp+recvWindow before trusting 'order does not exist' (exchange queue + skew).",
+    )
+    exchange_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Risk gate
+    kill_switch: bool = False
+    min_confidence: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
+    allowed_symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    max_notional_usd: Decimal = Field(default=Decimal("10000"), gt=0)
+
+    # Intent lifetimes
+    market_deadline_seconds: int = Field(default=180, ge=5)
+    limit_default_ttl_seconds: int = Field(default=3_600, ge=1)
+    limit_deadline_margin_seconds: int = Field(default=60, ge=5)
+    order_poll_seconds: float = Field(default=1.0, gt=0)
+
+    # Secret files: QT_<SECRET>_FILE reads the secret from a file (Docker/Kubernetes secrets).
+    binance_api_key_file: Path | None = None
+    binance_api_secret_file: Path | None = None
+    temporal_api_key_file: Path | None = None
+    redis_password_file: Path | None = None
+
+    # Logging
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        """Fill ``X`` from ``QT_X_FILE`` when only the file variant is given."""
+        if not isinstance(data, dict):
+            return data
+        for name in _SECRET_FIELDS:
+            path = data.get(f"{name}_file")
+            if path and not data.get(name):
+                data[name] = Path(path).read_text(encoding="utf-8").strip()
+        return data
+
+    @property
+    def binance_credentials(self) -> tuple[str, str]:
+        """The API key pair, or a clear error when one half is missing."""
+        if self.binance_api_key is None or self.binance_api_secret is None:
+            raise ValueError("QT_BINANCE_API_KEY and QT_BINANCE_API_SECRET must both be set")
+        return self.binance_api_key.get_secret_value(), self.binance_api_secret.get_secret_value()
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for scrubbing and for leak tests."""
+        values = []
+        for name in _SECRET_FIELDS:
+            secret = getattr(self, name)
+            if secret is not None and secret.get_secret_value():
+                values.append(secret.get_secret_value())
+        return values
