@@ -203,6 +203,13 @@ class PlacementResult(_Frozen):
     adopted: bool = False
 
 
+class CancelOrderRequest(_Frozen):
+    """Make sure the intent's order is not live; ``may_be_in_flight`` after an unknown outcome."""
+
+    order: OrderRequest
+    may_be_in_flight: bool = False
+
+
 class WatchRequest(_Frozen):
     order: OrderRequest
     since: OrderSnapshot

@@ -1,0 +1,14 @@
+"""``ApplicationError.type`` names that cross the activity/workflow boundary."""
+
+# Not retried: the exchange refused the order for good (balance, filters, symbol).
+ORDER_REJECTED = "OrderRejected"
+# Not retried: keys, permissions or signing are wrong.
+EXCHANGE_CONFIG = "ExchangeConfigError"
+# Retried: the request did not execute (rate limit, clock window).
+REQUEST_REFUSED = "RequestRefused"
+# Retried: the request may have executed (timeout, 5xx, -1006, -1007).
+OUTCOME_UNKNOWN = "OutcomeUnknown"
+# Retried: a read or a dependency was unavailable.
+EXCHANGE_UNAVAILABLE = "ExchangeUnavailable"
+
+NON_RETRYABLE = (ORDER_REJECTED, EXCHANGE_CONFIG)

@@ -1,0 +1,124 @@
+"""Connecting to Temporal and starting intents: shared by the worker, ingress and CLI."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
+from temporalio.client import Client, TLSConfig, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from google.protobuf.duration_pb2 import Duration
+
+from quantum_trader import constants
+from quantum_trader.models import IntentResult, TradeDecision
+from quantum_trader.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _tls(settings: Settings) -> TLSConfig | bool:
+    if not (settings.temporal_tls or settings.temporal_tls_cert or settings.temporal_tls_ca):
+        return bool(settings.temporal_api_key)  # API keys imply TLS (Temporal Cloud)
+
+    def read(path):  # noqa: ANN001, ANN202
+        return path.read_bytes() if path else None
+
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca),
+        client_cert=read(settings.temporal_tls_cert),
+        client_private_key=read(settings.temporal_tls_key),
+        domain=settings.temporal_tls_server_name,
+    )
+
+
+async def connect(settings: Settings, **kwargs) -> Client:  # noqa: ANN003 - passed to Client.connect
+    """A client with the project's data converter, TLS and API key from settings."""
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=_tls(settings),
+        api_key=api_key,
+        **kwargs,
+    )
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register the custom search attributes if missing; returns the ones added.
+
+    An unregistered attribute stalls every workflow that sets it, so workers call this
+    before they poll. Safe to call any number of times, from any number of workers.
+    """
+    existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = [name for name in constants.SEARCH_ATTRIBUTES if name not in existing.custom_attributes]
+    if missing:
+        try:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(
+                    namespace=namespace,
+                    search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
+                )
+            )
+        except Exception as error:  # another worker won the race: check again
+            existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+            if any(name not in existing.custom_attributes for name in constants.SEARCH_ATTRIBUTES):
+                raise
+            log.info("search attributes registered concurrently: %s", error)
+        log.info("search attributes registered: %s", ",".join(missing))
+    return missing
+
+
+async def ensure_retention(client: Client, namespace: str, days: int) -> bool:
+    """Set the namespace's retention (the dedup window) to ``days`` where permitted."""
+    wanted = timedelta(days=days)
+    described = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+    current = described.config.workflow_execution_retention_ttl.ToTimedelta()
+    if current == wanted:
+        return False
+    try:
+        await client.workflow_service.update_namespace(
+            UpdateNamespaceRequest(
+                namespace=namespace,
+                config=NamespaceConfig(workflow_execution_retention_ttl=Duration(seconds=int(wanted.total_seconds()))),
+            )
+        )
+    except Exception as error:  # e.g. no permission on a managed namespace
+        log.warning("namespace retention unchanged namespace=%s current=%s wanted=%s error=%s", namespace, current, wanted, error)
+        return False
+    log.info("namespace retention set namespace=%s retention=%s", namespace, wanted)
+    return True
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    trace_id: str
+    started: bool
+    run_id: str | None = None
+
+
+async def start_intent(client: Client, decision: TradeDecision, settings: Settings) -> StartOutcome:
+    """Start the intent's workflow; a trace_id seen before is refused, not started again."""
+    try:
+        handle: WorkflowHandle[object, IntentResult] = await client.start_workflow(
+            constants.WORKFLOW_NAME,
+            decision,
+            id=decision.trace_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=decision.summary(),
+            request_eager_start=True,
+            result_type=IntentResult,
+        )
+    except WorkflowAlreadyStartedError:
+        log.info("DUPLICATE_SKIP trace_id=%s", decision.trace_id)
+        return StartOutcome(trace_id=decision.trace_id, started=False)
+    log.info("intent started trace_id=%s run_id=%s", decision.trace_id, handle.result_run_id)
+    return StartOutcome(trace_id=decision.trace_id, started=True, run_id=handle.result_run_id)

@@ -1,0 +1,232 @@
+"""TradeIntentWorkflow on the real stack: Temporal dev server, redis-server, the paper
+exchange, python-binance. One scenario per terminal state and per failure the original
+system could not survive."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+from redis.asyncio import Redis
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from quantum_trader import constants
+from quantum_trader.ids import client_order_id
+from quantum_trader.models import CancelRequest, IntentResult, IntentStatus
+from quantum_trader.settings import Settings
+from quantum_trader.states import IntentState
+from quantum_trader.temporal import start_intent
+from tests.conftest import trace_id
+from tests.support.eventually import eventually
+from tests.support.intents import decision, record_history, result_of, start
+from tests.support.paper import PaperAdmin
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+async def _status(client: Client, tid: str) -> IntentStatus:
+    return await client.get_workflow_handle(tid).query("status", result_type=IntentStatus)
+
+
+async def _wait_state(client: Client, tid: str, state: IntentState) -> IntentStatus:
+    async def probe() -> IntentStatus | None:
+        status = await _status(client, tid)
+        return status if status.state is state else None
+
+    return await eventually(probe, timeout=30, what=f"{tid} in {state}")
+
+
+async def test_market_intent_fills_with_one_order_and_one_result(client: Client, settings: Settings, paper: PaperAdmin, redis: Redis) -> None:
+    tid = trace_id("fill")
+    handle = await start(client, settings, tid)
+    result = await result_of(handle)
+    assert result.state is IntentState.FILLED
+    assert result.client_order_id == client_order_id(tid)
+    assert result.executed_qty == Decimal("0.001")
+    assert result.avg_price and result.avg_price > 0
+    assert result.fees > 0
+    orders = await paper.orders_for(client_order_id(tid))
+    assert len(orders) == 1 and orders[0]["status"] == "FILLED"
+    entries = await redis.xrange(settings.result_stream)
+    mine = [fields for _, fields in entries if fields[b"trace_id"] == tid.encode()]
+    assert len(mine) == 1
+    assert mine[0][b"state"] == b"FILLED" and mine[0][b"status"] == b"filled"
+    description = await handle.describe()
+    assert description.typed_search_attributes.get(__import__("temporalio").common.SearchAttributeKey.for_keyword("TradeState")) == "FILLED"
+    await record_history(handle, "market_filled")
+
+
+async def test_same_decision_started_50_times_concurrently_runs_once(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("dup")
+    same = decision(tid)
+    outcomes = await asyncio.gather(*(start_intent(client, same, settings) for _ in range(50)))
+    assert sum(o.started for o in outcomes) == 1
+    result = await result_of(client.get_workflow_handle(tid, result_type=IntentResult))
+    assert result.state is IntentState.FILLED
+    assert len(await paper.orders_for(client_order_id(tid))) == 1
+    # Closed, yet still refused: REJECT_DUPLICATE holds for the namespace's retention.
+    again = await start_intent(client, same, settings)
+    assert not again.started
+    with pytest.raises(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            constants.WORKFLOW_NAME, same, id=tid, task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    assert len(await paper.orders_for(client_order_id(tid))) == 1
+
+
+async def test_limit_intent_price_crosses_fills(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("lfill")
+    await paper.set_price("ETHUSDT", "3000")
+    handle = await start(client, settings, tid, symbol="ETHUSDT", order_type="LIMIT", price="2900", quantity="0.01", ttl_seconds=60)
+    await _wait_state(client, tid, IntentState.OPEN)
+    await paper.set_price("ETHUSDT", "2899")
+    result = await result_of(handle)
+    assert result.state is IntentState.FILLED
+    assert result.avg_price == Decimal("2900")
+    await record_history(handle, "limit_filled")
+
+
+async def test_limit_intent_nothing_fills_by_ttl_expires_and_cancels_at_exchange(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("exp")
+    await paper.set_price("SOLUSDT", "150")
+    handle = await start(client, settings, tid, symbol="SOLUSDT", order_type="LIMIT", price="100", quantity="0.1", ttl_seconds=2)
+    result = await result_of(handle)
+    assert result.state is IntentState.EXPIRED
+    assert result.executed_qty == 0
+    orders = await paper.orders_for(client_order_id(tid))
+    assert [o["status"] for o in orders] == ["CANCELED"]
+    await record_history(handle, "limit_expired")
+
+
+async def test_limit_intent_partial_fill_then_ttl_ends_partially_filled(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("part")
+    await paper.set_price("BNBUSDT", "600")
+    await paper.configure(liquidity={"BNBUSDT": "0.4"})
+    try:
+        handle = await start(client, settings, tid, symbol="BNBUSDT", order_type="LIMIT", price="590", quantity="1", ttl_seconds=4)
+        await _wait_state(client, tid, IntentState.OPEN)
+        await paper.set_price("BNBUSDT", "589")  # one matching pass: 0.4 of 1 fills
+        await paper.set_price("BNBUSDT", "600")  # and the price walks away
+        status = await _wait_state(client, tid, IntentState.PARTIALLY_FILLED)
+        assert status.snapshot is not None and status.snapshot.executed_qty == Decimal("0.4")
+        result = await result_of(handle)
+    finally:
+        await paper.configure(liquidity={"BNBUSDT": None})
+    assert result.state is IntentState.PARTIALLY_FILLED
+    assert result.executed_qty == Decimal("0.4")
+    orders = await paper.orders_for(client_order_id(tid))
+    assert len(orders) == 1 and orders[0]["status"] == "CANCELED"
+    await record_history(handle, "limit_partial_expired")
+
+
+async def _resting_limit(client: Client, settings: Settings, paper: PaperAdmin, prefix: str):  # noqa: ANN202
+    tid = trace_id(prefix)
+    await paper.set_price("XRPUSDT", "0.6")
+    handle = await start(client, settings, tid, symbol="XRPUSDT", order_type="LIMIT", price="0.5", quantity="20", ttl_seconds=120)
+    await _wait_state(client, tid, IntentState.OPEN)
+    return tid, handle
+
+
+async def test_cancel_signal_on_resting_limit_cancels_at_exchange(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid, handle = await _resting_limit(client, settings, paper, "csig")
+    await handle.signal("cancel_order", CancelRequest(reason="ops"))
+    result = await result_of(handle)
+    assert result.state is IntentState.CANCELLED
+    assert result.reason == "ops"
+    assert [o["status"] for o in await paper.orders_for(client_order_id(tid))] == ["CANCELED"]
+    await record_history(handle, "cancel_signal")
+
+
+async def test_cancel_update_answers_with_the_outcome(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid, handle = await _resting_limit(client, settings, paper, "cupd")
+    status = await handle.execute_update("request_cancel", CancelRequest(reason="desk"), result_type=IntentStatus)
+    assert status.state is IntentState.CANCELLED and status.finished
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update("request_cancel", CancelRequest(reason="again"), result_type=IntentStatus)
+    assert [o["status"] for o in await paper.orders_for(client_order_id(tid))] == ["CANCELED"]
+
+
+async def test_workflow_cancel_cancels_order_then_completes_cancelled(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid, handle = await _resting_limit(client, settings, paper, "wcan")
+    await handle.cancel()
+    result = await result_of(handle)
+    assert result.state is IntentState.CANCELLED
+    assert [o["status"] for o in await paper.orders_for(client_order_id(tid))] == ["CANCELED"]
+    await record_history(handle, "workflow_cancel")
+
+
+async def test_cancel_before_placement_places_nothing(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("cpre")
+    handle = await client.start_workflow(
+        constants.WORKFLOW_NAME, decision(tid), id=tid, task_queue=settings.task_queue,
+        start_signal="cancel_order", start_signal_args=[CancelRequest(reason="changed my mind")],
+        result_type=IntentResult,
+    )
+    result = await result_of(handle)
+    assert result.state is IntentState.CANCELLED and result.reason == "changed my mind"
+    assert await paper.orders_for(client_order_id(tid)) == []
+
+
+async def test_cancel_after_fill_reports_filled(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("late")
+    handle = await start(client, settings, tid)
+    result = await result_of(handle)
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update("request_cancel", CancelRequest(reason="too late"), result_type=IntentStatus)
+    assert result.state is IntentState.FILLED
+
+
+async def test_low_confidence_rejected_by_policy_places_nothing(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("lowc")
+    result = await result_of(await start(client, settings, tid, confidence="0.1"))
+    assert result.state is IntentState.REJECTED
+    assert "confidence" in result.reason
+    assert await paper.orders_for(client_order_id(tid)) == []
+
+
+async def test_kill_switch_rejects_new_intents(client: Client, settings: Settings, paper: PaperAdmin, redis: Redis) -> None:
+    tid = trace_id("kill")
+    await redis.set(constants.KILL_SWITCH_KEY, "1")
+    try:
+        result = await result_of(await start(client, settings, tid))
+    finally:
+        await redis.delete(constants.KILL_SWITCH_KEY)
+    assert result.state is IntentState.REJECTED and result.reason == "kill switch engaged"
+    assert await paper.orders_for(client_order_id(tid)) == []
+
+
+async def test_insufficient_balance_rejected_by_exchange(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("bal")
+    await paper.set_balance("USDT", "0")
+    try:
+        result = await result_of(await start(client, settings, tid))
+    finally:
+        await paper.reset()
+    assert result.state is IntentState.REJECTED
+    assert "insufficient balance" in result.reason
+    assert result.attempts <= 1
+
+
+async def test_response_lost_adopts_the_order_exactly_once(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("lost")
+    await paper.arm("drop_response", path="/api/v3/order", method="POST", count=1)
+    handle = await start(client, settings, tid)
+    result = await result_of(handle)
+    assert result.state is IntentState.FILLED
+    assert result.attempts == 2
+    orders = await paper.orders_for(client_order_id(tid))
+    assert len(orders) == 1
+    await record_history(handle, "response_lost")
+
+
+async def test_5xx_before_execution_retries_then_fills_once(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("5xx")
+    await paper.arm("error_5xx", path="/api/v3/order", method="POST", count=2)
+    result = await result_of(await start(client, settings, tid))
+    assert result.state is IntentState.FILLED
+    assert result.attempts == 3
+    assert len(await paper.orders_for(client_order_id(tid))) == 1

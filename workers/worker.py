@@ -1,0 +1,94 @@
+"""``quantum-trader worker``: runs TradeIntentWorkflow and its activities.
+
+Before it polls, the worker registers the search attributes (an unregistered one stalls
+workflows) and, where it may, sets the namespace's retention to the dedup window.
+SIGTERM or SIGINT stops polling, lets running activities finish, then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.exchange_gateway import ExchangeGateway
+from activities.results import ResultActivities
+from activities.trading import TradingActivities
+from quantum_trader import logs
+from quantum_trader.settings import Settings
+from quantum_trader.temporal import connect, ensure_retention, ensure_search_attributes
+from workflows.trade_intent import TradeIntentWorkflow
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-concurrent-activities", type=int, default=200)
+    parser.add_argument("--max-concurrent-workflow-tasks", type=int, default=100)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    logs.configure(settings, "worker")
+    asyncio.run(
+        serve(
+            settings,
+            max_concurrent_activities=args.max_concurrent_activities,
+            max_concurrent_workflow_tasks=args.max_concurrent_workflow_tasks,
+        )
+    )
+    return 0
+
+
+def redis_client(settings: Settings) -> Redis:
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    return Redis.from_url(settings.redis_url, password=password)
+
+
+def build_worker(client: Client, settings: Settings, gateway: ExchangeGateway, redis: Redis, **options) -> Worker:  # noqa: ANN003
+    trading = TradingActivities(settings, gateway, redis)
+    results = ResultActivities(settings, redis)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[TradeIntentWorkflow],
+        activities=[
+            trading.approve_intent,
+            trading.place_order,
+            trading.watch_order,
+            trading.cancel_order,
+            results.publish_result,
+        ],
+        graceful_shutdown_timeout=timedelta(seconds=10),
+        **options,
+    )
+
+
+async def prepare(client: Client, settings: Settings) -> None:
+    """Namespace set-up that must precede polling."""
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    await ensure_retention(client, settings.temporal_namespace, settings.dedup_retention_days)
+
+
+async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
+    client = await connect(settings)
+    await prepare(client, settings)
+    gateway = ExchangeGateway(settings)
+    redis = redis_client(settings)
+    worker = build_worker(client, settings, gateway, redis, **options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task_queue=%s namespace=%s address=%s", settings.task_queue, settings.temporal_namespace, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        log.info("worker stopping")
+    await gateway.close()
+    await redis.aclose()
+    log.info("worker stopped")
