@@ -37,6 +37,10 @@ class PaperAdmin:
     async def arm(self, kind: str, **fault: Any) -> dict[str, Any]:
         return await self._request("POST", "faults", json={"kind": kind, **fault})
 
+    async def faults(self) -> list[dict[str, Any]]:
+        data = await self._request("GET", "faults")
+        return data["faults"] if isinstance(data, dict) else data
+
     async def clear_faults(self) -> None:
         await self._request("DELETE", "faults")
 

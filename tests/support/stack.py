@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from quantum_trader import constants
+from quantum_trader.settings import Settings
 from tests.support.processes import VENV_BIN, Proc, free_port
 
 TEST_API_KEY = "qt-test-key-7f3a9c"
@@ -54,3 +56,23 @@ def exchange_proc(home: Path, port: int | None = None, *extra: str) -> tuple[Pro
             "--api-key", TEST_API_KEY, "--api-secret", TEST_API_SECRET,
             "--state-file", str(home / "exchange.sqlite"), *extra]
     return Proc("exchange", args, home / "exchange.log"), port
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``QT_*`` environment that reproduces ``settings`` in a child process."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        elif isinstance(value, (tuple, list)):
+            value = json.dumps(list(value))
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"QT_{name.upper()}"] = str(value)
+    return env
+
+
+def worker_proc(home: Path, settings: Settings, name: str = "worker") -> Proc:
+    return Proc(name, [str(VENV_BIN / "quantum-trader"), "worker"], home / f"{name}.log", env=settings_env(settings))
