@@ -1,0 +1,174 @@
+"""The aiohttp application: Binance routes behind faults, rate limits and authentication."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from paper_exchange import admin, errors, faults, futures, spot
+from paper_exchange.config import PaperExchangeConfig
+from paper_exchange.errors import ApiError
+from paper_exchange.faults import Fault
+from paper_exchange.limits import Usage
+from paper_exchange.params import Params
+from paper_exchange.routing import Route
+from paper_exchange.state import PaperExchange
+
+log = logging.getLogger("paper_exchange")
+EXCHANGE = admin.EXCHANGE
+JSON = "application/json"
+
+
+def _dump(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _usage_headers(usage: Usage | None) -> dict[str, str]:
+    if usage is None:
+        return {}
+    headers = {"X-MBX-USED-WEIGHT-1M": str(usage.weight_1m), "X-MBX-USED-WEIGHT": str(usage.weight_1m)}
+    if usage.orders_10s is not None:
+        headers["X-MBX-ORDER-COUNT-10S"] = str(usage.orders_10s)
+    return headers
+
+
+def error_response(error: ApiError, usage: Usage | None = None) -> web.Response:
+    headers = {**_usage_headers(usage), **error.headers}
+    return web.Response(text=_dump(error.body()), status=error.status, content_type=JSON, headers=headers)
+
+
+async def _read_body(request: web.Request) -> str:
+    if not request.can_read_body:
+        return ""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(-1101, "Too many parameters sent for this endpoint.") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(errors.ILLEGAL_CHARS, "Illegal characters found in a parameter.") from None
+
+
+def _params(query: str, body: str) -> Params:
+    values = dict(parse_qsl(body, keep_blank_values=True)) if body else {}
+    if query:
+        values.update(parse_qsl(query, keep_blank_values=True))
+    return Params(values)
+
+
+async def _process(request: web.Request, route: Route, ex: PaperExchange) -> web.Response:
+    usage: Usage | None = None
+    try:
+        body = await _read_body(request)
+        now = ex.clock()
+        usage = ex.limiter.charge(now, route.weight, route.is_order)
+        query = request.rel_url.raw_query_string
+        params = _params(query, body)
+        if route.signed:
+            ex.credentials.authenticate(request.headers.get("X-MBX-APIKEY"))
+            ex.credentials.verify(query, body, params.values, now, ex.config.max_recv_window_ms)
+        result = route.handler(ex, params)
+        ex.commit()
+        return web.Response(text=_dump(result), content_type=JSON, headers=_usage_headers(usage))
+    except ApiError as error:
+        ex.commit()
+        return error_response(error, usage)
+    except Exception:  # noqa: BLE001 - one request must never take the exchange down
+        log.exception("request_failed method=%s path=%s", request.method, request.path)
+        ex.commit()
+        return error_response(ApiError(errors.UNKNOWN, "An unknown error occurred while processing the request.", 500))
+
+
+async def _drop(request: web.Request, fault: Fault) -> web.StreamResponse:
+    """Lose the answer: abort the TCP connection, or send a bare 503."""
+    if fault.respond == "503":
+        return web.Response(status=503, body=b"")
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    raise asyncio.CancelledError
+
+
+def _fault_response(fault: Fault, ex: PaperExchange) -> ApiError:
+    kind = fault.kind
+    if kind == faults.ERROR_5XX:
+        return errors.service_unavailable()
+    if kind == faults.UNKNOWN_1007:
+        return errors.unknown_outcome()
+    if kind == faults.RATE_LIMIT_429:
+        return errors.too_many_requests(fault.retry_after, "6000 request weight per 1 MINUTE")
+    if kind == faults.BAN_418:
+        return errors.banned(fault.retry_after, ex.clock() + fault.retry_after * 1000)
+    if kind == faults.TIMESTAMP_1021:
+        return errors.timestamp_outside_window()
+    raise ValueError(f"no immediate answer for fault kind {kind}")
+
+
+def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        ex = request.app[EXCHANGE]
+        selected = ex.faults.select(request.path, request.method)
+        if selected.latency_ms:
+            await asyncio.sleep(selected.latency_ms / 1000)
+        fault = selected.fault
+        if fault is None:
+            return await _process(request, route, ex)
+        log.info("fault_applied id=%s kind=%s method=%s path=%s", fault.id, fault.kind, request.method, request.path)
+        if fault.kind == faults.DOWN:
+            return await _drop(request, fault)
+        if fault.kind not in faults.AFTER_PROCESSING:
+            return error_response(_fault_response(fault, ex))
+        response = await _process(request, route, ex)
+        if fault.kind == faults.UNKNOWN_1007_AFTER:
+            return error_response(errors.unknown_outcome())
+        return await _drop(request, fault)
+
+    return handle
+
+
+async def not_found(request: web.Request) -> web.Response:
+    return web.Response(
+        text=_dump({"code": -1000, "msg": f"Unknown endpoint {request.method} {request.path}."}),
+        status=404,
+        content_type=JSON,
+    )
+
+
+async def _ticker(ex: PaperExchange) -> None:
+    interval = ex.config.tick_ms / 1000
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            ex.tick()
+        except Exception:  # noqa: BLE001 - the walk must keep going
+            log.exception("tick_failed")
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    ex = app[EXCHANGE]
+    task = asyncio.create_task(_ticker(ex))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    ex.close()
+
+
+def create_app(config: PaperExchangeConfig) -> web.Application:
+    """A ready-to-run application; its state lives in ``app[EXCHANGE]``."""
+    app = web.Application(client_max_size=config.max_body_bytes)
+    app[EXCHANGE] = PaperExchange(config)
+    admin.add_routes(app)
+    for route in (*spot.ROUTES, *futures.ROUTES):
+        app.router.add_route(route.method, route.path, endpoint(route))
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    app.cleanup_ctx.append(_background)
+    return app

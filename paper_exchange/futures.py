@@ -1,0 +1,284 @@
+"""USD-M futures endpoints under ``/fapi`` (the paths python-binance's ``futures_*`` methods call)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paper_exchange import errors, market_data, render
+from paper_exchange.decimals import ZERO, fmt
+from paper_exchange.engine import AlgoRequest, OrderRequest, new_client_id
+from paper_exchange.errors import ApiError
+from paper_exchange.orders import USDM
+from paper_exchange.params import SIDES, Params
+from paper_exchange.routing import Route
+from paper_exchange.spot import order_reference
+from paper_exchange.state import PaperExchange
+
+ORDER_TYPES = ("MARKET", "LIMIT")
+ALGO_ORDER_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
+CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
+TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX")
+WORKING_TYPES = ("MARK_PRICE", "CONTRACT_PRICE")
+
+
+def _check_position_side(p: Params) -> None:
+    side = p.get("positionSide")
+    if side is not None and side != "BOTH":
+        raise ApiError(-4061, "Order's position side does not match user's setting.")
+
+
+def new_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    symbol = p.symbol()
+    ex.engine.spec(symbol)
+    side = p.choice("side", SIDES)
+    raw_type = p.required("type")
+    if raw_type in CONDITIONAL_TYPES:
+        raise ApiError(-4120, "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead.")
+    order_type = p.choice("type", ORDER_TYPES)
+    assert side is not None and order_type is not None
+    _check_position_side(p)
+    time_in_force = "GTC"
+    price = None
+    if order_type == "LIMIT":
+        time_in_force = p.choice("timeInForce", TIME_IN_FORCE) or "GTC"
+        price = p.positive("price", required=True, what="price")
+    quantity = p.positive("quantity", required=True)
+    request = OrderRequest(
+        market=USDM,
+        symbol=symbol,
+        side=side,
+        type=order_type,
+        time_in_force=time_in_force,
+        quantity=quantity,
+        price=price,
+        client_order_id=p.client_id("newClientOrderId") or new_client_id(),
+        reduce_only=p.flag("reduceOnly"),
+    )
+    order, _ = ex.engine.place(request)
+    return render.futures_order(order)
+
+
+def get_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    symbol = p.symbol()
+    order_id, client_id = order_reference(p)
+    return render.futures_order(ex.engine.get_order(USDM, symbol, order_id, client_id))
+
+
+def cancel_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    symbol = p.symbol()
+    order_id, client_id = order_reference(p)
+    return render.futures_order(ex.engine.cancel(USDM, symbol, order_id, client_id))
+
+
+def open_orders(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
+    symbol = p.get("symbol")
+    return [render.futures_order(o) for o in ex.engine.open_orders(USDM, symbol.upper() if symbol else None)]
+
+
+def all_orders(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
+    symbol = p.symbol()
+    ex.engine.spec(symbol)
+    orders = [o for o in ex.engine.orders[USDM].values() if o.symbol == symbol]
+    return [render.futures_order(o) for o in sorted(orders, key=lambda o: o.order_id)]
+
+
+def new_algo_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    algo_type = p.required("algoType")
+    if algo_type != "CONDITIONAL":
+        raise ApiError(errors.ILLEGAL_CHARS, "Illegal characters found in parameter 'algoType'; legal range is 'CONDITIONAL'.")
+    symbol = p.symbol()
+    ex.engine.spec(symbol)
+    side = p.choice("side", SIDES)
+    order_type = p.choice("type", ALGO_ORDER_TYPES)
+    assert side is not None and order_type is not None
+    _check_position_side(p)
+    trigger_price = p.positive("triggerPrice", required=True, what="triggerPrice")
+    assert trigger_price is not None
+    close_position = p.flag("closePosition")
+    quantity = None if close_position else p.positive("quantity", required=True)
+    request = AlgoRequest(
+        symbol=symbol,
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        trigger_price=trigger_price,
+        close_position=close_position,
+        reduce_only=p.flag("reduceOnly"),
+        working_type=p.choice("workingType", WORKING_TYPES, required=False) or "CONTRACT_PRICE",
+        client_algo_id=p.client_id("clientAlgoId") or new_client_id(),
+    )
+    return render.algo_order(ex.engine.place_algo(request))
+
+
+def _algo_reference(p: Params) -> tuple[int | None, str | None]:
+    algo_id = p.integer("algoId")
+    client_algo_id = p.get("clientAlgoId")
+    if algo_id is None and client_algo_id is None:
+        raise ApiError(errors.MANDATORY, "Param 'algoId' or 'clientAlgoId' must be sent, but both were empty/null!")
+    return algo_id, client_algo_id
+
+
+def get_algo_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    algo_id, client_algo_id = _algo_reference(p)
+    algo = ex.engine.find_algo(algo_id, client_algo_id, p.get("symbol"))
+    if algo is None:
+        raise errors.no_such_order()
+    return render.algo_order(algo)
+
+
+def cancel_algo_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    algo_id, client_algo_id = _algo_reference(p)
+    algo = ex.engine.cancel_algo(algo_id, client_algo_id, p.get("symbol"))
+    return {"algoId": algo.algo_id, "clientAlgoId": algo.client_algo_id, "code": "200", "msg": "success"}
+
+
+def open_algo_orders(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
+    symbol = p.get("symbol")
+    return [render.algo_order(a) for a in ex.engine.open_algo_orders(symbol.upper() if symbol else None)]
+
+
+def all_algo_orders(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
+    symbol = p.symbol()
+    ex.engine.spec(symbol)
+    return [render.algo_order(a) for a in sorted(ex.engine.algos.values(), key=lambda a: a.algo_id) if a.symbol == symbol]
+
+
+def change_leverage(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    symbol = p.symbol()
+    leverage = p.integer("leverage", required=True)
+    assert leverage is not None
+    ex.engine.set_leverage(symbol, leverage)
+    return {"leverage": leverage, "maxNotionalValue": "1000000", "symbol": symbol}
+
+
+def position_risk(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
+    symbol = p.get("symbol")
+    if symbol is not None:
+        ex.engine.spec(symbol.upper())
+    positions = ex.engine.futures.positions
+    wanted = [symbol.upper()] if symbol else list(positions)
+    return [render.position_risk(positions[s], ex.prices[s]) for s in wanted]
+
+
+def _balance_figures(ex: PaperExchange) -> dict[str, str]:
+    futures = ex.engine.futures
+    marks = ex.engine.marks()
+    unrealized = futures.unrealized(marks)
+    available = futures.available(marks)
+    return {
+        "walletBalance": fmt(futures.wallet),
+        "unrealizedProfit": fmt(unrealized),
+        "marginBalance": fmt(futures.wallet + unrealized),
+        "initialMargin": fmt(futures.used_margin(marks)),
+        "availableBalance": fmt(available),
+        "maxWithdrawAmount": fmt(max(available, ZERO)),
+    }
+
+
+def account(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    figures = _balance_figures(ex)
+    marks = ex.engine.marks()
+    positions = []
+    for position in ex.engine.futures.positions.values():
+        mark = marks[position.symbol]
+        positions.append(
+            {
+                "symbol": position.symbol,
+                "positionSide": "BOTH",
+                "positionAmt": fmt(position.amount),
+                "entryPrice": fmt(position.entry_price),
+                "unrealizedProfit": fmt(position.unrealized(mark)),
+                "notional": fmt(position.amount * mark),
+                "initialMargin": fmt(abs(position.amount) * mark / position.leverage),
+                "isolatedWallet": "0",
+                "leverage": str(position.leverage),
+                "isolated": False,
+                "updateTime": position.update_time,
+            }
+        )
+    return {
+        "feeTier": 0,
+        "canTrade": True,
+        "canDeposit": True,
+        "canWithdraw": True,
+        "multiAssetsMargin": False,
+        "tradeGroupId": -1,
+        "updateTime": 0,
+        "totalWalletBalance": figures["walletBalance"],
+        "totalUnrealizedProfit": figures["unrealizedProfit"],
+        "totalMarginBalance": figures["marginBalance"],
+        "totalInitialMargin": figures["initialMargin"],
+        "totalPositionInitialMargin": figures["initialMargin"],
+        "totalOpenOrderInitialMargin": "0",
+        "totalMaintMargin": "0",
+        "totalCrossWalletBalance": figures["walletBalance"],
+        "totalCrossUnPnl": figures["unrealizedProfit"],
+        "availableBalance": figures["availableBalance"],
+        "maxWithdrawAmount": figures["maxWithdrawAmount"],
+        "assets": [
+            {
+                "asset": "USDT",
+                **figures,
+                "maintMargin": "0",
+                "positionInitialMargin": figures["initialMargin"],
+                "openOrderInitialMargin": "0",
+                "crossWalletBalance": figures["walletBalance"],
+                "crossUnPnl": figures["unrealizedProfit"],
+                "marginAvailable": True,
+                "updateTime": ex.clock(),
+            }
+        ],
+        "positions": positions,
+    }
+
+
+def balance(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
+    figures = _balance_figures(ex)
+    return [
+        {
+            "accountAlias": "paper",
+            "asset": "USDT",
+            "balance": figures["walletBalance"],
+            "crossWalletBalance": figures["walletBalance"],
+            "crossUnPnl": figures["unrealizedProfit"],
+            "availableBalance": figures["availableBalance"],
+            "maxWithdrawAmount": figures["maxWithdrawAmount"],
+            "marginAvailable": True,
+            "updateTime": ex.clock(),
+        }
+    ]
+
+
+def user_trades(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
+    symbol = p.symbol()
+    order_id = p.integer("orderId")
+    limit = p.integer("limit") or 500
+    return [render.futures_trade(t) for t in ex.engine.symbol_trades(USDM, symbol, order_id)[-limit:]]
+
+
+ROUTES = [
+    Route("GET", "/fapi/v1/ping", market_data.ping),
+    Route("GET", "/fapi/v1/time", market_data.server_time),
+    Route("GET", "/fapi/v1/exchangeInfo", market_data.futures_exchange_info),
+    Route("GET", "/fapi/v1/premiumIndex", market_data.premium_index),
+    Route("GET", "/fapi/v1/ticker/price", market_data.futures_ticker_price),
+    Route("GET", "/fapi/v2/ticker/price", market_data.futures_ticker_price),
+    Route("POST", "/fapi/v1/order", new_order, signed=True, is_order=True),
+    Route("GET", "/fapi/v1/order", get_order, signed=True),
+    Route("DELETE", "/fapi/v1/order", cancel_order, signed=True),
+    Route("GET", "/fapi/v1/openOrders", open_orders, signed=True),
+    Route("GET", "/fapi/v1/allOrders", all_orders, signed=True, weight=5),
+    Route("POST", "/fapi/v1/algoOrder", new_algo_order, signed=True, is_order=True),
+    Route("GET", "/fapi/v1/algoOrder", get_algo_order, signed=True),
+    Route("DELETE", "/fapi/v1/algoOrder", cancel_algo_order, signed=True),
+    Route("GET", "/fapi/v1/openAlgoOrders", open_algo_orders, signed=True),
+    Route("GET", "/fapi/v1/allAlgoOrders", all_algo_orders, signed=True, weight=5),
+    Route("POST", "/fapi/v1/leverage", change_leverage, signed=True),
+    Route("GET", "/fapi/v2/positionRisk", position_risk, signed=True, weight=5),
+    Route("GET", "/fapi/v3/positionRisk", position_risk, signed=True, weight=5),
+    Route("GET", "/fapi/v2/account", account, signed=True, weight=5),
+    Route("GET", "/fapi/v3/account", account, signed=True, weight=5),
+    Route("GET", "/fapi/v2/balance", balance, signed=True, weight=5),
+    Route("GET", "/fapi/v3/balance", balance, signed=True, weight=5),
+    Route("GET", "/fapi/v1/userTrades", user_trades, signed=True, weight=5),
+]

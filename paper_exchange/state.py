@@ -1,0 +1,117 @@
+"""One running paper exchange: engine, prices, faults, limits, credentials and persistence."""
+
+from __future__ import annotations
+
+import logging
+import time
+from decimal import Decimal
+
+from paper_exchange.auth import Credentials
+from paper_exchange.config import PaperExchangeConfig
+from paper_exchange.engine import Engine
+from paper_exchange.faults import FaultBook
+from paper_exchange.limits import RateLimiter
+from paper_exchange.prices import PriceBook
+from paper_exchange.store import Snapshot, Store
+from paper_exchange.symbols import spec_for
+
+log = logging.getLogger("paper_exchange")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class PaperExchange:
+    """Everything the HTTP layer acts on; state changes are persisted by :meth:`commit`."""
+
+    def __init__(self, config: PaperExchangeConfig) -> None:
+        self.config = config
+        self.clock = now_ms
+        self.specs = {symbol: spec_for(symbol) for symbol in config.symbols}
+        self.prices = PriceBook(
+            {s: spec.start_price for s, spec in self.specs.items()},
+            {s: spec.spot.tick_size for s, spec in self.specs.items()},
+            config.seed,
+            config.walk_volatility,
+        )
+        self.engine = Engine(config, self.specs, self.prices, self.clock)
+        self.faults = FaultBook(config.seed)
+        self.limiter = RateLimiter(config.weight_limit, config.order_limit_10s)
+        self.credentials = Credentials(config.api_key, config.api_secret)
+        self.store = Store(config.state_file) if config.state_file else None
+        self._prices_dirty = False
+        if self.store is not None:
+            snapshot = self.store.load()
+            if snapshot is not None:
+                self._restore(snapshot)
+                log.info(
+                    "state_restored file=%s orders=%d algo_orders=%d trades=%d",
+                    config.state_file,
+                    len(snapshot.orders),
+                    len(snapshot.algos),
+                    len(snapshot.trades),
+                )
+            else:
+                self.commit()
+
+    def _restore(self, snapshot: Snapshot) -> None:
+        engine = self.engine
+        engine.restore(snapshot.orders, snapshot.algos, snapshot.trades, snapshot.meta.get("next_ids", {}))
+        engine.balances.assets.update(snapshot.balances)
+        for symbol, position in snapshot.positions.items():
+            if symbol in engine.futures.positions:
+                engine.futures.positions[symbol] = position
+        if "futures_wallet" in snapshot.meta:
+            engine.futures.wallet = Decimal(snapshot.meta["futures_wallet"])
+        for symbol, price in snapshot.meta.get("held_prices", {}).items():
+            if symbol in self.prices.prices:
+                self.prices.set(symbol, Decimal(price), hold=True)
+        engine.balances.dirty = set()
+        engine.futures.dirty = set()
+        engine.futures.wallet_dirty = False
+        engine.ids_dirty = False
+
+    def commit(self) -> None:
+        """Persist whatever changed since the last commit (no-op without a state file)."""
+        if self.store is None:
+            self.engine.drain()
+            return
+        held = None
+        if self._prices_dirty:
+            held = {s: str(self.prices[s]) for s in sorted(self.prices.held)}
+            self._prices_dirty = False
+        self.store.flush(self.engine, held)
+
+    def set_price(self, symbol: str, price: Decimal, hold: bool) -> int:
+        """Set a price (held unless ``hold`` is false) and run one matching pass at once."""
+        self.prices.set(symbol, price, hold)
+        self._prices_dirty = True
+        fills = self.engine.match(symbol)
+        self.commit()
+        return fills
+
+    def tick(self) -> int:
+        """One walk step for symbols that are not held, each followed by its matching pass."""
+        fills = 0
+        for symbol in self.prices.step():
+            fills += self.engine.match(symbol)
+        if fills:
+            self.commit()
+        return fills
+
+    def reset(self) -> None:
+        """Back to the start: orders, balances, positions, prices, faults, runtime config."""
+        self.engine.reset()
+        self.prices.reset()
+        self.faults.reset()
+        self.limiter.reset(self.config.weight_limit, self.config.order_limit_10s)
+        self._prices_dirty = True
+        if self.store is not None:
+            self.store.clear()
+        self.commit()
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.commit()
+            self.store.close()
