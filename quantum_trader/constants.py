@@ -22,3 +22,18 @@ SEARCH_ATTRIBUTES = (SA_TRADE_STATE, SA_SYMBOL, SA_SIDE, SA_SOURCE)
 # Limits on decision fields: they become workflow IDs, search attributes and exchange params.
 TRACE_ID_MAX_LEN = 128
 TEXT_FIELD_MAX_LEN = 256
+
+# Ingress (stream -> workflows).
+# The original router's dedup key; the ingress uses it only to append each intent once
+# to INTENT_STREAM when that compatibility feed is enabled.
+INTENT_DEDUP_KEY_PREFIX = "quantum:dedup:trade_intent:"
+INTENT_DEDUP_TTL_SECONDS = 86_400
+INTENT_STREAM_MAXLEN = 10_000
+# Running totals of every ingress process (HINCRBY), read by `quantum-trader stats`.
+INGRESS_COUNTERS_KEY = "quantum:ingress:counters"
+# Wire form: one field holding JSON, as the original event bus wrote it.
+WIRE_DATA_FIELD = "data"
+WIRE_MAX_FIELDS = 64
+WIRE_MAX_BYTES = 64 * 1024
+# Dead-letter entries carry the original fields under this prefix.
+DEAD_LETTER_FIELD_PREFIX = "orig."
