@@ -26,6 +26,16 @@ def call(base_url: str, method: str, path: str, body: dict[str, Any] | None = No
 
 
 def run_action(args: argparse.Namespace, base_url: str) -> int:
+    try:
+        result = _perform(args, base_url)
+    except (urllib.error.URLError, OSError) as error:
+        sys.stderr.write(f"quantum-trader exchange {args.action}: cannot reach {base_url}: {error}\n")
+        return 1
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 1 if isinstance(result, dict) and "error" in result else 0
+
+
+def _perform(args: argparse.Namespace, base_url: str) -> Any:
     action = args.action
     if action == "health":
         result = call(base_url, "GET", "/_paper/health")
@@ -51,5 +61,4 @@ def run_action(args: argparse.Namespace, base_url: str) -> int:
         result = call(base_url, "DELETE", "/_paper/faults")
     else:
         raise ValueError(f"unknown admin action {action}")
-    sys.stdout.write(json.dumps(result, indent=2) + "\n")
-    return 1 if isinstance(result, dict) and "error" in result else 0
+    return result
