@@ -17,6 +17,9 @@ from pydantic import ValidationError
 COMMANDS: dict[str, tuple[str, str]] = {
     "exchange": ("paper_exchange.cli", "run the Binance-compatible paper exchange"),
     "worker": ("workers.worker", "run the Temporal worker (workflows and activities)"),
+    "ingress": ("workers.ingress", "turn ai.decision.made stream events into intents (dead-letter the invalid)"),
+    "stats": ("quantum_trader.stats", "print ingress counters, consumer-group lag/pending and intents per state"),
+    "dev": ("workers.dev", "run the whole system locally as supervised child processes"),
 }
 
 
