@@ -126,7 +126,7 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
             return await _drop(request, fault)
         if fault.kind not in faults.AFTER_PROCESSING:
             return error_response(_fault_response(fault, ex))
-        response = await _process(request, route, ex)
+        await _process(request, route, ex)
         if fault.kind == faults.UNKNOWN_1007_AFTER:
             return error_response(errors.unknown_outcome())
         return await _drop(request, fault)

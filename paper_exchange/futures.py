@@ -27,7 +27,7 @@ def _check_position_side(p: Params) -> None:
         raise ApiError(-4061, "Order's position side does not match user's setting.")
 
 
-def new_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
+def parse_new_order(ex: PaperExchange, p: Params) -> OrderRequest:
     symbol = p.symbol()
     ex.engine.spec(symbol)
     side = p.choice("side", SIDES)
@@ -43,7 +43,7 @@ def new_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
         time_in_force = p.choice("timeInForce", TIME_IN_FORCE) or "GTC"
         price = p.positive("price", required=True, what="price")
     quantity = p.positive("quantity", required=True)
-    request = OrderRequest(
+    return OrderRequest(
         market=USDM,
         symbol=symbol,
         side=side,
@@ -54,8 +54,16 @@ def new_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
         client_order_id=p.client_id("newClientOrderId") or new_client_id(),
         reduce_only=p.flag("reduceOnly"),
     )
-    order, _ = ex.engine.place(request)
+
+
+def new_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    order, _ = ex.engine.place(parse_new_order(ex, p))
     return render.futures_order(order)
+
+
+def order_test(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    ex.engine.validate(parse_new_order(ex, p))
+    return {}
 
 
 def get_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
@@ -264,6 +272,7 @@ ROUTES = [
     Route("GET", "/fapi/v1/ticker/price", market_data.futures_ticker_price),
     Route("GET", "/fapi/v2/ticker/price", market_data.futures_ticker_price),
     Route("POST", "/fapi/v1/order", new_order, signed=True, is_order=True),
+    Route("POST", "/fapi/v1/order/test", order_test, signed=True),
     Route("GET", "/fapi/v1/order", get_order, signed=True),
     Route("DELETE", "/fapi/v1/order", cancel_order, signed=True),
     Route("GET", "/fapi/v1/openOrders", open_orders, signed=True),

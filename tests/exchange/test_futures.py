@@ -83,7 +83,8 @@ def test_futures_stop_market_close_position_triggers_on_mark_and_closes(client: 
     assert cancelled["clientAlgoId"] == "t1-tp"
     assert client.futures_get_order(symbol="BTCUSDT", clientAlgoId="t1-tp")["algoStatus"] == "CANCELED"
     audit = admin.orders(market="usdm")
-    assert [r.get("clientAlgoId") or r["clientOrderId"] for r in audit] == ["t1-entry", "t1-sl", "t1-tp", "t1-sl"]
+    listed = sorted((r.get("algoId") is not None and "clientAlgoId" in r, r.get("clientAlgoId") or r["clientOrderId"]) for r in audit)
+    assert listed == [(False, "t1-entry"), (False, "t1-sl"), (True, "t1-sl"), (True, "t1-tp")]
 
 
 def test_futures_take_profit_with_quantity_reduce_only_closes_part(client: Client, admin: Admin) -> None:
@@ -188,3 +189,22 @@ async def test_futures_async_client_full_flow(aclient: AsyncClient, admin: Admin
     assert Decimal(account["totalWalletBalance"]) < Decimal("1000000")
     trades = await aclient.futures_account_trades(symbol="SOLUSDT")
     assert [t["realizedPnl"] for t in trades] == ["0", "-110"]
+
+
+def test_futures_history_balance_and_test_order_endpoints(exchange, client: Client, admin: Admin) -> None:  # noqa: ANN001
+    admin.price("BTCUSDT", "60000")
+    assert client.futures_create_test_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01") == {}
+    assert admin.orders() == []
+    client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="h-1")
+    client.futures_create_order(
+        symbol="BTCUSDT", side="SELL", type="STOP_MARKET", stopPrice="50000", closePosition="true", clientAlgoId="h-sl"
+    )
+    assert [o["clientOrderId"] for o in client.futures_get_all_orders(symbol="BTCUSDT")] == ["h-1"]
+    assert [a["clientAlgoId"] for a in client.futures_get_all_algo_orders(symbol="BTCUSDT")] == ["h-sl"]
+    balance = client.futures_account_balance()
+    assert balance[0]["asset"] == "USDT" and Decimal(balance[0]["balance"]) == Decimal("1000000") - Decimal("0.24")
+    # Conditional types sent straight to /fapi/v1/order are refused, as Binance now does.
+    response = exchange.signed(
+        "POST", "/fapi/v1/order", {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_MARKET", "stopPrice": "50000", "quantity": "0.01"}
+    )
+    assert response.status_code == 400 and response.json()["code"] == -4120
