@@ -57,6 +57,13 @@ async def _read_body(request: web.Request) -> str:
         raise ApiError(errors.ILLEGAL_CHARS, "Illegal characters found in a parameter.") from None
 
 
+async def _buffer_body(request: web.Request) -> None:
+    """Read the body into aiohttp's cache; errors surface again when it is processed."""
+    if request.can_read_body:
+        with contextlib.suppress(web.HTTPRequestEntityTooLarge, ConnectionError):
+            await request.read()
+
+
 def _params(query: str, body: str) -> Params:
     values = dict(parse_qsl(body, keep_blank_values=True)) if body else {}
     if query:
@@ -117,6 +124,9 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
         ex = request.app[EXCHANGE]
         selected = ex.faults.select(request.path, request.method)
         if selected.latency_ms:
+            # Take the request in before the delay, as an exchange that has queued it
+            # would: a client that gives up meanwhile has still sent its order.
+            await _buffer_body(request)
             await asyncio.sleep(selected.latency_ms / 1000)
         fault = selected.fault
         if fault is None:

@@ -249,7 +249,7 @@ def admin_order(order: Order) -> dict[str, Any]:
         "commission": fmt(order.commission),
         "timeInForce": order.time_in_force,
         "reduceOnly": order.reduce_only,
-        "algoId": order.algo_id or None,
+        "parentAlgoId": order.algo_id or None,
         "time": order.time,
         "updateTime": order.update_time,
     }

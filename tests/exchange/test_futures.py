@@ -9,7 +9,7 @@ from binance.async_client import AsyncClient
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
-from tests.exchange.paper import Admin
+from tests.exchange.paper import Admin, Exchange
 
 
 def position(client: Client, symbol: str = "BTCUSDT") -> dict[str, str]:
@@ -83,8 +83,10 @@ def test_futures_stop_market_close_position_triggers_on_mark_and_closes(client: 
     assert cancelled["clientAlgoId"] == "t1-tp"
     assert client.futures_get_order(symbol="BTCUSDT", clientAlgoId="t1-tp")["algoStatus"] == "CANCELED"
     audit = admin.orders(market="usdm")
-    listed = sorted((r.get("algoId") is not None and "clientAlgoId" in r, r.get("clientAlgoId") or r["clientOrderId"]) for r in audit)
+    listed = sorted(("algoId" in r, r.get("clientAlgoId") or r["clientOrderId"]) for r in audit)
     assert listed == [(False, "t1-entry"), (False, "t1-sl"), (True, "t1-sl"), (True, "t1-tp")]
+    triggered = next(r for r in audit if r.get("clientOrderId") == "t1-sl")
+    assert triggered["parentAlgoId"] == stop["algoId"]
 
 
 def test_futures_take_profit_with_quantity_reduce_only_closes_part(client: Client, admin: Admin) -> None:
@@ -176,6 +178,13 @@ async def test_futures_async_client_full_flow(aclient: AsyncClient, admin: Admin
     )
     assert (await aclient.futures_get_order(symbol="SOLUSDT", algoId=sl["algoId"]))["algoStatus"] == "NEW"
     assert [a["clientAlgoId"] for a in await aclient.futures_get_open_orders(symbol="SOLUSDT", conditional=True)] == ["a-sl"]
+    await aclient.futures_create_order(
+        symbol="SOLUSDT", side="SELL", type="TAKE_PROFIT_MARKET", triggerPrice="180", closePosition="true", clientAlgoId="a-tp"
+    )
+    assert (await aclient.futures_cancel_order(symbol="SOLUSDT", clientAlgoId="a-tp"))["clientAlgoId"] == "a-tp"
+    assert (await aclient.futures_get_order(symbol="SOLUSDT", clientAlgoId="a-tp"))["algoStatus"] == "CANCELED"
+    fetched = await aclient.futures_get_order(symbol="SOLUSDT", origClientOrderId="a-entry")
+    assert (fetched["orderId"], fetched["status"]) == (entry["orderId"], "FILLED")
     limit = await aclient.futures_create_order(
         symbol="SOLUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="10", price="170", newClientOrderId="a-lmt"
     )
@@ -191,7 +200,7 @@ async def test_futures_async_client_full_flow(aclient: AsyncClient, admin: Admin
     assert [t["realizedPnl"] for t in trades] == ["0", "-110"]
 
 
-def test_futures_history_balance_and_test_order_endpoints(exchange, client: Client, admin: Admin) -> None:  # noqa: ANN001
+def test_futures_history_balance_and_test_order_endpoints(exchange: Exchange, client: Client, admin: Admin) -> None:
     admin.price("BTCUSDT", "60000")
     assert client.futures_create_test_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01") == {}
     assert admin.orders() == []
