@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ingress": ("workers.ingress", "turn ai.decision.made stream events into intents (dead-letter the invalid)"),
     "stats": ("quantum_trader.stats", "print ingress counters, consumer-group lag/pending and intents per state"),
     "dev": ("workers.dev", "run the whole system locally as supervised child processes"),
+    "demo": ("workers.demo", "the dev stack plus generated decisions and a live view of intents"),
 }
 
 
