@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("quantum_trader.stats", "print ingress counters, consumer-group lag/pending and intents per state"),
     "dev": ("workers.dev", "run the whole system locally as supervised child processes"),
     "demo": ("workers.demo", "the dev stack plus generated decisions and a live view of intents"),
+    "submit": ("quantum_trader.commands.submit", "submit one trade decision (to Temporal or the stream)"),
+    "status": ("quantum_trader.commands.status", "show one intent's state (the workflow's status query)"),
+    "list": ("quantum_trader.commands.listing", "list intents by state, symbol, side, source, start time"),
+    "cancel": ("quantum_trader.commands.cancel", "cancel an intent's order (the cancel_order signal)"),
 }
 
 

@@ -1,0 +1,93 @@
+"""Operator commands: ``submit``, ``status``, ``list`` and ``cancel``.
+
+Each module is one subcommand of ``quantum-trader`` (``add_arguments`` and ``run``).
+What they share is here: a Temporal client whose failures become one clear line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from temporalio.client import Client, WorkflowExecutionDescription
+from temporalio.common import SearchAttributeKey
+from temporalio.service import RPCError, RPCStatusCode
+
+from quantum_trader import constants
+from quantum_trader.cli import CommandError
+from quantum_trader.settings import Settings
+
+QUERY_TIMEOUT_SECONDS = 10.0
+TRADE_STATE = SearchAttributeKey.for_keyword(constants.SA_TRADE_STATE)
+SYMBOL = SearchAttributeKey.for_keyword(constants.SA_SYMBOL)
+SIDE = SearchAttributeKey.for_keyword(constants.SA_SIDE)
+SOURCE = SearchAttributeKey.for_keyword(constants.SA_SOURCE)
+
+
+def run_command(name: str, main: Callable[[], Awaitable[int]]) -> int:
+    """Run an operator command's coroutine; in the console script, exit without teardown.
+
+    The Temporal client's Rust threads can abort a short-lived process while the
+    interpreter finalizes ("PyGILState_Release", temporalio/sdk-python#300). When this
+    process is the ``quantum-trader`` script, the command's result is flushed and the
+    process exits at once; imported callers get the exit code back as usual.
+    """
+    try:
+        code = asyncio.run(main())  # type: ignore[arg-type]
+    except CommandError as error:
+        if not _owns_process():
+            raise
+        sys.stderr.write(f"quantum-trader {name}: {error}\n")
+        code = 1
+    if _owns_process():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _owns_process() -> bool:
+    from quantum_trader import cli
+
+    return getattr(sys.modules.get("__main__"), "main", None) is cli.main
+
+
+async def temporal_client(settings: Settings) -> Client:
+    from quantum_trader.temporal import connect
+
+    try:
+        return await connect(settings)
+    except RuntimeError as error:
+        raise CommandError(f"cannot reach Temporal at {settings.temporal_address}: {_first_line(error)}") from None
+
+
+@contextlib.asynccontextmanager
+async def temporal_errors(trace_id: str | None = None) -> AsyncIterator[None]:
+    """Turn Temporal's errors into one line for the operator."""
+    try:
+        yield
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND and trace_id is not None:
+            raise CommandError(f"no intent with trace_id {trace_id}") from None
+        raise CommandError(f"Temporal refused the request: {_first_line(error)}") from None
+
+
+async def describe(client: Client, trace_id: str) -> WorkflowExecutionDescription:
+    async with temporal_errors(trace_id):
+        return await client.get_workflow_handle(trace_id).describe()
+
+
+def is_running(description: WorkflowExecutionDescription) -> bool:
+    return description.status is not None and description.status.name == "RUNNING"
+
+
+def trade_state(description: WorkflowExecutionDescription) -> str:
+    return description.typed_search_attributes.get(TRADE_STATE) or "?"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
