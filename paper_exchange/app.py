@@ -45,7 +45,7 @@ def error_response(error: ApiError, usage: Usage | None = None) -> web.Response:
 
 
 async def _read_body(request: web.Request) -> str:
-    if not request.can_read_body:
+    if not request.body_exists:
         return ""
     try:
         raw = await request.read()
