@@ -5,13 +5,15 @@ system could not survive."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from decimal import Decimal
 
 import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from quantum_trader import constants
 from quantum_trader.ids import client_order_id
@@ -23,6 +25,7 @@ from tests.conftest import trace_id
 from tests.support.eventually import eventually
 from tests.support.intents import decision, record_history, result_of, start
 from tests.support.paper import PaperAdmin
+from tests.support.stack import temporal_binary
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -55,7 +58,8 @@ async def test_market_intent_fills_with_one_order_and_one_result(client: Client,
     assert len(mine) == 1
     assert mine[0][b"state"] == b"FILLED" and mine[0][b"status"] == b"filled"
     description = await handle.describe()
-    assert description.typed_search_attributes.get(__import__("temporalio").common.SearchAttributeKey.for_keyword("TradeState")) == "FILLED"
+    assert description.typed_search_attributes.get(SearchAttributeKey.for_keyword("TradeState")) == "FILLED"
+    assert await description.static_summary() == "BUY 0.001 BTCUSDT MARKET conf=0.9"
     await record_history(handle, "market_filled")
 
 
@@ -171,13 +175,31 @@ async def test_cancel_before_placement_places_nothing(client: Client, settings: 
     assert await paper.orders_for(client_order_id(tid)) == []
 
 
-async def test_cancel_after_fill_reports_filled(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+async def test_cancel_race_lost_to_fill_ends_filled_and_says_so(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid, handle = await _resting_limit(client, settings, paper, "race")
+    # The cancel request reaches the exchange only after the order has filled.
+    await paper.arm("latency", path="/api/v3/order", method="DELETE", count=1, latency_ms=2000)
+    await handle.signal("cancel_order", CancelRequest(reason="ops"))
+
+    async def cancel_in_progress() -> bool:
+        description = await handle.describe()
+        return any(a.activity_type.name == "cancel_order" for a in description.raw_description.pending_activities)
+
+    await eventually(cancel_in_progress, timeout=30, what="the cancel activity to start")
+    await paper.set_price("XRPUSDT", "0.49")
+    result = await result_of(handle)
+    assert result.state is IntentState.FILLED
+    assert "filled before the cancel took effect" in result.reason
+    assert [o["status"] for o in await paper.orders_for(client_order_id(tid))] == ["FILLED"]
+
+
+async def test_cancel_after_end_is_refused(client: Client, settings: Settings, paper: PaperAdmin) -> None:
     tid = trace_id("late")
     handle = await start(client, settings, tid)
     result = await result_of(handle)
-    with pytest.raises(WorkflowUpdateFailedError):
-        await handle.execute_update("request_cancel", CancelRequest(reason="too late"), result_type=IntentStatus)
     assert result.state is IntentState.FILLED
+    with pytest.raises((WorkflowUpdateFailedError, RPCError)):
+        await handle.execute_update("request_cancel", CancelRequest(reason="too late"), result_type=IntentStatus)
 
 
 async def test_low_confidence_rejected_by_policy_places_nothing(client: Client, settings: Settings, paper: PaperAdmin) -> None:
@@ -230,3 +252,25 @@ async def test_5xx_before_execution_retries_then_fills_once(client: Client, sett
     assert result.state is IntentState.FILLED
     assert result.attempts == 3
     assert len(await paper.orders_for(client_order_id(tid))) == 1
+
+
+def _temporal_cli(stack, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+    return subprocess.run(
+        [temporal_binary(), *args, "--address", stack.temporal_address, "--namespace", "default"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+async def test_temporal_cli_signal_cancels_and_list_query_finds_it(stack, client: Client, settings: Settings, paper: PaperAdmin) -> None:  # noqa: ANN001
+    tid, handle = await _resting_limit(client, settings, paper, "cli")
+    signal = _temporal_cli(stack, "workflow", "signal", "-w", tid, "--name", "cancel_order", "--input", '{"reason":"ops"}')
+    assert signal.returncode == 0, signal.stderr
+    result = await result_of(handle)
+    assert result.state is IntentState.CANCELLED and result.reason == "ops"
+
+    async def listed() -> bool:
+        found = _temporal_cli(stack, "workflow", "list", "--query", f'TradeState="CANCELLED" AND Symbol="XRPUSDT" AND WorkflowId="{tid}"', "-o", "json")
+        assert found.returncode == 0, found.stderr
+        return tid in found.stdout
+
+    await eventually(listed, timeout=30, what="visibility to list the cancelled intent")

@@ -3,6 +3,7 @@ the intent and the exchange holds exactly one order."""
 
 from __future__ import annotations
 
+import signal
 import uuid
 from pathlib import Path
 
@@ -25,7 +26,7 @@ async def test_worker_killed_mid_placement_new_worker_finishes_with_one_order(
     first = worker_proc(tmp_path, settings, "worker-1").start()
     second = worker_proc(tmp_path, settings, "worker-2")
     try:
-        fault = await paper.arm("latency", path="/api/v3/order", method="POST", count=1, latency_ms=3000)
+        fault = await paper.arm("latency", path="/api/v3/order", method="POST", count=1, latency_ms=1500)
         tid = trace_id("crash")
         handle = await start(client, settings, tid)
 
@@ -48,3 +49,14 @@ async def test_worker_killed_mid_placement_new_worker_finishes_with_one_order(
     finally:
         first.kill()
         second.stop()
+
+
+async def test_worker_sigterm_exits_cleanly(stack: Stack, tmp_path: Path) -> None:
+    settings = stack.settings(task_queue=f"term-{uuid.uuid4().hex[:8]}")
+    worker = worker_proc(tmp_path, settings).start()
+    await eventually(lambda: "worker polling" in worker.log_text(), timeout=60, what="the worker to poll")
+    assert worker.popen is not None
+    worker.popen.send_signal(signal.SIGTERM)
+    await eventually(lambda: worker.popen.poll() is not None, timeout=30, what="the worker to exit")
+    assert worker.popen.returncode == 0, worker.log_tail()
+    assert "worker stopped" in worker.log_text()
