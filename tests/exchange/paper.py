@@ -123,8 +123,11 @@ class Exchange:
         return requests.request(method, f"{self.base_url}{path}?{payload}", headers=headers, timeout=10)
 
 
-def client_for(base_url: str, api_key: str, api_secret: str) -> Client:
-    cls = type("PaperClient", (Client,), {"API_URL": base_url + "/api", "FUTURES_URL": base_url + "/fapi"})
+def client_for(base_url: str, api_key: str, api_secret: str, timeout: float | None = None) -> Client:
+    attributes: dict[str, Any] = {"API_URL": base_url + "/api", "FUTURES_URL": base_url + "/fapi"}
+    if timeout is not None:
+        attributes["REQUEST_TIMEOUT"] = timeout
+    cls = type("PaperClient", (Client,), attributes)
     return cls(api_key, api_secret)
 
 

@@ -9,7 +9,8 @@ from binance.async_client import AsyncClient
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
-from tests.exchange.paper import Admin, Exchange
+from tests.exchange.paper import Admin, Exchange, client_for
+from tests.support.eventually import eventually_sync
 
 ORDER_PATH = "/api/v3/order"
 
@@ -169,3 +170,13 @@ def test_faults_never_apply_to_admin_paths(admin: Admin) -> None:
     admin.fault(kind="error_5xx")
     assert admin.call("GET", "/_paper/health") == {"ok": True}
     assert admin.orders() == []
+
+
+def test_latency_fault_client_gives_up_order_still_placed(exchange: Exchange, admin: Admin) -> None:
+    admin.price("BTCUSDT", "60000")
+    admin.fault(kind="latency", path=ORDER_PATH, latency_ms=1500, count=1)
+    impatient = client_for(exchange.base_url, exchange.api_key, exchange.api_secret, timeout=0.3)
+    with pytest.raises(requests.exceptions.Timeout):
+        market_buy(impatient, "gave-up")
+    eventually_sync(lambda: accepted(admin, "gave-up"), timeout=10, what="order placed after the client timed out")
+    assert accepted(admin, "gave-up")[0]["status"] == "FILLED"
