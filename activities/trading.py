@@ -48,6 +48,8 @@ from quantum_trader.settings import Settings
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY_SECONDS = 1.0
+# An attempt sends nothing when less than this remains before it may time out.
+SEND_SAFETY_MARGIN_MS = 2_000
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ class TradingActivities:
                          order.trace_id, order.client_order_id, existing.status, attempt)
                 return PlacementResult(snapshot=await self._gateway.fees(order, existing), attempts=attempt, adopted=True)
 
+            self._refuse_send_near_deadline(info)
             activity.heartbeat(_Progress(attempt, _now_ms() + self._gateway.in_flight_horizon_ms).as_details())
             try:
                 snapshot = await self._gateway.place(order)
@@ -218,6 +221,22 @@ class TradingActivities:
         log.info("order placed trace_id=%s client_order_id=%s order_id=%s status=%s attempt=%d",
                  order.trace_id, order.client_order_id, snapshot.order_id, snapshot.status, attempt)
         return PlacementResult(snapshot=snapshot, attempts=attempt)
+
+    @staticmethod
+    def _refuse_send_near_deadline(info: activity.Info) -> None:
+        """Send nothing once this attempt may have timed out.
+
+        When an attempt times out the workflow moves on (to the next attempt or to
+        reconciliation), which only accounts for requests sent before that moment. An
+        attempt must therefore never send close to its own timeout.
+        """
+        deadlines = []
+        if info.start_to_close_timeout:
+            deadlines.append(_ms(info.started_time + info.start_to_close_timeout))
+        if info.schedule_to_close_timeout:
+            deadlines.append(_ms(info.scheduled_time + info.schedule_to_close_timeout))
+        if deadlines and _now_ms() + SEND_SAFETY_MARGIN_MS > min(deadlines):
+            raise RequestRefused("attempt too close to its timeout to send safely")
 
     def _earlier_send_horizon_ms(self, info: activity.Info) -> int | None:
         """Until when a request sent by an earlier attempt could still execute."""

@@ -5,6 +5,7 @@ the paper exchange as its own process, and an in-process worker on a per-session
 from __future__ import annotations
 
 import uuid
+from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,10 +104,8 @@ async def redis(stack: Stack) -> AsyncIterator[Redis]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def worker(client: Client, settings: Settings, redis: Redis) -> AsyncIterator[None]:
     """An in-process worker on the session's task queue."""
-    gateway = ExchangeGateway(settings)
-    async with build_worker(client, settings, gateway, redis):
+    async with running_worker(client, settings, redis):
         yield
-    await gateway.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -120,3 +119,12 @@ async def paper(stack: Stack) -> AsyncIterator[PaperAdmin]:
 
 def trace_id(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings, redis: Redis) -> AsyncIterator[None]:
+    """An extra in-process worker, for tests that need other settings on their own task queue."""
+    gateway = ExchangeGateway(settings)
+    async with build_worker(client, settings, gateway, redis):
+        yield
+    await gateway.close()

@@ -5,23 +5,28 @@ system could not survive."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.testing import ActivityEnvironment
 from temporalio.service import RPCError
 
-from quantum_trader import constants
+from activities.exchange_gateway import ExchangeGateway
+from activities.trading import TradingActivities
+from quantum_trader import constants, errors
 from quantum_trader.ids import client_order_id
-from quantum_trader.models import CancelRequest, IntentResult, IntentStatus
+from quantum_trader.models import CancelRequest, IntentResult, IntentStatus, Market, OrderRequest, OrderType, Side
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
 from quantum_trader.temporal import start_intent
-from tests.conftest import trace_id
+from tests.conftest import running_worker, trace_id
 from tests.support.eventually import eventually
 from tests.support.intents import decision, record_history, result_of, start
 from tests.support.paper import PaperAdmin
@@ -274,3 +279,62 @@ async def test_temporal_cli_signal_cancels_and_list_query_finds_it(stack, client
         return tid in found.stdout
 
     await eventually(listed, timeout=30, what="visibility to list the cancelled intent")
+
+
+async def test_exchange_down_for_the_whole_deadline_ends_failed_with_no_order(stack, client: Client, paper: PaperAdmin, redis: Redis) -> None:  # noqa: ANN001
+    settings = stack.settings(market_deadline_seconds=5)
+    tid = trace_id("fail")
+    await paper.arm("error_5xx", path="/api/v3/order", method="POST")
+    async with running_worker(client, settings, redis):
+        result = await result_of(await start(client, settings, tid), timeout=120)
+    assert result.state is IntentState.FAILED
+    assert "no order exists at the exchange" in result.reason
+    assert result.client_order_id == client_order_id(tid)
+    assert await paper.orders_for(client_order_id(tid)) == []
+
+
+def _activity_environment() -> ActivityEnvironment:
+    """An activity environment whose attempt started now with a minute to run."""
+    now = datetime.now(timezone.utc)
+    environment = ActivityEnvironment()
+    environment.info = dataclasses.replace(
+        ActivityEnvironment.default_info(),
+        started_time=now, scheduled_time=now, current_attempt_scheduled_time=now,
+        start_to_close_timeout=timedelta(minutes=1), schedule_to_close_timeout=timedelta(minutes=1),
+    )
+    return environment
+
+
+async def test_exchange_filter_failure_is_a_non_retryable_rejection(settings: Settings) -> None:
+    gateway = ExchangeGateway(settings)
+    activities = TradingActivities(settings, gateway)
+    order = OrderRequest(
+        trace_id="filter-1", market=Market.SPOT, symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.MARKET,
+        quantity=Decimal("0.0000001"), client_order_id=client_order_id("filter-1"),
+    )
+    try:
+        with pytest.raises(ApplicationError) as error:
+            await _activity_environment().run(activities.place_order, order)
+    finally:
+        await gateway.close()
+    assert error.value.non_retryable
+    assert error.value.type == errors.ORDER_REJECTED
+    assert "-1013" in str(error.value) or "Filter failure" in str(error.value)
+
+
+async def test_placement_attempt_near_its_timeout_sends_nothing(settings: Settings, paper: PaperAdmin) -> None:
+    gateway = ExchangeGateway(settings)
+    activities = TradingActivities(settings, gateway)
+    tid = trace_id("late-send")
+    order = OrderRequest(
+        trace_id=tid, market=Market.SPOT, symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.MARKET,
+        quantity=Decimal("0.001"), client_order_id=client_order_id(tid),
+    )
+    expired = ActivityEnvironment()  # its attempt "started" in 1970 with one second to run
+    try:
+        with pytest.raises(ApplicationError) as error:
+            await expired.run(activities.place_order, order)
+    finally:
+        await gateway.close()
+    assert not error.value.non_retryable and error.value.type == errors.REQUEST_REFUSED
+    assert await paper.orders_for(client_order_id(tid)) == []
