@@ -88,6 +88,26 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
 
+    # Ingress (quantum-trader ingress)
+    ingress_group_start_id: str = Field(
+        default="$", pattern=r"^(\$|0|\d+-\d+)$", description="Where a newly created consumer group starts: '$' (new events) or '0' (the whole stream)."
+    )
+    ingress_consumer: str | None = Field(
+        default=None, max_length=200, description="Consumer name; unset means ingress-<host>-<pid>-<random>. A stable name resumes its own pending entries at once."
+    )
+    ingress_batch_size: int = Field(default=200, ge=1, le=10_000)
+    ingress_block_ms: int = Field(default=2_000, ge=10, le=60_000)
+    ingress_max_concurrent_starts: int = Field(default=64, ge=1, le=1_000)
+    ingress_reclaim_idle_ms: int = Field(default=30_000, ge=100, description="Pending entries idle this long are taken over from their consumer.")
+    ingress_max_deliveries: int = Field(default=10, ge=2, description="A reclaimed entry delivered more often than this is dead-lettered.")
+    ingress_backoff_initial_seconds: float = Field(default=0.2, gt=0)
+    ingress_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    ingress_publish_intents: bool = Field(default=False, description="Also append each started intent to quantum:stream:trade.intent.")
+    ingress_metrics_port: int | None = Field(default=None, ge=0, le=65_535, description="Serve Prometheus metrics on this port.")
+    ingress_metrics_host: str = "127.0.0.1"
+    # Test hook: SIGKILL the ingress right after its first workflow start, before the ack.
+    ingress_crash_after_start: bool = False
+
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:

@@ -1,0 +1,217 @@
+"""The ingress on a real Redis and a real Temporal dev server (and, where orders are
+counted, the real worker and paper exchange): each event becomes exactly one intent,
+each bad event a dead letter, under duplicates, crashes and outages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from hypothesis import HealthCheck, Phase, given, settings as hsettings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+from temporalio.client import Client
+
+from activities.exchange_gateway import ExchangeGateway
+from quantum_trader import constants
+from quantum_trader.ids import client_order_id
+from quantum_trader.metrics import Count
+from quantum_trader.models import IntentResult
+from quantum_trader.settings import Settings
+from quantum_trader.states import IntentState
+from quantum_trader.stats import collect
+from quantum_trader.wire import Rejected, parse
+from tests.conftest import Stack
+from tests.ingress_support import (
+    FAST, bus, count_on_queue, dead_letters, flat, group, ingress_proc, private_redis_url, publish,
+    run_id, running_ingress, workflow_exists,
+)
+from tests.support.eventually import eventually
+from tests.support.paper import PaperAdmin
+from tests.support.processes import free_port
+from workers.worker import build_worker
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def db(stack: Stack) -> AsyncIterator[tuple[str, Redis]]:
+    """A private, empty Redis database for the ingress under test."""
+    url = private_redis_url(stack.redis_url)
+    redis = Redis.from_url(url)
+    await redis.flushdb()
+    yield url, redis
+    await redis.aclose()
+
+
+def _ingress_settings(stack: Stack, url: str, **overrides: Any) -> Settings:
+    return stack.settings(redis_url=url, **{**FAST, **overrides})
+
+
+# -- exactly once under duplicates -----------------------------------------------------
+
+
+async def test_ingress_1000_events_30pct_duplicates_one_workflow_and_one_order_per_trace_id(
+    stack: Stack, client: Client, redis: Redis, db: tuple[str, Redis], paper: PaperAdmin
+) -> None:
+    url, stream_redis = db
+    cfg = _ingress_settings(stack, url, ingress_max_concurrent_starts=100, ingress_batch_size=200)
+    run = run_id()
+    unique = [f"bulk-{run}-{i:04d}" for i in range(700)]
+    symbols = ("BTCUSDT", "ETHUSDT", "BNBUSDT")
+    quantity = {"BTCUSDT": "0.001", "ETHUSDT": "0.01", "BNBUSDT": "0.05"}
+
+    def event(i: int, tid: str) -> dict[str, str]:
+        symbol = symbols[i % 3]
+        form = bus if i % 2 else flat  # both wire forms in one stream
+        return form(tid, symbol=symbol, quantity=quantity[symbol])
+
+    first = [event(i, tid) for i, tid in enumerate(unique)]
+    repeats = [event(i, unique[i % 150]) for i in range(150)]  # published again, later
+    racing = [event(i, unique[150 + i % 75]) for i in range(150)]  # same trace_ids from two publishers at once
+    gateway = ExchangeGateway(cfg)
+    worker = build_worker(client, cfg, gateway, redis, max_concurrent_workflow_tasks=100, max_concurrent_activities=200)
+    async with worker, running_ingress(cfg, client) as ingress:
+        await publish(stream_redis, *first[:400])
+        await asyncio.gather(
+            publish(stream_redis, *first[400:]),
+            *(publish(stream_redis, *racing[k::4]) for k in range(4)),
+        )
+        await publish(stream_redis, *repeats)
+
+        async def all_acked() -> bool:
+            info = await group(stream_redis)
+            assert info.pending == 0 and info.lag == 0, info
+            return ingress.metrics.counts[Count.ACKED] == 1000
+
+        await eventually(all_acked, timeout=60, what="all 1000 events acked")
+        assert ingress.metrics.counts[Count.STARTED] == 700
+        assert ingress.metrics.counts[Count.DUPLICATES] == 300
+        assert ingress.metrics.counts[Count.DEAD_LETTERED] == 0
+
+        async def all_finished() -> bool:
+            running = await client.count_workflows(f'TaskQueue="{cfg.task_queue}" AND ExecutionStatus="Running"')
+            assert running.count == 0, f"{running.count} still running"
+            return True
+
+        await eventually(all_finished, timeout=90, interval=1, what="every intent to finish")
+    await gateway.close()
+    assert await count_on_queue(client, cfg.task_queue) == 700
+    filled = await client.count_workflows(f'TaskQueue="{cfg.task_queue}" AND {constants.SA_TRADE_STATE}="FILLED"')
+    assert filled.count == 700
+    wanted = {client_order_id(tid) for tid in unique}
+    orders = [o for o in await paper.orders() if o["clientOrderId"] in wanted]
+    assert len(orders) == 700
+    assert {o["clientOrderId"] for o in orders} == wanted
+
+
+# -- malformed input ---------------------------------------------------------------------
+
+_GOOD = {"trace_id": "x1", "symbol": "BTCUSDT", "action": "BUY", "confidence": "0.9", "quantity": "0.001"}
+_BAD_VALUES: dict[str, list[bytes]] = {
+    "trace_id": [b"", b"has space", b"../up", b"\xff\xfe", b"x" * 200, b"-lead"],
+    "symbol": [b"DOGEUSDT", b"btc/usdt", b"", b"\xc3("],
+    "action": [b"CLOSE", b"HOLD", b"", b"\x00"],
+    "quantity": [b"0", b"-1", b"NaN", b"inf", b"1e400", b"lots", b""],
+    "confidence": [b"2", b"-0.1", b"NaN"],
+}
+
+
+@st.composite
+def _malformed(draw: st.DrawFn) -> dict[bytes, bytes]:
+    kind = draw(st.sampled_from(["corrupt-flat", "corrupt-json", "garbage-json", "random"]))
+    if kind == "random":
+        fields = draw(st.dictionaries(st.binary(min_size=1, max_size=10), st.binary(max_size=40), min_size=1, max_size=6))
+        return fields if isinstance(parse(fields, Settings(_env_file=None).allowed_symbols), Rejected) else {b"data": b"\x80"}
+    if kind == "garbage-json":
+        return {b"data": draw(st.sampled_from([b"{", b"[]", b"null", b"\"s\"", b"{\"quantity\": NaN}", b"\xff{}"]))}
+    field = draw(st.sampled_from(sorted(_BAD_VALUES)))
+    value = draw(st.sampled_from(_BAD_VALUES[field]))
+    good = {k.encode(): v.encode() for k, v in _GOOD.items()}
+    good[b"trace_id"] = f"mal-{draw(st.integers(0, 10**9))}".encode()
+    corrupt = {**good, field.encode(): value}
+    if kind == "corrupt-flat" or not _is_text(corrupt):
+        return corrupt
+    return {b"data": json.dumps({k.decode(): v.decode() for k, v in corrupt.items()}).encode()}
+
+
+def _is_text(fields: dict[bytes, bytes]) -> bool:
+    try:
+        for key, value in fields.items():
+            key.decode(), value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def live(stack: Stack, client: Client, settings: Settings, worker: None, db: tuple[str, Redis]) -> AsyncIterator[tuple[Any, Redis, list[str], list[str]]]:
+    """An ingress in front of the session worker, with lists of what a test published."""
+    url, stream_redis = db
+    async with running_ingress(_ingress_settings(stack, url, task_queue=settings.task_queue), client) as ingress:
+        yield ingress, stream_redis, [], []
+
+
+# No shrinking: a failing example here fails by timing out, and shrinking would repeat that.
+@hsettings(max_examples=12, deadline=None, phases=[Phase.explicit, Phase.generate], suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(batch=st.lists(_malformed(), min_size=1, max_size=8))
+async def test_ingress_malformed_events_dead_lettered_with_reasons_ingress_stays_up(
+    live: tuple[Any, Redis, list[str], list[str]], client: Client, batch: list[dict[bytes, bytes]]
+) -> None:
+    ingress, stream_redis, bad_ids, canaries = live
+    canary = f"canary-{run_id()}"
+    ids = await publish(stream_redis, *batch, flat(canary))
+    bad_ids += ids[:-1]
+    canaries.append(canary)
+
+    async def settled() -> bool:
+        info = await group(stream_redis)
+        assert info.pending == 0 and info.lag == 0, info
+        letters = await dead_letters(stream_redis)
+        assert {f[b"source_id"].decode() for f in letters} == set(bad_ids)
+        return True
+
+    await eventually(settled, timeout=20, what="the batch dead-lettered and the canary acked")
+    assert await workflow_exists(client, canary)
+    letters = await dead_letters(stream_redis)
+    assert len(letters) == len(bad_ids)  # each exactly once
+    for fields in letters:
+        assert fields[b"reason"] and fields[b"source_stream"] == constants.DECISION_STREAM.encode()
+    by_source = {f[b"source_id"].decode(): f for f in letters}
+    for entry_id, original in zip(ids, batch, strict=False):
+        kept = {k[len(b"orig."):]: v for k, v in by_source[entry_id].items() if k.startswith(b"orig.")}
+        assert kept == original
+    assert ingress.metrics.counts[Count.STARTED] == len(canaries), dict(ingress.metrics.counts)
+    assert ingress.metrics.counts[Count.DEAD_LETTERED] == len(bad_ids)
+
+
+async def test_ingress_malformed_events_place_no_order(
+    stack: Stack, client: Client, settings: Settings, worker: None, db: tuple[str, Redis], paper: PaperAdmin
+) -> None:
+    url, stream_redis = db
+    before = len(await paper.orders())
+    run = run_id()
+    bad = [
+        {**flat(f"neg-{run}"), "quantity": "-1"},
+        {**flat(f"sym-{run}"), "symbol": "DOGEUSDT"},
+        {"data": json.dumps({**flat(f"nan-{run}"), "quantity": "NaN"})},
+        {"data": "not json"},
+        {**flat(f"side-{run}"), "action": "HOLD"},
+    ]
+    canary = f"ok-{run}"
+    async with running_ingress(_ingress_settings(stack, url, task_queue=settings.task_queue), client) as ingress:
+        await publish(stream_redis, *bad, flat(canary))
+        handle = client.get_workflow_handle(canary, result_type=IntentResult)
+        await eventually(lambda: workflow_exists(client, canary), timeout=20, what="the canary's workflow")
+        result = await asyncio.wait_for(handle.result(), 60)
+        assert result.state is IntentState.FILLED
+        await eventually(lambda: ingress.metrics.counts[Count.DEAD_LETTERED] == 5, timeout=10, what="5 dead letters")
+    reasons = sorted(f[b"reason"].decode() for f in await dead_letters(stream_redis))
+    assert any("unknown symbol DOGEUSDT" in r for r in reasons)
+    assert any("not valid JSON" in r for r in reasons)
+    for prefix in ("neg", "sym", "nan", "side"):
+        assert not await workflow_exists(client, f"{prefix}-{run}")
+    assert len(await paper.orders()) == before + 1  # the canary's order only
