@@ -338,3 +338,37 @@ async def test_placement_attempt_near_its_timeout_sends_nothing(settings: Settin
         await gateway.close()
     assert not error.value.non_retryable and error.value.type == errors.REQUEST_REFUSED
     assert await paper.orders_for(client_order_id(tid)) == []
+
+
+@pytest.mark.parametrize("how", ["update", "workflow_cancel"])
+async def test_cancel_while_approving_places_nothing(how: str, client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id(f"capp-{how[:3]}")
+    # Hold the approval on its price lookup so the cancel arrives before any placement.
+    await paper.arm("latency", path="/api/v3/ticker/price", count=1, latency_ms=1500)
+    handle = await start(client, settings, tid)
+    if how == "update":
+        status = await handle.execute_update("request_cancel", CancelRequest(reason="desk"), result_type=IntentStatus)
+        assert status.state is IntentState.CANCELLED
+    else:
+        await handle.cancel()
+    result = await result_of(handle)
+    assert result.state is IntentState.CANCELLED
+    assert await paper.orders_for(client_order_id(tid)) == []
+
+
+async def test_workflow_cancel_during_market_placement_reports_the_fill(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("cplace")
+    fault = await paper.arm("latency", path="/api/v3/order", method="POST", count=1, latency_ms=1500)
+    handle = await start(client, settings, tid)
+
+    async def order_request_in_flight() -> bool:
+        return not any(f["id"] == fault["id"] and f["remaining"] > 0 for f in await paper.faults())
+
+    await eventually(order_request_in_flight, timeout=30, what="the order request to reach the exchange")
+    await handle.cancel()
+    result = await result_of(handle)
+    orders = await paper.orders_for(client_order_id(tid))
+    assert len(orders) == 1 and orders[0]["status"] == "FILLED"
+    # The MARKET order filled while the cancel was on its way: the intent says so.
+    assert result.state is IntentState.FILLED
+    assert result.executed_qty == Decimal("0.001")

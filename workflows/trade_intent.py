@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
@@ -102,7 +102,9 @@ class TradeIntentWorkflow:
         self._show_details()
         try:
             state, reason = await self._execute(decision)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ActivityError) as error:
+            if not is_cancelled_exception(error):
+                raise
             # `temporal workflow cancel`: clean up at the exchange, then end CANCELLED.
             if self._cancel is None:
                 self._cancel = CancelRequest(reason="workflow cancel requested")
@@ -163,6 +165,8 @@ class TradeIntentWorkflow:
                 summary=f"risk gate {decision.symbol}",
             )
         except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
             return S.FAILED, f"approval unavailable: {_cause_message(error)}"
         self._approval = approval
         self._deadline = self._started + timedelta(seconds=approval.deadline_seconds)  # type: ignore[operator]
@@ -194,6 +198,8 @@ class TradeIntentWorkflow:
                 summary=f"place {order.order_type.value} {order.side.value} {order.quantity} {order.symbol} as {order.client_order_id}",
             )
         except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
             cause = error.cause
             if isinstance(cause, ApplicationError) and cause.type == errors.ORDER_REJECTED:
                 return S.REJECTED, f"exchange rejected the order: {cause.message}"
