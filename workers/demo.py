@@ -124,6 +124,12 @@ class DecisionMix:
         return {**base, "side": "SELL", "order_type": "MARKET", "market": "usdm", "leverage": str(self.rng.choice((2, 3, 5)))}
 
 
+def _kind(state: IntentState) -> str:
+    if state is IntentState.PARTIALLY_FILLED:
+        return "in flight or end state"
+    return "end state" if state in TERMINAL_STATES else "in flight"
+
+
 def _price(value: Decimal) -> str:
     places = Decimal("0.01") if value >= 10 else Decimal("0.0001")
     return str(value.quantize(places, rounding=ROUND_DOWN))
@@ -242,10 +248,11 @@ class Demo:
     def _view(self) -> Group:
         p = self.progress
         table = Table(title=f"intents of run {self.source}", expand=False)
+        table.add_column("state")
+        table.add_column("intents", justify="right")
+        table.add_column("", style="dim")
         for state in STATE_ORDER:
-            style = "bold" if state in TERMINAL_STATES else "dim"
-            table.add_column(state.value, justify="right", header_style=style)
-        table.add_row(*(str(p.counts.get(state.value, 0)) for state in STATE_ORDER))
+            table.add_row(state.value, str(p.counts.get(state.value, 0)), _kind(state))
         target = f" of {self.decisions}" if self.decisions else ""
         lines = [
             Text(f"published {p.published}{target} decisions ({p.duplicates_published} repeats), "
