@@ -28,14 +28,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the ``selected`` subcommand's module is imported for its flags."""
     parser = argparse.ArgumentParser(prog="quantum-trader", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.set_defaults(_module=module_name)
-        _load(module_name).add_arguments(command)
+        if name == selected:
+            _load(module_name).add_arguments(command)
     return parser
+
+
+def _selected_command(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def _load(module_name: str):  # noqa: ANN202 - a module
@@ -45,7 +51,8 @@ def _load(module_name: str):  # noqa: ANN202 - a module
 def main(argv: list[str] | None = None) -> int:
     from quantum_trader.settings import Settings
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_selected_command(argv)).parse_args(argv)
     try:
         settings = Settings()
     except ValidationError as error:
