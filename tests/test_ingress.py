@@ -25,6 +25,7 @@ from quantum_trader.models import IntentResult
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
 from quantum_trader.stats import collect
+from quantum_trader.temporal import connect
 from quantum_trader.wire import Rejected, parse
 from tests.conftest import Stack
 from tests.ingress_support import (
@@ -34,6 +35,7 @@ from tests.ingress_support import (
 from tests.support.eventually import eventually
 from tests.support.paper import PaperAdmin
 from tests.support.processes import free_port
+from tests.support.stack import temporal_proc
 from workers.worker import build_worker
 
 
@@ -215,3 +217,136 @@ async def test_ingress_malformed_events_place_no_order(
     for prefix in ("neg", "sym", "nan", "side"):
         assert not await workflow_exists(client, f"{prefix}-{run}")
     assert len(await paper.orders()) == before + 1  # the canary's order only
+
+
+# -- crashes and reclaims ------------------------------------------------------------------
+
+
+async def test_ingress_killed_between_start_and_ack_redelivered_refused_as_duplicate_one_workflow(
+    stack: Stack, client: Client, db: tuple[str, Redis], tmp_path: Any
+) -> None:
+    url, stream_redis = db
+    run = run_id()
+    tid = f"crash-{run}"
+    metrics_port = free_port()
+    cfg = _ingress_settings(stack, url, ingress_consumer=f"ingress-fixed-{run}")
+    await publish(stream_redis, flat(tid))
+
+    crashing = ingress_proc(tmp_path, cfg.model_copy(update={"ingress_crash_after_start": True}), "ingress-crash").start()
+    await eventually(lambda: not crashing.alive(), timeout=30, what="the ingress to kill itself after the start")
+    assert crashing.popen is not None and crashing.popen.returncode == -9
+    assert await workflow_exists(client, tid)
+    info = await group(stream_redis)
+    assert info.pending == 1, "the started entry must still be pending: it was never acked"
+
+    # Same consumer name: the new process resumes its own pending entry at once.
+    restarted = ingress_proc(tmp_path, cfg.model_copy(update={"ingress_metrics_port": metrics_port}), "ingress-restart").start()
+    try:
+        await eventually(lambda: _no_pending(stream_redis), timeout=30, what="the redelivered entry acked")
+        await eventually(lambda: f"DUPLICATE_SKIP trace_id={tid}" in restarted.log_text(), timeout=10, what="DUPLICATE_SKIP in the log")
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{metrics_port}/metrics") as response:
+            exposition = await response.text()
+        assert "quantum_ingress_duplicates_total 1.0" in exposition
+        assert "quantum_ingress_intents_started_total 0.0" in exposition
+    finally:
+        restarted.stop()
+    assert restarted.popen is not None and restarted.popen.returncode == 0
+    await eventually(lambda: _count_is(client, cfg.task_queue, 1), timeout=15, what="exactly one workflow")
+    report = await collect(cfg)
+    assert report["ingress"]["duplicates"] == 1 and report["ingress"]["group_pending"] == 0
+    assert report["ingress"]["dead_letter_length"] == 0 and report["intents"]["total"] >= 1
+
+
+async def _no_pending(redis: Redis) -> bool:
+    info = await group(redis)
+    assert info.pending == 0 and info.lag == 0, info
+    return True
+
+
+async def _count_is(client: Client, task_queue: str, expected: int) -> bool:
+    count = await count_on_queue(client, task_queue)
+    assert count == expected, f"{count} workflows, expected {expected}"
+    return True
+
+
+async def test_ingress_consumer_dies_holding_pending_entries_other_reclaims_and_finishes_them(
+    stack: Stack, client: Client, db: tuple[str, Redis], tmp_path: Any
+) -> None:
+    url, stream_redis = db
+    run = run_id()
+    tids = [f"reclaim-{run}-{i:02d}" for i in range(20)]
+    cfg = _ingress_settings(stack, url, ingress_batch_size=50)
+    await publish(stream_redis, *(flat(tid) for tid in tids))
+
+    dying = ingress_proc(tmp_path, cfg.model_copy(update={"ingress_crash_after_start": True}), "ingress-dying").start()
+    await eventually(lambda: not dying.alive(), timeout=30, what="the first consumer to die")
+    held = await stream_redis.xpending_range(constants.DECISION_STREAM, constants.INGRESS_GROUP, "-", "+", 100)
+    assert len(held) == 20 and {row["consumer"] for row in held} == {held[0]["consumer"]}
+    assert held[0]["consumer"].decode().startswith("ingress-")
+
+    async with running_ingress(cfg, client) as survivor:
+        await eventually(lambda: _no_pending(stream_redis), timeout=30, what="the survivor to finish the held entries")
+        counts = survivor.metrics.counts
+        assert counts[Count.RECLAIMED] == 20
+        assert counts[Count.STARTED] + counts[Count.DUPLICATES] == 20
+        assert counts[Count.DUPLICATES] >= 1  # at least the one the dead consumer had started
+    for tid in tids:
+        assert await workflow_exists(client, tid)
+    await eventually(lambda: _count_is(client, cfg.task_queue, 20), timeout=15, what="20 workflows")
+
+
+async def test_ingress_publish_intents_setting_appends_each_intent_once(
+    stack: Stack, client: Client, db: tuple[str, Redis]
+) -> None:
+    url, stream_redis = db
+    run = run_id()
+    cfg = _ingress_settings(stack, url, ingress_publish_intents=True)
+    async with running_ingress(cfg, client) as ingress:
+        await publish(stream_redis, flat(f"feed-{run}-a"), bus(f"feed-{run}-a"), flat(f"feed-{run}-b", action="SELL"))
+        await eventually(lambda: ingress.metrics.counts[Count.ACKED] == 3, timeout=20, what="3 acks")
+    entries = await stream_redis.xrange(constants.INTENT_STREAM)
+    bodies = [json.loads(fields[b"data"]) for _, fields in entries]
+    assert [(b["trace_id"], b["action"]) for b in bodies] == [(f"feed-{run}-a", "BUY"), (f"feed-{run}-b", "SELL")]
+    assert bodies[0]["symbol"] == "BTCUSDT" and bodies[0]["quantity"] == "0.001"
+
+
+# -- outages ---------------------------------------------------------------------------------
+
+
+async def test_ingress_temporal_down_then_restarted_loses_nothing_acks_nothing_early(
+    stack: Stack, db: tuple[str, Redis], tmp_path: Any
+) -> None:
+    url, stream_redis = db
+    run = run_id()
+    temporal, port, _ = temporal_proc(tmp_path)
+    temporal.start(wait_port=port, timeout=120)
+    try:
+        cfg = _ingress_settings(stack, url, temporal_address=f"127.0.0.1:{port}")
+        own = await connect(cfg)
+        before = [f"up-{run}-{i:02d}" for i in range(10)]
+        during = [f"down-{run}-{i:02d}" for i in range(15)]
+        async with running_ingress(cfg, own) as ingress:
+            await publish(stream_redis, *(flat(tid) for tid in before))
+            await eventually(lambda: ingress.metrics.counts[Count.ACKED] == 10, timeout=30, what="the first 10 acked")
+
+            temporal.kill()
+            await publish(stream_redis, *(flat(tid) for tid in during))
+
+            async def held_back() -> bool:
+                # Reading stops while starts fail: what was read stays pending, the rest unread.
+                info = await group(stream_redis)
+                assert info.pending >= 1 and info.pending + (info.lag or 0) == 15, info
+                return ingress.metrics.counts[Count.START_ERRORS] >= 2 * info.pending  # two failed rounds
+
+            await eventually(held_back, timeout=60, what="failed starts retried, their entries held")
+            assert ingress.metrics.counts[Count.ACKED] == 10, "nothing may be acked while Temporal is down"
+            info = await group(stream_redis)
+            assert info.pending + (info.lag or 0) == 15
+
+            temporal.start(wait_port=port, timeout=120)
+            await eventually(lambda: _no_pending(stream_redis), timeout=90, interval=0.5, what="the held entries started and acked")
+            assert ingress.metrics.counts[Count.ACKED] == 25
+        for tid in before + during:
+            assert await workflow_exists(own, tid), tid
+    finally:
+        temporal.stop()
