@@ -95,9 +95,9 @@ class Settings(BaseSettings):
     ingress_consumer: str | None = Field(
         default=None, max_length=200, description="Consumer name; unset means ingress-<host>-<pid>-<random>. A stable name resumes its own pending entries at once."
     )
-    ingress_batch_size: int = Field(default=200, ge=1, le=10_000)
+    ingress_batch_size: int = Field(default=500, ge=1, le=10_000)
     ingress_block_ms: int = Field(default=2_000, ge=10, le=60_000)
-    ingress_max_concurrent_starts: int = Field(default=64, ge=1, le=1_000)
+    ingress_max_concurrent_starts: int = Field(default=128, ge=1, le=1_000)
     ingress_reclaim_idle_ms: int = Field(default=30_000, ge=100, description="Pending entries idle this long are taken over from their consumer.")
     ingress_max_deliveries: int = Field(default=10, ge=2, description="A reclaimed entry delivered more often than this is dead-lettered.")
     ingress_backoff_initial_seconds: float = Field(default=0.2, gt=0)
