@@ -25,6 +25,7 @@ from quantum_trader.models import IntentResult
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
 from quantum_trader.stats import collect
+from quantum_trader.streams import StreamOps, dead_letter_fields, ensure_group
 from quantum_trader.temporal import connect
 from quantum_trader.wire import Rejected, parse
 from tests.conftest import Stack
@@ -35,7 +36,7 @@ from tests.ingress_support import (
 from tests.support.eventually import eventually
 from tests.support.paper import PaperAdmin
 from tests.support.processes import free_port
-from tests.support.stack import temporal_proc
+from tests.support.stack import redis_proc, temporal_proc
 from workers.worker import build_worker
 
 
@@ -350,3 +351,48 @@ async def test_ingress_temporal_down_then_restarted_loses_nothing_acks_nothing_e
             assert await workflow_exists(own, tid), tid
     finally:
         temporal.stop()
+
+
+async def test_ingress_redis_restarted_reconnects_and_finishes_every_entry(
+    stack: Stack, client: Client, tmp_path: Any
+) -> None:
+    server, port = redis_proc(tmp_path)
+    server.start(wait_port=port)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        cfg = _ingress_settings(stack, url)
+        publisher = Redis.from_url(url)
+        run = run_id()
+        tids = [f"redis-{run}-{i:02d}" for i in range(20)]
+        async with running_ingress(cfg, client) as ingress:
+            await publish(publisher, *(flat(tid) for tid in tids[:10]))
+            await eventually(lambda: ingress.metrics.counts[Count.ACKED] == 10, timeout=20, what="the first 10 acked")
+            server.stop()
+            server.start(wait_port=port)
+            await publisher.aclose()
+            publisher = Redis.from_url(url)
+            await publish(publisher, *(flat(tid) for tid in tids[10:]))
+            await eventually(lambda: ingress.metrics.counts[Count.ACKED] == 20, timeout=30, what="the next 10 acked")
+            assert (await group(publisher)).pending == 0
+        await publisher.aclose()
+        for tid in tids:
+            assert await workflow_exists(client, tid), tid
+    finally:
+        server.stop()
+
+
+async def test_dead_letter_written_twice_for_one_entry_appends_once_and_acks(db: tuple[str, Redis]) -> None:
+    _, stream_redis = db
+    ops = StreamOps(stream_redis)
+    await ensure_group(stream_redis, ops.stream, ops.group, "0")
+    [entry_id] = await publish(stream_redis, {"data": "{broken"})
+    await stream_redis.xreadgroup(ops.group, "a", {ops.stream: ">"})
+    fields = dead_letter_fields(entry_id, "data is not valid JSON", "a", {b"data": b"{broken"})
+    for _ in range(2):  # a redelivery, or a second consumer that reclaimed it, does it again
+        async with stream_redis.pipeline(transaction=False) as pipe:
+            await ops.dead_letter(pipe, entry_id, fields)
+            await pipe.execute()
+    letters = await dead_letters(stream_redis)
+    assert len(letters) == 1
+    assert letters[0][b"source_id"] == entry_id.encode() and letters[0][b"orig.data"] == b"{broken"
+    assert (await group(stream_redis)).pending == 0
