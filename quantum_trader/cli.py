@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
 
 from pydantic import ValidationError
@@ -67,6 +69,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The console script: run the command, then leave without interpreter teardown.
+
+    The Temporal SDK's Rust threads can abort a process while the interpreter finalizes
+    ("PyGILState_Release", temporalio/sdk-python#300), turning a clean exit into SIGABRT.
+    Every command has finished its work and closed its connections by the time
+    ``main`` returns, so the process flushes its output and exits with that code.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 class CommandError(Exception):
     """An error worth one clear line to the operator, not a traceback."""
 
@@ -78,4 +95,4 @@ def _first_error(error: ValidationError) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

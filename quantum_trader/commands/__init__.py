@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from temporalio.client import Client, WorkflowExecutionDescription
@@ -28,31 +26,8 @@ SOURCE = SearchAttributeKey.for_keyword(constants.SA_SOURCE)
 
 
 def run_command(name: str, main: Callable[[], Awaitable[int]]) -> int:
-    """Run an operator command's coroutine; in the console script, exit without teardown.
-
-    The Temporal client's Rust threads can abort a short-lived process while the
-    interpreter finalizes ("PyGILState_Release", temporalio/sdk-python#300). When this
-    process is the ``quantum-trader`` script, the command's result is flushed and the
-    process exits at once; imported callers get the exit code back as usual.
-    """
-    try:
-        code = asyncio.run(main())  # type: ignore[arg-type]
-    except CommandError as error:
-        if not _owns_process():
-            raise
-        sys.stderr.write(f"quantum-trader {name}: {error}\n")
-        code = 1
-    if _owns_process():
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
-
-
-def _owns_process() -> bool:
-    from quantum_trader import cli
-
-    return getattr(sys.modules.get("__main__"), "main", None) is cli.main
+    """Run an operator command's coroutine and return its exit code."""
+    return asyncio.run(main())  # type: ignore[arg-type]
 
 
 async def temporal_client(settings: Settings) -> Client:
