@@ -8,6 +8,7 @@ from decimal import Decimal
 from redis.asyncio import Redis
 from temporalio import activity
 
+from activities import metrics
 from quantum_trader.ids import result_key
 from quantum_trader.models import IntentResult
 from quantum_trader.settings import Settings
@@ -81,6 +82,11 @@ class ResultActivities:
             args=[keep_seconds, self._settings.result_stream_maxlen, *flat],
         )
         entry_id = entry.decode() if isinstance(entry, bytes) else entry
+        if entry_id:  # first publication of this trace_id: count the intent once
+            metrics.count("quantum_intents_terminal", "Intents that reached a terminal state", state=result.state.value)
+            metrics.observe_duration(
+                "quantum_intent_duration", "Time from intent start to its terminal state", result.ended_at - result.started_at
+            )
         log.info("TERMINAL STATE: %s | %s %s | trace_id=%s reason=%r published=%s",
                  result.state.value, result.symbol, result.side.value, result.trace_id, result.reason, bool(entry_id))
         return entry_id or None

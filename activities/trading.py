@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.exchange_gateway import (
     DuplicateOrder,
     ExchangeConfigError,
@@ -184,6 +185,7 @@ class TradingActivities:
         """Place the order exactly once, adopting it if an earlier attempt already did."""
         info = activity.info()
         attempt = info.attempt
+        metrics.count("quantum_placement_attempts", "Order placement attempts", market=order.market.value)
         try:
             existing = await self._gateway.lookup(order)
             if existing is None:
@@ -196,6 +198,7 @@ class TradingActivities:
                     await _sleep_heartbeating((horizon - _now_ms()) / 1000, _Progress(attempt, horizon).as_details())
                     existing = await self._gateway.lookup(order)
             if existing is not None:
+                metrics.count("quantum_orders_adopted", "Placements that found their order already at the exchange")
                 log.info("order adopted trace_id=%s client_order_id=%s status=%s attempt=%d",
                          order.trace_id, order.client_order_id, existing.status, attempt)
                 return PlacementResult(snapshot=await self._gateway.fees(order, existing), attempts=attempt, adopted=True)
@@ -295,6 +298,7 @@ class TradingActivities:
         """
         order = request.order
         info = activity.info()
+        metrics.count("quantum_reconciliations", "Order cancellations and reconciliations at the exchange")
         try:
             final = await self._cancel_or_lookup(request)
             if final is None and request.may_be_in_flight:

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     allowed_symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     max_notional_usd: Decimal = Field(default=Decimal("10000"), gt=0)
 
+    # Worker process
+    worker_metrics_port: int | None = Field(
+        default=None, ge=0, le=65_535, description="Serve the worker's Prometheus metrics (SDK and intents) on this port."
+    )
+    worker_metrics_host: str = "127.0.0.1"
+
     # Intent lifetimes
     market_deadline_seconds: int = Field(default=180, ge=5)
     limit_default_ttl_seconds: int = Field(default=3_600, ge=1)

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from redis.asyncio import Redis
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.exchange_gateway import ExchangeGateway
@@ -75,8 +76,19 @@ async def prepare(client: Client, settings: Settings) -> None:
     await ensure_retention(client, settings.temporal_namespace, settings.dedup_retention_days)
 
 
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime exporting Prometheus metrics, when a metrics port is set."""
+    if settings.worker_metrics_port is None:
+        return None
+    bind = f"{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind)))
+
+
 async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
-    client = await connect(settings)
+    runtime = metrics_runtime(settings)
+    client = await connect(settings, **({"runtime": runtime} if runtime else {}))
+    if runtime is not None:
+        log.info("worker metrics on http://%s:%s/metrics", settings.worker_metrics_host, settings.worker_metrics_port)
     await prepare(client, settings)
     gateway = ExchangeGateway(settings)
     redis = redis_client(settings)
