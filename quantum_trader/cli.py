@@ -15,10 +15,13 @@ import sys
 
 from pydantic import ValidationError
 
+from quantum_trader.codec import CodecError
+
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "exchange": ("paper_exchange.cli", "run the Binance-compatible paper exchange"),
     "worker": ("workers.worker", "run the Temporal worker (workflows and activities)"),
+    "codec-server": ("workers.codec_server", "decrypt payloads for the Web UI (remote codec endpoint)"),
     "ingress": ("workers.ingress", "turn ai.decision.made stream events into intents (dead-letter the invalid)"),
     "stats": ("quantum_trader.stats", "print ingress counters, consumer-group lag/pending and intents per state"),
     "dev": ("workers.dev", "run the whole system locally as supervised child processes"),
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(_load(args._module).run(args, settings) or 0)
     except KeyboardInterrupt:
         return 130
-    except CommandError as error:
+    except (CommandError, CodecError) as error:
         print(f"quantum-trader {args.command}: {error}", file=sys.stderr)
         return 1
 

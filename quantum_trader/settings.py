@@ -18,7 +18,7 @@ from quantum_trader import constants
 
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
 
-_SECRET_FIELDS = ("binance_api_key", "binance_api_secret", "temporal_api_key", "redis_password")
+_SECRET_FIELDS = ("binance_api_key", "binance_api_secret", "temporal_api_key", "redis_password", "codec_keys")
 
 
 class Settings(BaseSettings):
@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     temporal_tls_ca: Path | None = None
     temporal_tls_server_name: str | None = None
     dedup_retention_days: int = Field(default=7, ge=1, le=3650)
+    codec_keys: SecretStr | None = Field(
+        default=None, description='Encrypt Temporal payloads: JSON {"<key id>": "<base64 32-byte key>"}.'
+    )
+    codec_key_id: str | None = Field(default=None, description="Key ID new payloads are encrypted with.")
 
     # Redis
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -89,6 +93,7 @@ class Settings(BaseSettings):
     binance_api_secret_file: Path | None = None
     temporal_api_key_file: Path | None = None
     redis_password_file: Path | None = None
+    codec_keys_file: Path | None = None
 
     # Logging
     log_level: str = "INFO"
@@ -140,4 +145,17 @@ class Settings(BaseSettings):
             secret = getattr(self, name)
             if secret is not None and secret.get_secret_value():
                 values.append(secret.get_secret_value())
+        if self.codec_keys is not None:
+            values.extend(_codec_key_strings(self.codec_keys.get_secret_value()))
         return values
+
+
+def _codec_key_strings(text: str) -> list[str]:
+    """The individual base64 keys inside ``QT_CODEC_KEYS``, so each is scrubbed too."""
+    import json
+
+    try:
+        keys = json.loads(text)
+    except ValueError:
+        return []
+    return [str(value) for value in keys.values()] if isinstance(keys, dict) else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,10 +14,12 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNa
 from temporalio.client import Client, TLSConfig, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from google.protobuf.duration_pb2 import Duration
 
 from quantum_trader import constants
+from quantum_trader.codec import CodecError, EncryptionCodec, parse_keys
 from quantum_trader.models import IntentResult, TradeDecision
 from quantum_trader.settings import Settings
 
@@ -38,13 +41,37 @@ def _tls(settings: Settings) -> TLSConfig | bool:
     )
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic JSON payloads, encrypted (with failure messages) when codec keys are set."""
+    if settings.codec_keys is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=payload_codec(settings),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+def payload_codec(settings: Settings) -> EncryptionCodec:
+    """The encryption codec from ``QT_CODEC_KEYS`` / ``QT_CODEC_KEY_ID``."""
+    if settings.codec_keys is None:
+        raise CodecError("QT_CODEC_KEYS is not set")
+    keys = parse_keys(settings.codec_keys.get_secret_value())
+    key_id = settings.codec_key_id
+    if key_id is None:
+        if len(keys) > 1:
+            raise CodecError("QT_CODEC_KEY_ID must name the active key when QT_CODEC_KEYS holds several")
+        key_id = next(iter(keys))
+    return EncryptionCodec(keys, key_id)
+
+
 async def connect(settings: Settings, **kwargs) -> Client:  # noqa: ANN003 - passed to Client.connect
     """A client with the project's data converter, TLS and API key from settings."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
         tls=_tls(settings),
         api_key=api_key,
         **kwargs,

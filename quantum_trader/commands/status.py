@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 async def fetch_status(settings: Settings, trace_id: str) -> IntentStatus:
     client = await temporal_client(settings)
     description = await describe(client, trace_id)
-    handle = client.get_workflow_handle(trace_id)
+    handle = client.get_workflow_handle(trace_id, result_type=IntentResult)
     try:
         return await asyncio.wait_for(handle.query("status", result_type=IntentStatus), QUERY_TIMEOUT_SECONDS)
     except (RPCError, TimeoutError) as error:
@@ -41,7 +41,7 @@ async def fetch_status(settings: Settings, trace_id: str) -> IntentStatus:
                 f"{trace_id} is running but no worker answered the status query ({type(error).__name__}); is quantum-trader worker up?"
             ) from None
     # An ended intent without a worker to replay it: its result says the same.
-    result = await handle.result(result_type=IntentResult)
+    result = await handle.result()
     return IntentStatus(trace_id=trace_id, state=result.state, finished=True, reason=result.reason, summary=_summary(result))
 
 
