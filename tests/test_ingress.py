@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, Phase, given, settings as hsettings
 from hypothesis import strategies as st
@@ -195,7 +194,6 @@ async def test_ingress_malformed_events_place_no_order(
     stack: Stack, client: Client, settings: Settings, worker: None, db: tuple[str, Redis], paper: PaperAdmin
 ) -> None:
     url, stream_redis = db
-    before = len(await paper.orders())
     run = run_id()
     bad = [
         {**flat(f"neg-{run}"), "quantity": "-1"},
@@ -217,7 +215,8 @@ async def test_ingress_malformed_events_place_no_order(
     assert any("not valid JSON" in r for r in reasons)
     for prefix in ("neg", "sym", "nan", "side"):
         assert not await workflow_exists(client, f"{prefix}-{run}")
-    assert len(await paper.orders()) == before + 1  # the canary's order only
+        assert await paper.orders_for(client_order_id(f"{prefix}-{run}")) == []
+    assert len(await paper.orders_for(client_order_id(canary))) == 1
 
 
 # -- crashes and reclaims ------------------------------------------------------------------
