@@ -53,6 +53,7 @@ DEFAULT_TEMPORAL_PORT = 7233
 DEFAULT_UI_PORT = 8233
 DEFAULT_REDIS_PORT = 6399  # not 6379, so a system Redis is left alone
 DEFAULT_EXCHANGE_PORT = 8900  # the paper exchange's own default
+DEFAULT_CODEC_PORT = 8888  # codec server, started only when QT_CODEC_KEYS is set
 HOST = "127.0.0.1"
 KEYS_FILE = "exchange-keys.json"
 # The paper exchange has no internal queue: "order does not exist" is true after 1 s.
@@ -70,6 +71,7 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ui-port", type=int, default=DEFAULT_UI_PORT, help=f"Temporal Web UI port (default {DEFAULT_UI_PORT})")
     parser.add_argument("--redis-port", type=int, default=DEFAULT_REDIS_PORT, help=f"private redis-server port (default {DEFAULT_REDIS_PORT})")
     parser.add_argument("--exchange-port", type=int, default=DEFAULT_EXCHANGE_PORT, help=f"paper exchange port (default {DEFAULT_EXCHANGE_PORT})")
+    parser.add_argument("--codec-port", type=int, default=DEFAULT_CODEC_PORT, help=f"codec server port when QT_CODEC_KEYS is set (default {DEFAULT_CODEC_PORT})")
     parser.add_argument("--ready-file", type=Path, help="write a JSON description here once every component is healthy")
 
 
@@ -86,6 +88,7 @@ class StackOptions:
     ui_port: int = DEFAULT_UI_PORT
     redis_port: int = DEFAULT_REDIS_PORT
     exchange_port: int = DEFAULT_EXCHANGE_PORT
+    codec_port: int = DEFAULT_CODEC_PORT
     ready_file: Path | None = None
 
     @classmethod
@@ -96,6 +99,7 @@ class StackOptions:
             ui_port=args.ui_port,
             redis_port=args.redis_port,
             exchange_port=args.exchange_port,
+            codec_port=args.codec_port,
             ready_file=args.ready_file.resolve() if args.ready_file else None,
         )
 
@@ -284,6 +288,18 @@ class DevStack:
         child_env = _child_environment(self.settings)
         if not self.external_redis:
             children.append(self._redis_child())
+        if self.settings.codec_keys is not None:
+            children.append(
+                Child(
+                    name="codec",
+                    argv=[*_quantum_trader(), "codec-server", "--host", HOST, "--port", str(self.options.codec_port),
+                          "--ui-origin", self.ui_url],
+                    log_path=self.logs / "codec.log",
+                    address=self.codec_url,
+                    health=self._codec_healthy,
+                    env=child_env,
+                )
+            )
         children.append(self._temporal_child())
         children.append(
             Child(
@@ -341,6 +357,8 @@ class DevStack:
             argv += ["--search-attribute", f"{name}=Keyword"]
         if self.settings.temporal_namespace != "default":
             argv += ["--namespace", self.settings.temporal_namespace]
+        if self.settings.codec_keys is not None:
+            argv += ["--ui-codec-endpoint", self.codec_url]
         return Child(
             "temporal", argv, self.logs / "temporal.log", f"{self.temporal_address} (UI {self.ui_url})",
             self._temporal_healthy, env=_base_environment(), start_timeout=120.0,
@@ -364,6 +382,13 @@ class DevStack:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
             async with session.get(self.ui_url) as response:
                 return response.status == 200
+
+    @property
+    def codec_url(self) -> str:
+        return f"http://{HOST}:{self.options.codec_port}"
+
+    async def _codec_healthy(self, child: Child) -> bool:
+        return _port_open(self.options.codec_port)
 
     async def _exchange_healthy(self, child: Child) -> bool:
         if not _port_open(self.options.exchange_port):
