@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("quantum_trader.commands.status", "show one intent's state (the workflow's status query)"),
     "list": ("quantum_trader.commands.listing", "list intents by state, symbol, side, source, start time"),
     "cancel": ("quantum_trader.commands.cancel", "cancel an intent's order (the cancel_order signal)"),
+    "proof": ("workers.proof", "break a stack on purpose and print DEDUP/TERMINAL/RESTART/IDEMPOTENT/CANCEL/BADINPUT verdicts"),
+    "chaos": ("workers.chaos", "many decisions under kills, restarts and exchange faults, then a three-source reconciliation"),
 }
 
 

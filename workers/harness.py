@@ -1,0 +1,295 @@
+"""A local stack that ``proof`` and ``chaos`` can break on purpose.
+
+Either a fresh ``quantum-trader dev`` stack supervised in this process (:func:`fresh_stack`),
+or an already running one described by its ``--ready-file`` (:func:`attached_stack`). Both
+give a :class:`Harness`: the stack's settings and clients, and :meth:`Harness.restart`,
+which SIGKILLs one component and waits until the supervisor has a healthy replacement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from temporalio.client import Client
+
+from quantum_trader.cli import CommandError
+from quantum_trader.settings import Settings
+from quantum_trader.temporal import connect
+from workers.dev import DevStack, StackOptions, settings_environment
+from workers.supervisor import ChildFailed
+
+T = TypeVar("T")
+COMPONENTS = ("redis", "temporal", "exchange", "worker", "ingress")
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+# The fresh stack's ingress takes over a dead consumer's entries after this long.
+FRESH_RECLAIM_IDLE_MS = 3_000
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--home`` for a fresh stack or ``--stack`` for a running one (shared by proof and chaos)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--home", type=Path, help="start a fresh stack with its state here (default: a new temporary folder)")
+    where.add_argument("--stack", type=Path, metavar="READY_FILE",
+                       help="use the running `quantum-trader dev --ready-file READY_FILE` stack instead of starting one")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary home (and its logs) afterwards")
+
+
+class Unavailable(RuntimeError):
+    """A component did not come back within its bound."""
+
+
+@dataclass
+class Harness:
+    """A running stack: its settings, clients, component pids and a way to restart each."""
+
+    settings: Settings
+    home: Path
+    pid_of: Callable[[str], int | None]
+    healthy: Callable[[str], Awaitable[bool]]
+    out: Any = field(default=sys.stderr)
+    _client: Client | None = None
+    _redis: Redis | None = None
+    restarts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exchange_url(self) -> str:
+        assert self.settings.exchange_url is not None
+        return self.settings.exchange_url.rstrip("/")
+
+    def log_path(self, component: str) -> Path:
+        return self.home / "logs" / f"{component}.log"
+
+    def say(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            self._client = await connect(self.settings)
+        return self._client
+
+    def redis(self) -> Redis:
+        if self._redis is None:
+            password = self.settings.redis_password.get_secret_value() if self.settings.redis_password else None
+            self._redis = Redis.from_url(self.settings.redis_url, password=password, socket_connect_timeout=5, socket_timeout=30)
+        return self._redis
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+        self._client = None
+
+    async def redis_call(self, operation: Callable[[Redis], Awaitable[T]], timeout: float = 120.0) -> T:
+        """Run a Redis command, retrying while Redis restarts."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await operation(self.redis())
+            except REDIS_DOWN:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.3)
+
+    async def restart(self, component: str, timeout: float = 180.0) -> tuple[int, int]:
+        """SIGKILL ``component``'s process group; wait for its healthy replacement.
+
+        Returns the old and the new pid. The supervisor (``quantum-trader dev``) starts
+        the replacement; this only kills and waits.
+        """
+        old = self.pid_of(component)
+        if old is None:
+            raise Unavailable(f"{component} is not part of this stack")
+        kill_group(old)
+        new = await self.wait_replaced(component, old, timeout)
+        self.restarts[component] = self.restarts.get(component, 0) + 1
+        return old, new
+
+    async def wait_replaced(self, component: str, old: int, timeout: float = 180.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid = self.pid_of(component)
+            if pid is not None and pid != old and _alive(pid):
+                with contextlib.suppress(Exception):
+                    if await self.healthy(component):
+                        return pid
+            await asyncio.sleep(0.2)
+        raise Unavailable(f"{component} was not replaced within {timeout:.0f}s; see {self.log_path(component)}")
+
+    # --- the exchange's admin API ------------------------------------------------------
+
+    async def admin(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 120.0) -> Any:
+        """Call ``/_paper/<path>``, retrying while the exchange restarts."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+                    async with session.request(method, f"{self.exchange_url}/_paper/{path}", json=body) as response:
+                        response.raise_for_status()
+                        return await response.json()
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.3)
+
+    async def orders(self) -> list[dict[str, Any]]:
+        return (await self.admin("GET", "orders"))["orders"]
+
+    async def arm(self, kind: str, **fault: Any) -> dict[str, Any]:
+        return await self.admin("POST", "faults", {"kind": kind, **fault})
+
+    async def faults(self) -> list[dict[str, Any]]:
+        data = await self.admin("GET", "faults")
+        return data["faults"] if isinstance(data, dict) else data
+
+    async def clear_faults(self) -> None:
+        await self.admin("DELETE", "faults")
+
+    async def prices(self) -> dict[str, str]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            async with session.get(f"{self.exchange_url}/api/v3/ticker/price") as response:
+                rows = await response.json()
+        return {row["symbol"]: row["price"] for row in rows}
+
+    def child_environment(self, **extra: str) -> dict[str, str]:
+        """Environment for an extra process of this stack (e.g. a second ingress)."""
+        base = {key: value for key, value in os.environ.items() if not key.startswith("QT_")}
+        return {**base, **settings_environment(self.settings), **extra}
+
+
+# --- a fresh stack, supervised here ---------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def fresh_stack(home: Path, base: Settings, out: Any = sys.stderr) -> AsyncIterator[Harness]:
+    """Start ``quantum-trader dev``'s stack in ``home`` on free ports and supervise it here."""
+    options = StackOptions(
+        home=home.resolve(), temporal_port=free_port(), ui_port=free_port(), redis_port=free_port(), exchange_port=free_port()
+    )
+    settings = base.model_copy(update={"ingress_reclaim_idle_ms": min(base.ingress_reclaim_idle_ms, FRESH_RECLAIM_IDLE_MS)})
+    stack = DevStack(options, settings, out=out)
+    stopping = asyncio.Event()
+    with stack.locked():
+        try:
+            await stack.start(stopping)
+            supervisor = asyncio.create_task(stack.supervise(stopping))
+            children = {child.name: child for child in stack.children}
+
+            def pid_of(name: str) -> int | None:
+                child = children.get(name)
+                return child.pid if child is not None and child.running() else None
+
+            async def healthy(name: str) -> bool:
+                child = children[name]
+                return child.running() and bool(await child.health(child))
+
+            harness = Harness(stack.settings, stack.home, pid_of, healthy, out=out)
+            try:
+                yield harness
+            finally:
+                stopping.set()
+                await harness.close()
+                with contextlib.suppress(asyncio.CancelledError, ChildFailed):
+                    await supervisor
+        finally:
+            await stack.stop()
+
+
+@contextlib.asynccontextmanager
+async def attached_stack(ready_file: Path, base: Settings, out: Any = sys.stderr) -> AsyncIterator[Harness]:
+    """A running ``quantum-trader dev`` stack, from its ready file; its supervisor restarts what we kill."""
+    info = read_ready(ready_file)
+    keys = Path(info["home"]) / "exchange-keys.json"
+    updates: dict[str, Any] = {
+        "temporal_address": info["temporal_address"],
+        "temporal_namespace": info.get("temporal_namespace", base.temporal_namespace),
+        "task_queue": info.get("task_queue", base.task_queue),
+        "redis_url": info["redis_url"],
+        "exchange_url": info["exchange_url"],
+    }
+    if keys.exists():
+        pair = json.loads(keys.read_text())
+        updates |= {"binance_api_key": pair["api_key"], "binance_api_secret": pair["api_secret"], "unknown_outcome_grace_ms": 1000}
+    settings = base.model_copy(update=updates)
+
+    def pid_of(name: str) -> int | None:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            return read_ready(ready_file)["pids"].get(name)
+        return None
+
+    async def healthy(name: str) -> bool:
+        # The supervisor rewrites the ready file only once the replacement is healthy.
+        return pid_of(name) is not None
+
+    harness = Harness(settings, Path(info["home"]), pid_of, healthy, out=out)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+@contextlib.asynccontextmanager
+async def stack_from_args(args: argparse.Namespace, settings: Settings, out: Any = sys.stderr) -> AsyncIterator[Harness]:
+    if args.stack is not None:
+        if not args.stack.exists():
+            raise CommandError(f"no ready file at {args.stack}; start `quantum-trader dev --ready-file {args.stack}` first")
+        async with attached_stack(args.stack, settings, out) as harness:
+            yield harness
+        return
+    if args.home is not None:
+        async with fresh_stack(args.home, settings, out) as harness:
+            yield harness
+        return
+    folder = Path(tempfile.mkdtemp(prefix="qt-stack-"))
+    try:
+        async with fresh_stack(folder, settings, out) as harness:
+            yield harness
+    finally:
+        if args.keep:
+            out.write(f"home kept: {folder}\n")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_ready(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group led by ``pid`` (each supervised child leads its own)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
