@@ -23,7 +23,7 @@ import aiohttp
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
-from quantum_trader.models import OrderRequest, OrderSnapshot
+from quantum_trader.models import AlgoSnapshot, Market, OrderRequest, OrderSnapshot, ProtectiveOrder
 from quantum_trader.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ CODE_TIMESTAMP = -1021
 CODE_NEW_ORDER_REJECTED = -2010
 CODE_CANCEL_REJECTED = -2011
 CODE_NO_SUCH_ORDER = -2013
+CODE_REDUCE_ONLY_REJECTED = -2022
 CONFIG_ERROR_CODES = frozenset({-2014, -2015, -1022, -1002})
 DUPLICATE_ORDER_MESSAGE = "Duplicate order sent."
 
@@ -154,6 +155,8 @@ class ExchangeGateway:
         self._lock = asyncio.Lock()
         self._rules: dict[str, SymbolRules] = {}
         self._rules_loaded_at = 0.0
+        self._futures_rules: dict[str, SymbolRules] = {}
+        self._futures_rules_loaded_at = 0.0
 
     @property
     def recv_window_ms(self) -> int:
@@ -220,6 +223,8 @@ class ExchangeGateway:
 
     async def lookup(self, order: OrderRequest) -> OrderSnapshot | None:
         """The order with this client order ID, or ``None`` if the exchange has none."""
+        if order.market is Market.USDM:
+            return await self._futures_lookup(order)
         try:
             data = await self._call("get_order", symbol=order.symbol, origClientOrderId=order.client_order_id)
         except OrderRejected as error:
@@ -232,6 +237,8 @@ class ExchangeGateway:
         """``snapshot`` with fees totalled from the order's trades."""
         if snapshot.executed_qty == 0 or snapshot.order_id is None:
             return snapshot
+        if order.market is Market.USDM:
+            return await self._futures_fees(order, snapshot)
         trades = await self._call("get_my_trades", symbol=order.symbol, orderId=snapshot.order_id)
         total = sum((Decimal(str(t.get("commission", "0"))) for t in trades), Decimal(0))
         asset = trades[0].get("commissionAsset") if trades else snapshot.fee_asset
@@ -241,6 +248,8 @@ class ExchangeGateway:
 
     async def place(self, order: OrderRequest) -> OrderSnapshot:
         """Send the order once. Raises the gateway's error kinds; never retries."""
+        if order.market is Market.USDM:
+            return await self._futures_place(order)
         params: dict[str, Any] = {
             "symbol": order.symbol,
             "side": order.side.value,
@@ -258,6 +267,8 @@ class ExchangeGateway:
 
     async def cancel(self, order: OrderRequest) -> OrderSnapshot | None:
         """Cancel by client order ID. ``None`` when the exchange knows no open order by it."""
+        if order.market is Market.USDM:
+            return await self._futures_cancel(order)
         try:
             data = await self._call("cancel_order", symbol=order.symbol, origClientOrderId=order.client_order_id)
         except OrderRejected as error:
@@ -265,6 +276,138 @@ class ExchangeGateway:
                 return None
             raise
         return snapshot_from_order(data, order.client_order_id)
+
+    # --- USD-M futures (``/fapi``) ------------------------------------------------------
+
+    async def futures_symbol_rules(self, symbol: str, max_age_seconds: float = 300.0) -> SymbolRules | None:
+        """Futures filters of ``symbol``, or ``None`` if the exchange lists no such contract."""
+        if time.monotonic() - self._futures_rules_loaded_at > max_age_seconds or symbol not in self._futures_rules:
+            info = await self._call("futures_exchange_info")
+            self._futures_rules = {
+                s["symbol"]: _rules_from_info(s) for s in info.get("symbols", []) if s.get("status", "TRADING") == "TRADING"
+            }
+            self._futures_rules_loaded_at = time.monotonic()
+        return self._futures_rules.get(symbol)
+
+    async def mark_price(self, symbol: str) -> Decimal:
+        data = await self._call("futures_mark_price", symbol=symbol)
+        return Decimal(str(data["markPrice"]))
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        """Set the symbol's leverage; the same value twice is a no-op at the exchange."""
+        data = await self._call("futures_change_leverage", symbol=symbol, leverage=leverage)
+        return int(data.get("leverage", leverage))
+
+    async def position_amount(self, symbol: str) -> Decimal:
+        """Signed one-way-mode position of ``symbol``: positive long, negative short."""
+        rows = await self._call("futures_position_information", symbol=symbol)
+        return sum((Decimal(str(r.get("positionAmt", "0"))) for r in rows if r.get("positionSide", "BOTH") == "BOTH"), Decimal(0))
+
+    async def _futures_lookup(self, order: OrderRequest) -> OrderSnapshot | None:
+        try:
+            data = await self._call("futures_get_order", symbol=order.symbol, origClientOrderId=order.client_order_id)
+        except OrderRejected as error:
+            if error.code == CODE_NO_SUCH_ORDER:
+                return None
+            raise
+        return snapshot_from_order(data, order.client_order_id)
+
+    async def futures_order_by_id(self, symbol: str, order_id: int) -> OrderSnapshot | None:
+        try:
+            data = await self._call("futures_get_order", symbol=symbol, orderId=order_id)
+        except OrderRejected as error:
+            if error.code == CODE_NO_SUCH_ORDER:
+                return None
+            raise
+        return snapshot_from_order(data, str(data.get("clientOrderId", "")))
+
+    async def _futures_fees(self, order: OrderRequest, snapshot: OrderSnapshot) -> OrderSnapshot:
+        trades = await self._call("futures_account_trades", symbol=order.symbol, orderId=snapshot.order_id)
+        total = sum((Decimal(str(t.get("commission", "0"))) for t in trades), Decimal(0))
+        asset = trades[0].get("commissionAsset") if trades else snapshot.fee_asset
+        return snapshot.model_copy(update={"fees": total, "fee_asset": asset})
+
+    async def _futures_place(self, order: OrderRequest) -> OrderSnapshot:
+        params: dict[str, Any] = {
+            "symbol": order.symbol,
+            "side": order.side.value,
+            "type": order.order_type.value,
+            "quantity": _plain(order.quantity),
+            "newClientOrderId": order.client_order_id,
+            "newOrderRespType": "RESULT",
+        }
+        if order.price is not None:
+            params["price"] = _plain(order.price)
+        if order.time_in_force is not None:
+            params["timeInForce"] = order.time_in_force.value
+        if order.reduce_only:
+            params["reduceOnly"] = "true"
+        data = await self._call("futures_create_order", **params)
+        return snapshot_from_order(data, order.client_order_id)
+
+    async def _futures_cancel(self, order: OrderRequest) -> OrderSnapshot | None:
+        try:
+            data = await self._call("futures_cancel_order", symbol=order.symbol, origClientOrderId=order.client_order_id)
+        except OrderRejected as error:
+            if error.code in (CODE_CANCEL_REJECTED, CODE_NO_SUCH_ORDER):
+                return None
+            raise
+        return snapshot_from_order(data, order.client_order_id)
+
+    # --- USD-M conditional (algo) orders: the protective stop-loss and take-profit -------
+
+    async def algo_lookup(self, order: ProtectiveOrder) -> AlgoSnapshot | None:
+        """The conditional order with this client algo ID, or ``None`` if there is none."""
+        try:
+            data = await self._call("futures_get_algo_order", symbol=order.symbol, clientAlgoId=order.client_algo_id)
+        except OrderRejected as error:
+            if error.code == CODE_NO_SUCH_ORDER:
+                return None
+            raise
+        return algo_snapshot(data, order.client_algo_id)
+
+    async def algo_place(self, order: ProtectiveOrder) -> AlgoSnapshot:
+        """Send the conditional order once, with its deterministic ``clientAlgoId``.
+
+        python-binance would invent a random ``clientAlgoId`` if none were passed, which
+        would make a retried placement a second order.
+        """
+        data = await self._call(
+            "futures_create_algo_order",
+            algoType="CONDITIONAL",
+            symbol=order.symbol,
+            side=order.side.value,
+            type=order.order_type,
+            triggerPrice=_plain(order.trigger_price),
+            quantity=_plain(order.quantity),
+            reduceOnly="true",
+            workingType="MARK_PRICE",
+            clientAlgoId=order.client_algo_id,
+        )
+        return algo_snapshot(data, order.client_algo_id)
+
+    async def algo_cancel(self, order: ProtectiveOrder) -> bool:
+        """Cancel by client algo ID; ``False`` when no open conditional order has it."""
+        try:
+            await self._call("futures_cancel_algo_order", symbol=order.symbol, clientAlgoId=order.client_algo_id)
+        except OrderRejected as error:
+            if error.code in (CODE_CANCEL_REJECTED, CODE_NO_SUCH_ORDER):
+                return False
+            raise
+        return True
+
+
+def algo_snapshot(data: dict[str, Any], client_algo_id: str) -> AlgoSnapshot:
+    """Normalise an algo order answer from Binance's JSON."""
+    actual = data.get("actualOrderId")
+    price = data.get("actualPrice")
+    return AlgoSnapshot(
+        client_algo_id=data.get("clientAlgoId") or client_algo_id,
+        algo_id=data.get("algoId"),
+        status=data.get("algoStatus", "NEW"),
+        actual_order_id=int(actual) if actual not in (None, "", 0, "0") else None,
+        actual_price=Decimal(str(price)) if price not in (None, "") else None,
+    )
 
 
 def _client_class(settings: Settings) -> type[AsyncClient]:

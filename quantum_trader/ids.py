@@ -26,6 +26,8 @@ class Step(StrEnum):
     STOP_LOSS = "sl"
     TAKE_PROFIT = "tp"
     FLATTEN = "fl"
+    # The protection workflow's own close order (``close_position`` signal, a lost protection).
+    CLOSE = "cl"
 
 
 def client_order_id(trace_id: str, step: Step = Step.ENTRY) -> str:
@@ -35,6 +37,11 @@ def client_order_id(trace_id: str, step: Step = Step.ENTRY) -> str:
     value = f"{prefix}-{step.value}-{digest}" if prefix else f"qt-{step.value}-{digest}"
     assert len(value) <= CLIENT_ORDER_ID_MAX_LEN
     return value
+
+
+def protection_workflow_id(trace_id: str) -> str:
+    """Workflow ID of the intent's protection (OCO) child workflow."""
+    return f"{trace_id}-oco"
 
 
 def result_key(trace_id: str) -> str:

@@ -152,6 +152,8 @@ class OrderRequest(_Frozen):
     price: Decimal | None = None
     time_in_force: TimeInForce | None = None
     client_order_id: str
+    # USD-M only: the order may only reduce the position (flatten and close orders).
+    reduce_only: bool = False
 
 
 class Approval(_Frozen):
@@ -242,6 +244,10 @@ class IntentResult(_Frozen):
     source: str | None = None
     started_at: datetime
     ended_at: datetime
+    # USD-M only: the protective orders' client algo IDs and the OCO workflow watching them.
+    stop_loss_id: str | None = None
+    take_profit_id: str | None = None
+    protection_workflow_id: str | None = None
 
 
 class IntentStatus(_Frozen):
@@ -258,3 +264,155 @@ class IntentStatus(_Frozen):
     cancel_requested: bool = False
     deadline: datetime | None = None
     history: list[tuple[IntentState, datetime]] = Field(default_factory=list)
+
+
+# --- USD-M futures: leverage, protective orders and the OCO protection workflow ---------
+
+
+class ProtectionKind(StrEnum):
+    STOP_LOSS = "STOP_LOSS"
+    TAKE_PROFIT = "TAKE_PROFIT"
+
+
+class ProtectiveOrder(_Frozen):
+    """One conditional (algo) order that closes the intent's position at a trigger price.
+
+    ``client_algo_id`` is its idempotency key; ``quantity`` is the entry's filled quantity
+    and the order is reduce-only, so it can close the intent's position but never open one.
+    """
+
+    trace_id: str
+    symbol: str
+    kind: ProtectionKind
+    side: Side
+    trigger_price: Decimal
+    quantity: Decimal
+    client_algo_id: str
+
+    @property
+    def order_type(self) -> str:
+        return "STOP_MARKET" if self.kind is ProtectionKind.STOP_LOSS else "TAKE_PROFIT_MARKET"
+
+    def label(self) -> str:
+        return "stop-loss" if self.kind is ProtectionKind.STOP_LOSS else "take-profit"
+
+
+class ProtectionTarget(_Frozen):
+    """A protective level approved by the gate; the quantity is known only after the fill."""
+
+    kind: ProtectionKind
+    side: Side
+    trigger_price: Decimal
+    client_algo_id: str
+
+    def for_quantity(self, trace_id: str, symbol: str, quantity: Decimal) -> ProtectiveOrder:
+        return ProtectiveOrder(
+            trace_id=trace_id, symbol=symbol, kind=self.kind, side=self.side,
+            trigger_price=self.trigger_price, quantity=quantity, client_algo_id=self.client_algo_id,
+        )
+
+
+class FuturesApproval(_Frozen):
+    """Outcome of the gate for a ``usdm`` decision: the entry plus leverage and protection."""
+
+    approval: Approval
+    leverage: int = 1
+    protection: list[ProtectionTarget] = Field(default_factory=list)
+
+
+class LeverageRequest(_Frozen):
+    trace_id: str
+    symbol: str
+    leverage: int
+
+
+class AlgoSnapshot(_Frozen):
+    """The exchange's view of one conditional order (``/fapi/v1/algoOrder``)."""
+
+    client_algo_id: str
+    algo_id: int | None = None
+    status: str
+    actual_order_id: int | None = None
+    actual_price: Decimal | None = None
+    # Filled quantity of the MARKET order the trigger created (when known).
+    executed_qty: Decimal = Decimal(0)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "NEW"
+
+    @property
+    def fired(self) -> bool:
+        """The trigger was hit: the exchange sent (or is sending) the closing order."""
+        return self.status in ("TRIGGERED", "FINISHED") and self.actual_order_id is not None
+
+
+class ProtectionPlacement(_Frozen):
+    snapshot: AlgoSnapshot
+    attempts: int
+    adopted: bool = False
+
+
+class CancelProtectionRequest(_Frozen):
+    order: ProtectiveOrder
+    may_be_in_flight: bool = False
+
+
+class ClosePositionRequest(_Frozen):
+    """Close the intent's position now with a reduce-only MARKET order (``order``)."""
+
+    order: OrderRequest
+    # The entry's side: the position to close is long after a BUY, short after a SELL.
+    entry_side: Side
+
+
+class CloseResult(_Frozen):
+    """What closing did: the close order's final state, or ``None`` when nothing was open."""
+
+    snapshot: OrderSnapshot | None = None
+    position_amount: Decimal = Decimal(0)
+    attempts: int = 0
+
+
+class ProtectionPlan(_Frozen):
+    """Input of the protection (OCO) workflow, also what it continues-as-new with."""
+
+    trace_id: str
+    symbol: str
+    entry_side: Side
+    quantity: Decimal
+    orders: list[ProtectiveOrder]
+    snapshots: list[AlgoSnapshot] = Field(default_factory=list)
+    close_order: OrderRequest
+    poll_seconds: float = 1.0
+    started_at: datetime | None = None
+    close_reason: str | None = None
+
+
+class ClosePositionSignal(_Frozen):
+    """Input of the protection workflow's ``close_position`` signal; all fields optional."""
+
+    reason: str = Field(default="close requested", max_length=TEXT_FIELD_MAX_LEN)
+
+
+class ProtectionWatch(_Frozen):
+    orders: list[ProtectiveOrder]
+    since: list[AlgoSnapshot]
+    window_seconds: float
+    poll_seconds: float
+
+
+class ProtectionStatus(_Frozen):
+    """Answer of the protection workflow's ``status`` query, and its result."""
+
+    trace_id: str
+    state: str
+    finished: bool = False
+    reason: str = ""
+    symbol: str
+    quantity: Decimal
+    orders: list[ProtectiveOrder] = Field(default_factory=list)
+    snapshots: list[AlgoSnapshot] = Field(default_factory=list)
+    fired: str | None = None
+    close: OrderSnapshot | None = None
+    close_requested: bool = False
