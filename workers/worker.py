@@ -1,4 +1,4 @@
-"""``quantum-trader worker``: runs TradeIntentWorkflow and its activities.
+"""``quantum-trader worker``: runs TradeIntentWorkflow, ProtectionWorkflow and their activities.
 
 Before it polls, the worker registers the search attributes (an unregistered one stalls
 workflows) and, where it may, sets the namespace's retention to the dedup window.
@@ -19,11 +19,13 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.exchange_gateway import ExchangeGateway
+from activities.futures import FuturesActivities
 from activities.results import ResultActivities
 from activities.trading import TradingActivities
 from quantum_trader import logs
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect, ensure_retention, ensure_search_attributes
+from workflows.protection import ProtectionWorkflow
 from workflows.trade_intent import TradeIntentWorkflow
 
 log = logging.getLogger(__name__)
@@ -53,16 +55,23 @@ def redis_client(settings: Settings) -> Redis:
 
 def build_worker(client: Client, settings: Settings, gateway: ExchangeGateway, redis: Redis, **options) -> Worker:  # noqa: ANN003
     trading = TradingActivities(settings, gateway, redis)
+    futures = FuturesActivities(settings, gateway, redis)
     results = ResultActivities(settings, redis)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[TradeIntentWorkflow],
+        workflows=[TradeIntentWorkflow, ProtectionWorkflow],
         activities=[
             trading.approve_intent,
             trading.place_order,
             trading.watch_order,
             trading.cancel_order,
+            futures.approve_futures_intent,
+            futures.set_leverage,
+            futures.place_protection,
+            futures.cancel_protection,
+            futures.watch_protection,
+            futures.close_position,
             results.publish_result,
         ],
         graceful_shutdown_timeout=timedelta(seconds=10),

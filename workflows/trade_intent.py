@@ -9,30 +9,54 @@ decision's trace_id (the deduplication); the order's client order ID is derived 
 3. follow it until filled, expired at its TTL, cancelled on request, or past the deadline;
 4. complete with an :class:`IntentResult` in one of the six terminal states, published once
    to the result stream.
+
+A ``usdm`` decision takes the same steps on the futures API, with two more: the leverage
+is set before the entry, and once the entry has any fill its protective stop-loss and
+take-profit are placed (each under its own deterministic ID). The protection is a saga:
+if it cannot be placed, the position is flattened with a reduce-only MARKET order and the
+intent ends FAILED ("unprotected position closed"). Once it is placed, a child
+ProtectionWorkflow (``<trace_id>-oco``) takes over the watch and the intent completes.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
-from temporalio.workflow import ActivityCancellationType
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
+
+from workflows.protection import ProtectionWorkflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.futures import FuturesActivities
     from activities.results import ResultActivities
     from activities.trading import TradingActivities
     from quantum_trader import constants, errors
+    from quantum_trader.ids import Step, client_order_id, protection_workflow_id
     from quantum_trader.models import (
+        AlgoSnapshot,
         Approval,
         CancelOrderRequest,
+        CancelProtectionRequest,
         CancelRequest,
+        ClosePositionRequest,
+        FuturesApproval,
         IntentResult,
         IntentStatus,
+        LeverageRequest,
+        Market,
         OrderRequest,
         OrderSnapshot,
+        OrderType,
+        ProtectionKind,
+        ProtectionPlan,
+        ProtectiveOrder,
+        Side,
         TradeDecision,
         WatchRequest,
     )
@@ -54,11 +78,21 @@ WATCH_WINDOW = timedelta(seconds=30)
 RECONCILE_WINDOW = timedelta(hours=1)
 PUBLISH_WINDOW = timedelta(minutes=15)
 MIN_PLACEMENT_WINDOW = timedelta(seconds=15)
+# A protective order gets this long (and PROTECT_RETRY's attempts) before the position is
+# flattened instead: long enough to ride out a blip, short for an unprotected position.
+PROTECT_WINDOW = timedelta(minutes=2)
 
 EXCHANGE_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=list(errors.NON_RETRYABLE),
+)
+PROTECT_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=5),
+    maximum_attempts=4,
     non_retryable_error_types=list(errors.NON_RETRYABLE),
 )
 
@@ -87,6 +121,12 @@ class TradeIntentWorkflow:
         self._started: datetime | None = None
         self._deadline: datetime | None = None
         self._history: list[tuple[IntentState, datetime]] = []
+        # USD-M only.
+        self._futures: FuturesApproval | None = None
+        self._protection: list[ProtectiveOrder] = []
+        self._protection_snapshots: list[AlgoSnapshot] = []
+        self._protection_workflow_id: str | None = None
+        self._flatten: OrderSnapshot | None = None
 
     # --- entry point -------------------------------------------------------------------
 
@@ -100,8 +140,9 @@ class TradeIntentWorkflow:
             attributes.append(SOURCE.value_set(decision.source))
         workflow.upsert_search_attributes(attributes)
         self._show_details()
+        futures = decision.market is Market.USDM
         try:
-            state, reason = await self._execute(decision)
+            state, reason = await (self._execute_futures(decision) if futures else self._execute(decision))
         except (asyncio.CancelledError, ActivityError) as error:
             if not is_cancelled_exception(error):
                 raise
@@ -109,6 +150,9 @@ class TradeIntentWorkflow:
             if self._cancel is None:
                 self._cancel = CancelRequest(reason="workflow cancel requested")
             state, reason = await self._settle(_Cause.CANCEL)
+            if futures:
+                # What filled before the cancel took effect is a position: protect it.
+                state, reason = await _shielded(self._protect_fill(state, reason))
         result = self._finish(state, reason)
         await self._publish(result)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -318,6 +362,180 @@ class TradeIntentWorkflow:
             return S.CANCELLED, "cancelled at the exchange"
         return S.EXPIRED, f"exchange closed the order as {final.status} with nothing filled"
 
+    # --- USD-M futures: leverage, entry, protection ------------------------------------
+
+    async def _execute_futures(self, decision: TradeDecision) -> tuple[IntentState, str]:
+        try:
+            futures = await workflow.execute_activity_method(
+                FuturesActivities.approve_futures_intent,
+                decision,
+                start_to_close_timeout=APPROVE_TIMEOUT,
+                schedule_to_close_timeout=APPROVE_WINDOW,
+                retry_policy=EXCHANGE_RETRY,
+                summary=f"futures risk gate {decision.symbol}",
+            )
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            return S.FAILED, f"approval unavailable: {_cause_message(error)}"
+        approval = futures.approval
+        self._approval = approval
+        self._deadline = self._started + timedelta(seconds=approval.deadline_seconds)  # type: ignore[operator]
+        if self._cancel is not None:
+            return S.CANCELLED, self._cancel.reason
+        if not approval.approved or approval.order is None:
+            return S.REJECTED, approval.reason
+        self._futures = futures
+        self._move(S.APPROVED)
+        self._order = approval.order
+
+        try:
+            await workflow.execute_activity_method(
+                FuturesActivities.set_leverage,
+                LeverageRequest(trace_id=decision.trace_id, symbol=decision.symbol, leverage=futures.leverage),
+                start_to_close_timeout=APPROVE_TIMEOUT,
+                schedule_to_close_timeout=APPROVE_WINDOW,
+                retry_policy=EXCHANGE_RETRY,
+                summary=f"leverage x{futures.leverage} {decision.symbol}",
+            )
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            return S.FAILED, f"leverage not set, nothing placed: {_cause_message(error)}"
+        if self._cancel is not None:
+            return S.CANCELLED, self._cancel.reason
+
+        self._move(S.SUBMITTED)
+        outcome = await self._place(approval.order)
+        state, reason = outcome if outcome is not None else await self._follow()
+        return await _shielded(self._protect_fill(state, reason))
+
+    async def _protect_fill(self, state: IntentState, reason: str) -> tuple[IntentState, str]:
+        """Protect whatever the entry filled; with no fill there is nothing to protect."""
+        if self._futures is None or self._snapshot is None or self._snapshot.executed_qty <= 0:
+            return state, reason
+        decision = self._decision
+        assert decision is not None
+        filled = self._snapshot.executed_qty
+        self._protection = [t.for_quantity(decision.trace_id, decision.symbol, filled) for t in self._futures.protection]
+        self._protection_snapshots = []
+        self._show_details()
+        for order in self._protection:
+            try:
+                placed = await workflow.execute_activity_method(
+                    FuturesActivities.place_protection,
+                    order,
+                    start_to_close_timeout=PLACE_TIMEOUT,
+                    schedule_to_close_timeout=PROTECT_WINDOW,
+                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                    retry_policy=PROTECT_RETRY,
+                    summary=f"place {order.label()} {order.order_type} {order.side.value} {order.quantity} @ {order.trigger_price} as {order.client_algo_id}",
+                )
+            except ActivityError as error:
+                return await self._unprotected(order, error)
+            self._protection_snapshots.append(placed.snapshot)
+            self._show_details()
+        await self._start_protection_workflow()
+        ids = " and ".join(f"{o.label()} {o.client_algo_id}" for o in self._protection)
+        return state, f"{reason}; protected by {ids}" if ids else reason
+
+    async def _unprotected(self, failed: ProtectiveOrder, error: ActivityError) -> tuple[IntentState, str]:
+        """Compensate a protection that could not be placed: flatten, then cancel what was placed."""
+        decision, snapshot = self._decision, self._snapshot
+        assert decision is not None and snapshot is not None
+        why = f"{failed.label()} not placed: {_cause_message(error)}"
+        self._reason = why
+        workflow.logger.warning("protection failed, flattening trace_id=%s %s", decision.trace_id, why)
+        flatten = self._closing_order(Step.FLATTEN, snapshot.executed_qty)
+        try:
+            closed = await workflow.execute_activity_method(
+                FuturesActivities.close_position,
+                ClosePositionRequest(order=flatten, entry_side=decision.side),
+                start_to_close_timeout=PLACE_TIMEOUT,
+                schedule_to_close_timeout=RECONCILE_WINDOW,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=EXCHANGE_RETRY,
+                summary=f"flatten {flatten.quantity} {flatten.symbol} as {flatten.client_order_id}",
+            )
+        except ActivityError as flatten_error:
+            return S.FAILED, f"position may be unprotected: flatten {flatten.client_order_id} failed ({_cause_message(flatten_error)}) after {why}"
+        self._flatten = closed.snapshot
+        # Cancel every protective order whose placement was tried: the failed one may still
+        # land from a request in flight.
+        tried = self._protection[: len(self._protection_snapshots) + 1]
+        leftovers = []
+        for order in tried:
+            try:
+                await workflow.execute_activity_method(
+                    FuturesActivities.cancel_protection,
+                    CancelProtectionRequest(order=order, may_be_in_flight=order is failed),
+                    start_to_close_timeout=PLACE_TIMEOUT,
+                    schedule_to_close_timeout=RECONCILE_WINDOW,
+                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                    retry_policy=EXCHANGE_RETRY,
+                    summary=f"cancel {order.label()} {order.client_algo_id}",
+                )
+            except ActivityError as cancel_error:
+                leftovers.append(f"{order.client_algo_id} may be live: {_cause_message(cancel_error)}")
+        flattened = f"flatten order {closed.snapshot.status} {closed.snapshot.executed_qty}" if closed.snapshot else "nothing left to flatten"
+        detail = "; ".join([why, flattened, *leftovers])
+        return S.FAILED, f"unprotected position closed ({detail})"
+
+    async def _start_protection_workflow(self) -> None:
+        """Hand the protective pair to the OCO child; it outlives this intent (ABANDON)."""
+        decision, snapshot, approval = self._decision, self._snapshot, self._approval
+        assert decision is not None and snapshot is not None and approval is not None
+        plan = ProtectionPlan(
+            trace_id=decision.trace_id,
+            symbol=decision.symbol,
+            entry_side=decision.side,
+            quantity=snapshot.executed_qty,
+            orders=self._protection,
+            snapshots=self._protection_snapshots,
+            close_order=self._closing_order(Step.CLOSE, snapshot.executed_qty),
+            poll_seconds=approval.poll_seconds,
+            started_at=workflow.now(),
+        )
+        workflow_id = protection_workflow_id(decision.trace_id)
+        levels = ", ".join(f"{o.label()} {o.trigger_price}" for o in self._protection)
+        try:
+            await workflow.start_child_workflow(
+                ProtectionWorkflow.run,
+                plan,
+                id=workflow_id,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"protect {decision.side.value} {snapshot.executed_qty} {decision.symbol}: {levels}",
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # started by an earlier pass of this intent (a cancel during protection)
+        self._protection_workflow_id = workflow_id
+        self._show_details()
+
+    def _closing_order(self, step: Step, quantity: Decimal) -> OrderRequest:
+        decision = self._decision
+        assert decision is not None
+        return OrderRequest(
+            trace_id=decision.trace_id,
+            market=Market.USDM,
+            symbol=decision.symbol,
+            side=Side.SELL if decision.side is Side.BUY else Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=quantity,
+            client_order_id=client_order_id(decision.trace_id, step),
+            reduce_only=True,
+        )
+
+    def _protection_ids(self) -> dict[str, str | None]:
+        """The result's protection fields; set only once the OCO workflow has taken over."""
+        if self._protection_workflow_id is None:
+            return {}
+        by_kind = {o.kind: o.client_algo_id for o in self._protection}
+        return {
+            "stop_loss_id": by_kind.get(ProtectionKind.STOP_LOSS),
+            "take_profit_id": by_kind.get(ProtectionKind.TAKE_PROFIT),
+            "protection_workflow_id": self._protection_workflow_id,
+        }
+
     # --- state bookkeeping -------------------------------------------------------------
 
     def _apply(self, snapshot: OrderSnapshot) -> None:
@@ -368,6 +586,7 @@ class TradeIntentWorkflow:
             source=decision.source,
             started_at=self._started,
             ended_at=workflow.now(),
+            **self._protection_ids(),
         )
 
     async def _publish(self, result: IntentResult) -> None:
@@ -399,6 +618,15 @@ class TradeIntentWorkflow:
             lines.append(f"- deadline: {self._deadline.isoformat()}")
         if self._cancel is not None:
             lines.append(f"- cancel requested: {self._cancel.reason}")
+        if self._futures is not None:
+            lines.append(f"- leverage: x{self._futures.leverage}")
+        for index, order in enumerate(self._protection):
+            placed = self._protection_snapshots[index].status if index < len(self._protection_snapshots) else "not placed"
+            lines.append(f"- {order.label()} `{order.client_algo_id}` {order.order_type} @ {order.trigger_price}: {placed}")
+        if self._flatten is not None:
+            lines.append(f"- flatten order `{self._flatten.client_order_id}` {self._flatten.status}, filled {self._flatten.executed_qty}")
+        if self._protection_workflow_id is not None:
+            lines.append(f"- protection workflow: `{self._protection_workflow_id}`")
         if self._reason:
             lines.append(f"- reason: {self._reason}")
         workflow.set_current_details("\n".join(lines))

@@ -1,0 +1,317 @@
+"""USD-M futures activities: approve, set leverage, protective orders, close the position.
+
+The entry order itself goes through :class:`activities.trading.TradingActivities` (the
+gateway routes an ``OrderRequest`` with ``market=usdm`` to ``/fapi``), so it keeps the
+spot placement discipline unchanged. The protective conditional orders and the closing
+order follow the same discipline here, each under its own deterministic ID:
+
+1. look it up by its ID (``clientAlgoId`` / ``newClientOrderId``) and adopt it if found;
+2. after an attempt whose outcome is unknown, wait until its request can no longer land,
+   then look again;
+3. only then send, never close to the attempt's own timeout, and record the send horizon
+   in the heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import TypeVar
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.exchange_gateway import (
+    CODE_REDUCE_ONLY_REJECTED,
+    DuplicateOrder,
+    ExchangeConfigError,
+    ExchangeError,
+    ExchangeGateway,
+    OrderRejected,
+    OutcomeUnknown,
+    RequestRefused,
+)
+from activities.trading import TradingActivities, _as_application_error, _ms, _now_ms, _Progress, _sleep_heartbeating
+from quantum_trader import errors
+from quantum_trader.constants import KILL_SWITCH_KEY
+from quantum_trader.models import (
+    AlgoSnapshot,
+    Approval,
+    CancelProtectionRequest,
+    ClosePositionRequest,
+    CloseResult,
+    FuturesApproval,
+    LeverageRequest,
+    OrderSnapshot,
+    OrderType,
+    ProtectionPlacement,
+    ProtectionWatch,
+    ProtectiveOrder,
+    Side,
+    TradeDecision,
+)
+from quantum_trader.risk import FuturesPolicy, MarketFacts, evaluate_futures, futures_policy_check, policy_check
+from quantum_trader.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class FuturesActivities:
+    """Futures-facing activities for one worker; they share the worker's gateway."""
+
+    def __init__(
+        self, settings: Settings, gateway: ExchangeGateway, redis: object | None = None, policy: FuturesPolicy | None = None
+    ) -> None:
+        self._settings = settings
+        self._gateway = gateway
+        self._redis = redis
+        self._policy = policy or FuturesPolicy()
+
+    # --- approve -----------------------------------------------------------------------
+
+    @activity.defn
+    async def approve_futures_intent(self, decision: TradeDecision) -> FuturesApproval:
+        """The risk gate for a ``usdm`` decision: futures filters, mark price, leverage, levels."""
+        settings = self._settings
+        kill_switch = settings.kill_switch or await self._kill_switch_engaged()
+        reason = policy_check(decision, settings, kill_switch) or futures_policy_check(decision, self._policy)
+        facts = MarketFacts(listed=False)
+        if reason is None:
+            try:
+                facts = await self._market_facts(decision)
+            except ExchangeConfigError as error:
+                raise _as_application_error(error) from None
+            except ExchangeError as error:
+                raise ApplicationError(str(error), type=errors.EXCHANGE_UNAVAILABLE) from None
+        outcome = evaluate_futures(decision, settings, facts, self._policy, kill_switch)
+        verdict = outcome.verdict
+        log.info("futures intent %s trace_id=%s reason=%r", "approved" if verdict.approved else "rejected", decision.trace_id, verdict.reason)
+        ttl = None if decision.order_type is OrderType.MARKET else decision.ttl_seconds or settings.limit_default_ttl_seconds
+        deadline = settings.market_deadline_seconds if ttl is None else ttl + settings.limit_deadline_margin_seconds
+        return FuturesApproval(
+            approval=Approval(
+                approved=verdict.approved,
+                reason=verdict.reason,
+                order=verdict.order,
+                notional=verdict.notional,
+                reference_price=verdict.reference_price,
+                deadline_seconds=deadline,
+                poll_seconds=settings.order_poll_seconds,
+                ttl_seconds=ttl,
+            ),
+            leverage=outcome.leverage,
+            protection=list(outcome.protection),
+        )
+
+    async def _kill_switch_engaged(self) -> bool:
+        if self._redis is None:
+            return False
+        try:
+            value = await self._redis.get(KILL_SWITCH_KEY)  # type: ignore[attr-defined]
+        except Exception as error:  # the gate must not open because Redis is down
+            raise ApplicationError(f"kill switch unreadable: {error}", type=errors.EXCHANGE_UNAVAILABLE) from None
+        return value not in (None, b"", b"0", "0", "")
+
+    async def _market_facts(self, decision: TradeDecision) -> MarketFacts:
+        rules = await self._gateway.futures_symbol_rules(decision.symbol)
+        if rules is None:
+            return MarketFacts(listed=False)
+        mark = await self._gateway.mark_price(decision.symbol) if decision.order_type is OrderType.MARKET else None
+        return MarketFacts(
+            listed=True,
+            step_size=rules.step_size,
+            min_qty=rules.min_qty,
+            max_qty=rules.max_qty,
+            tick_size=rules.tick_size,
+            min_notional=rules.min_notional,
+            last_price=mark,
+        )
+
+    # --- leverage ----------------------------------------------------------------------
+
+    @activity.defn
+    async def set_leverage(self, request: LeverageRequest) -> int:
+        """Set the symbol's leverage. Idempotent: setting the same value again changes nothing."""
+        try:
+            leverage = await self._gateway.set_leverage(request.symbol, request.leverage)
+        except ExchangeError as error:
+            raise _as_application_error(error) from None
+        log.info("leverage set trace_id=%s symbol=%s leverage=%d", request.trace_id, request.symbol, leverage)
+        return leverage
+
+    # --- protective orders -------------------------------------------------------------
+
+    @activity.defn
+    async def place_protection(self, order: ProtectiveOrder) -> ProtectionPlacement:
+        """Place one protective conditional order exactly once, adopting an earlier placement."""
+        try:
+            snapshot, attempt, adopted = await _place_exactly_once(
+                self._gateway.in_flight_horizon_ms,
+                order.client_algo_id,
+                lambda: self._gateway.algo_lookup(order),
+                lambda: self._gateway.algo_place(order),
+            )
+        except ExchangeError as error:
+            log.warning("protection attempt failed trace_id=%s client_algo_id=%s attempt=%d error=%r",
+                        order.trace_id, order.client_algo_id, activity.info().attempt, str(error))
+            raise _as_application_error(error) from None
+        log.info("protection %s trace_id=%s client_algo_id=%s algo_id=%s status=%s attempt=%d",
+                 "adopted" if adopted else "placed", order.trace_id, order.client_algo_id, snapshot.algo_id, snapshot.status, attempt)
+        return ProtectionPlacement(snapshot=snapshot, attempts=attempt, adopted=adopted)
+
+    @activity.defn
+    async def cancel_protection(self, request: CancelProtectionRequest) -> AlgoSnapshot | None:
+        """Make sure the protective order is not live; return its final state, or ``None``.
+
+        ``None`` means the exchange has no such order and, when a placement may have been
+        in flight, that it can no longer appear.
+        """
+        order = request.order
+        try:
+            final = await self._cancel_or_lookup(order)
+            if final is None and request.may_be_in_flight:
+                horizon = _ms(activity.info().scheduled_time) + self._gateway.in_flight_horizon_ms
+                if horizon > _now_ms():
+                    await _sleep_heartbeating((horizon - _now_ms()) / 1000)
+                final = await self._cancel_or_lookup(order)
+        except ExchangeError as error:
+            raise _as_application_error(error) from None
+        log.info("protection reconciled trace_id=%s client_algo_id=%s status=%s",
+                 order.trace_id, order.client_algo_id, final.status if final else "NONE")
+        return final
+
+    async def _cancel_or_lookup(self, order: ProtectiveOrder) -> AlgoSnapshot | None:
+        await self._gateway.algo_cancel(order)
+        found = await self._gateway.algo_lookup(order)
+        if found is not None and found.is_open:
+            raise OutcomeUnknown(f"protective order {order.client_algo_id} still open after cancel")
+        return await self._with_fill(order, found) if found is not None else None
+
+    @activity.defn
+    async def watch_protection(self, request: ProtectionWatch) -> list[AlgoSnapshot]:
+        """Poll the protective orders until one changes or the window ends; return their states."""
+        end = time.monotonic() + request.window_seconds
+        latest = list(request.since)
+        while True:
+            activity.heartbeat()
+            changed = False
+            for index, order in enumerate(request.orders):
+                try:
+                    found = await self._gateway.algo_lookup(order)
+                except (OutcomeUnknown, RequestRefused) as error:
+                    log.warning("protection poll failed trace_id=%s error=%r", order.trace_id, str(error))
+                    continue
+                except ExchangeError as error:
+                    raise _as_application_error(error) from None
+                if found is None:
+                    continue
+                if found.status != latest[index].status or found.actual_order_id != latest[index].actual_order_id:
+                    latest[index] = await self._with_fill(order, found)
+                    changed = True
+            if changed or time.monotonic() >= end:
+                return latest
+            await asyncio.sleep(min(request.poll_seconds, max(end - time.monotonic(), 0)))
+
+    async def _with_fill(self, order: ProtectiveOrder, snapshot: AlgoSnapshot) -> AlgoSnapshot:
+        """``snapshot`` with the filled quantity of the order its trigger created."""
+        if snapshot.actual_order_id is None:
+            return snapshot
+        actual = await self._gateway.futures_order_by_id(order.symbol, snapshot.actual_order_id)
+        if actual is None:
+            return snapshot
+        return snapshot.model_copy(update={"executed_qty": actual.executed_qty})
+
+    # --- close the position ------------------------------------------------------------
+
+    @activity.defn
+    async def close_position(self, request: ClosePositionRequest) -> CloseResult:
+        """Close the intent's position with one reduce-only MARKET order, placed at most once.
+
+        The order's quantity is the intent's quantity capped at what is still open on the
+        entry's side. Nothing is sent when that is zero (already flat, for instance because
+        a protective order fired first); the exchange would refuse a reduce-only order then.
+        """
+        order = request.order
+        gateway = self._gateway
+
+        async def send() -> OrderSnapshot | None:
+            amount = await gateway.position_amount(order.symbol)
+            held = amount if request.entry_side is Side.BUY else -amount
+            quantity = min(order.quantity, held) if held > 0 else Decimal(0)
+            if quantity <= 0:
+                return None
+            try:
+                return await gateway.place(order.model_copy(update={"quantity": quantity}))
+            except OrderRejected as error:
+                if error.code == CODE_REDUCE_ONLY_REJECTED:
+                    return None  # the position was closed meanwhile
+                raise
+
+        try:
+            snapshot, attempt, _ = await _place_exactly_once(
+                gateway.in_flight_horizon_ms, order.client_order_id, lambda: gateway.lookup(order), send
+            )
+            if snapshot is not None and snapshot.is_open:
+                # A MARKET order closes at once; an open one is looked at again on retry.
+                raise OutcomeUnknown(f"close order {order.client_order_id} still {snapshot.status}")
+            if snapshot is not None:
+                snapshot = await gateway.fees(order, snapshot)
+            remaining = await gateway.position_amount(order.symbol)
+        except ExchangeError as error:
+            log.warning("close attempt failed trace_id=%s client_order_id=%s error=%r", order.trace_id, order.client_order_id, str(error))
+            raise _as_application_error(error) from None
+        log.info("position closed trace_id=%s client_order_id=%s status=%s position=%s",
+                 order.trace_id, order.client_order_id, snapshot.status if snapshot else "NOTHING_OPEN", remaining)
+        return CloseResult(snapshot=snapshot, position_amount=remaining, attempts=attempt)
+
+
+async def _place_exactly_once(
+    horizon_ms: int,
+    key: str,
+    lookup: Callable[[], Awaitable[T | None]],
+    send: Callable[[], Awaitable[T]],
+) -> tuple[T, int, bool]:
+    """The placement discipline of ``TradingActivities.place_order`` for any order kind.
+
+    Returns what the exchange holds under ``key``, the attempt number, and whether it was
+    adopted from an earlier attempt rather than sent by this one.
+    """
+    info = activity.info()
+    attempt = info.attempt
+    existing = await lookup()
+    if existing is None:
+        horizon = _earlier_send_horizon_ms(info, horizon_ms)
+        if horizon is not None and horizon > _now_ms():
+            log.info("placement waiting for earlier request to expire id=%s wait_ms=%d", key, horizon - _now_ms())
+            await _sleep_heartbeating((horizon - _now_ms()) / 1000, _Progress(attempt, horizon).as_details())
+            existing = await lookup()
+    if existing is not None:
+        return existing, attempt, True
+    TradingActivities._refuse_send_near_deadline(info)
+    activity.heartbeat(_Progress(attempt, _now_ms() + horizon_ms).as_details())
+    try:
+        return await send(), attempt, False
+    except DuplicateOrder:
+        adopted = await lookup()
+        if adopted is None:
+            raise OutcomeUnknown("duplicate reported but order not found yet") from None
+        return adopted, attempt, True
+    except (RequestRefused, OrderRejected, ExchangeConfigError):
+        # Definitively not executed: no request of this attempt is in flight.
+        activity.heartbeat(_Progress(attempt, None).as_details())
+        raise
+
+
+def _earlier_send_horizon_ms(info: activity.Info, horizon_ms: int) -> int | None:
+    """Until when a request sent by an earlier attempt could still execute."""
+    if info.attempt <= 1:
+        return None
+    progress = _Progress.from_details(info.heartbeat_details[0] if info.heartbeat_details else None)
+    if progress is not None and progress.attempt == info.attempt - 1:
+        return progress.in_flight_until_ms
+    return _ms(info.current_attempt_scheduled_time) + horizon_ms

@@ -1,0 +1,270 @@
+"""ProtectionWorkflow: the one-cancels-the-other watch over an intent's protective orders.
+
+Started by TradeIntentWorkflow once a ``usdm`` entry has filled and its stop-loss and
+take-profit are live, under the ID ``<trace_id>-oco``; it outlives the intent (parent close
+policy ABANDON). Deterministic code only. It:
+
+1. watches the protective orders (a polling activity that heartbeats);
+2. when one fires, cancels the other and closes whatever the fill left open;
+3. when a protective order disappears without firing (cancelled or expired at the
+   exchange), closes the position rather than leave it unprotected;
+4. on the ``close_position`` signal closes the position now (reduce-only MARKET with its
+   own deterministic ID) and cancels both protective orders.
+
+Its state is visible in the Web UI: ``TradeState`` is ``PROTECTED`` while it watches,
+``CLOSED`` when it ends (``CLOSE_FAILED`` if its close order failed for good), ``Symbol``/``Side`` are the intent's, and the current details
+list both orders. Cancelling this workflow stops the watch and leaves the protective
+orders at the exchange, where they keep protecting the position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError
+from temporalio.workflow import ActivityCancellationType
+
+with workflow.unsafe.imports_passed_through():
+    from activities.futures import FuturesActivities
+    from quantum_trader import constants, errors
+    from quantum_trader.models import (
+        AlgoSnapshot,
+        CancelProtectionRequest,
+        ClosePositionRequest,
+        ClosePositionSignal,
+        OrderSnapshot,
+        ProtectionPlan,
+        ProtectionStatus,
+        ProtectionWatch,
+        ProtectiveOrder,
+    )
+
+WORKFLOW_NAME = "ProtectionWorkflow"
+# Values of the TradeState search attribute for this workflow (not intent states).
+PROTECTED = "PROTECTED"
+CLOSED = "CLOSED"
+# The close order failed after all its retries: the position may be open, and the
+# protective orders were left in place.
+CLOSE_FAILED = "CLOSE_FAILED"
+
+TRADE_STATE = SearchAttributeKey.for_keyword(constants.SA_TRADE_STATE)
+SYMBOL = SearchAttributeKey.for_keyword(constants.SA_SYMBOL)
+SIDE = SearchAttributeKey.for_keyword(constants.SA_SIDE)
+
+WATCH_WINDOW = timedelta(minutes=5)
+HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+STEP_TIMEOUT = timedelta(seconds=60)
+RECONCILE_WINDOW = timedelta(hours=1)
+
+EXCHANGE_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    non_retryable_error_types=list(errors.NON_RETRYABLE),
+)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class ProtectionWorkflow:
+    def __init__(self) -> None:
+        self._plan: ProtectionPlan | None = None
+        self._snapshots: list[AlgoSnapshot] = []
+        self._state = PROTECTED
+        self._finished = False
+        self._reason = ""
+        self._fired: str | None = None
+        self._close: ClosePositionSignal | None = None
+        self._close_snapshot: OrderSnapshot | None = None
+        self._close_failed = False
+
+    @workflow.run
+    async def run(self, plan: ProtectionPlan) -> ProtectionStatus:
+        self._plan = plan
+        self._snapshots = list(plan.snapshots) or [AlgoSnapshot(client_algo_id=o.client_algo_id, status="NEW") for o in plan.orders]
+        if plan.close_reason is not None:
+            self._close = ClosePositionSignal(reason=plan.close_reason)
+        workflow.upsert_search_attributes(
+            [TRADE_STATE.value_set(PROTECTED), SYMBOL.value_set(plan.symbol), SIDE.value_set(plan.entry_side.value)]
+        )
+        self._show_details()
+        while True:
+            if self._close is not None:
+                reason = await self._close_now(self._close.reason)
+                break
+            fired = next((i for i, s in enumerate(self._snapshots) if s.fired), None)
+            if fired is not None:
+                reason = await self._after_fire(fired)
+                break
+            lost = next((i for i, s in enumerate(self._snapshots) if not s.is_open and not s.fired), None)
+            if lost is not None:
+                order, snapshot = plan.orders[lost], self._snapshots[lost]
+                reason = await self._close_now(f"{order.label()} {order.client_algo_id} was {snapshot.status} at the exchange without firing")
+                break
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    plan.model_copy(update={"snapshots": self._snapshots, "close_reason": self._close.reason if self._close else None})
+                )
+            await self._watch()
+        self._state = CLOSE_FAILED if self._close_failed else CLOSED
+        self._reason, self._finished = reason, True
+        workflow.upsert_search_attributes([TRADE_STATE.value_set(self._state)])
+        self._show_details()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.status()
+
+    # --- operator messages -------------------------------------------------------------
+
+    @workflow.signal
+    def close_position(self, request: ClosePositionSignal | None = None) -> None:
+        """Close the position now (CLI: ``temporal workflow signal --name close_position``)."""
+        if self._close is None and not self._finished:
+            self._close = request or ClosePositionSignal()
+            self._show_details()
+
+    @workflow.query
+    def status(self) -> ProtectionStatus:
+        plan = self._plan
+        assert plan is not None
+        return ProtectionStatus(
+            trace_id=plan.trace_id,
+            state=self._state,
+            finished=self._finished,
+            reason=self._reason,
+            symbol=plan.symbol,
+            quantity=plan.quantity,
+            orders=list(plan.orders),
+            snapshots=list(self._snapshots),
+            fired=self._fired,
+            close=self._close_snapshot,
+            close_requested=self._close is not None,
+        )
+
+    # --- the steps ---------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        plan = self._plan
+        assert plan is not None
+        handle = workflow.start_activity_method(
+            FuturesActivities.watch_protection,
+            ProtectionWatch(
+                orders=plan.orders, since=self._snapshots, window_seconds=WATCH_WINDOW.total_seconds(), poll_seconds=plan.poll_seconds
+            ),
+            start_to_close_timeout=WATCH_WINDOW + timedelta(seconds=30),
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=EXCHANGE_RETRY,
+            cancellation_type=ActivityCancellationType.TRY_CANCEL,
+            summary=f"watch {' and '.join(o.client_algo_id for o in plan.orders)}",
+        )
+        await workflow.wait_condition(lambda: handle.done() or self._close is not None)
+        if not handle.done():
+            handle.cancel()
+        try:
+            self._snapshots = list(await handle)
+        except (ActivityError, asyncio.CancelledError):
+            # A cancelled or failed watch changes nothing: the loop decides what is next.
+            return
+        self._show_details()
+
+    async def _after_fire(self, index: int) -> str:
+        """One protective order fired: cancel the others, close what its fill left open."""
+        plan = self._plan
+        assert plan is not None
+        order, snapshot = plan.orders[index], self._snapshots[index]
+        self._fired = order.client_algo_id
+        await self._cancel_others(skip=index)
+        parts = [f"{order.label()} {order.client_algo_id} fired at {snapshot.actual_price or order.trigger_price}"]
+        others = [o.label() for i, o in enumerate(plan.orders) if i != index]
+        if others:
+            parts.append(f"{' and '.join(others)} cancelled")
+        left = plan.quantity - snapshot.executed_qty
+        if left > 0:
+            parts.append(await self._close_quantity(left, f"{left} left open by the fill"))
+        return "; ".join(parts)
+
+    async def _close_now(self, why: str) -> str:
+        """Close the position first, then cancel every protective order."""
+        plan = self._plan
+        assert plan is not None
+        closed = await self._close_quantity(plan.quantity, why)
+        if self._close_failed:
+            return f"{why}; {closed}; protective orders left in place"
+        await self._cancel_others(skip=None)
+        return f"{why}; {closed}; protective orders cancelled"
+
+    async def _close_quantity(self, quantity, why: str) -> str:  # noqa: ANN001 - Decimal
+        plan = self._plan
+        assert plan is not None
+        order = plan.close_order.model_copy(update={"quantity": quantity})
+        try:
+            result = await workflow.execute_activity_method(
+                FuturesActivities.close_position,
+                ClosePositionRequest(order=order, entry_side=plan.entry_side),
+                start_to_close_timeout=STEP_TIMEOUT,
+                schedule_to_close_timeout=RECONCILE_WINDOW,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=EXCHANGE_RETRY,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=f"close {quantity} {plan.symbol} as {order.client_order_id} ({why})",
+            )
+        except ActivityError as error:
+            self._close_failed = True
+            return f"close order {order.client_order_id} failed, position may be open: {_cause_message(error)}"
+        self._close_snapshot = result.snapshot
+        if result.snapshot is None:
+            return "nothing was left open to close"
+        return f"close order {order.client_order_id} {result.snapshot.status} {result.snapshot.executed_qty}"
+
+    async def _cancel_others(self, skip: int | None) -> None:
+        plan = self._plan
+        assert plan is not None
+        for index, order in enumerate(plan.orders):
+            if index == skip or not self._snapshots[index].is_open:
+                continue
+            self._snapshots[index] = await self._cancel(order)
+        self._show_details()
+
+    async def _cancel(self, order: ProtectiveOrder) -> AlgoSnapshot:
+        try:
+            final = await workflow.execute_activity_method(
+                FuturesActivities.cancel_protection,
+                CancelProtectionRequest(order=order),
+                start_to_close_timeout=STEP_TIMEOUT,
+                schedule_to_close_timeout=RECONCILE_WINDOW,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=EXCHANGE_RETRY,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=f"cancel {order.label()} {order.client_algo_id}",
+            )
+        except ActivityError as error:
+            workflow.logger.error("protective order not cancelled client_algo_id=%s error=%s", order.client_algo_id, _cause_message(error))
+            return AlgoSnapshot(client_algo_id=order.client_algo_id, status="UNKNOWN")
+        return final or AlgoSnapshot(client_algo_id=order.client_algo_id, status="NONE")
+
+    def _show_details(self) -> None:
+        """Markdown for the Web UI's current details."""
+        plan = self._plan
+        assert plan is not None
+        lines = [f"**{self._state}** {plan.entry_side.value} {plan.quantity} {plan.symbol} (intent `{plan.trace_id}`)"]
+        for order, snapshot in zip(plan.orders, self._snapshots):
+            lines.append(f"- {order.label()} `{order.client_algo_id}` {order.order_type} {order.side.value} @ {order.trigger_price}: {snapshot.status}")
+        if self._close is not None:
+            lines.append(f"- close requested: {self._close.reason}")
+        if self._close_snapshot is not None:
+            snap = self._close_snapshot
+            lines.append(f"- close order `{snap.client_order_id}` {snap.status}, filled {snap.executed_qty}")
+        if self._reason:
+            lines.append(f"- reason: {self._reason}")
+        workflow.set_current_details("\n".join(lines))
+
+
+def _cause_message(error: ActivityError) -> str:
+    messages = []
+    cause: BaseException | None = error.cause
+    while cause is not None:
+        messages.append(getattr(cause, "message", None) or str(cause))
+        cause = getattr(cause, "cause", None)
+    return ": ".join(messages) or str(error)
