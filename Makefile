@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo bench clean
+.PHONY: venv test demo fuzz bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m paper_exchange.bench
+
+# The hostile-input properties with 10,000 cases each (make test runs a short pass).
+fuzz: $(STAMP)
+	QT_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q tests/test_hostile_input.py tests/test_wire.py
 
 clean:
 	rm -rf $(VENV) .quantum .pytest_cache
