@@ -372,3 +372,18 @@ async def test_workflow_cancel_during_market_placement_reports_the_fill(client: 
     # The MARKET order filled while the cancel was on its way: the intent says so.
     assert result.state is IntentState.FILLED
     assert result.executed_qty == Decimal("0.001")
+
+
+async def test_rate_limited_placement_retried_after_retry_after_fills_once(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("429")
+    await paper.arm("rate_limit_429", path="/api/v3/order", method="POST", count=1, retry_after=1)
+    handle = await start(client, settings, tid)
+    result = await result_of(handle)
+    assert result.state is IntentState.FILLED
+    assert result.attempts == 2
+    assert len(await paper.orders_for(client_order_id(tid))) == 1
+    history = await handle.fetch_history()
+    failures = [e.activity_task_failed_event_attributes.failure for e in history.events if e.HasField("activity_task_failed_event_attributes")]
+    retried = [e for e in history.events if e.HasField("activity_task_started_event_attributes") and e.activity_task_started_event_attributes.attempt == 2]
+    assert retried  # the second attempt ran
+    assert not failures  # retries are not failures in the history
