@@ -1,0 +1,355 @@
+"""USD-M futures intents on the real stack: leverage, a filled entry, its protective
+stop-loss and take-profit as conditional orders, the OCO protection workflow, and the
+saga that flattens a position whose protection cannot be placed.
+
+The module runs its own paper exchange, so futures positions (one per symbol, shared by
+every intent on it) never mix with other tests; each scenario uses its own symbol.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from activities.exchange_gateway import ExchangeGateway
+from quantum_trader.ids import Step, client_order_id, protection_workflow_id
+from quantum_trader.models import ClosePositionSignal, IntentResult, ProtectionStatus, TradeDecision
+from quantum_trader.risk import FuturesPolicy, MarketFacts, evaluate, evaluate_futures
+from quantum_trader.settings import Settings
+from quantum_trader.states import IntentState
+from tests.conftest import Stack, running_worker, trace_id
+from tests.support.eventually import eventually
+from tests.support.intents import HISTORIES, record_history, result_of, start
+from tests.support.paper import PaperAdmin
+from tests.support.processes import Proc
+from tests.support.stack import exchange_proc, temporal_binary, worker_proc
+from workflows.protection import ProtectionWorkflow
+from workflows.trade_intent import TradeIntentWorkflow
+
+TRADE_STATE = SearchAttributeKey.for_keyword("TradeState")
+PROTECTION_HISTORIES = HISTORIES / "protection"
+
+
+# --- the module's own exchange and worker -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def futures_exchange(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    home = tmp_path_factory.mktemp("futures-exchange")
+    proc, port = exchange_proc(home)
+    proc.port = port  # type: ignore[attr-defined]
+    proc.start(wait_port=port)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def fsettings(stack: Stack, futures_exchange: Proc) -> Settings:
+    return stack.settings(
+        exchange_url=f"http://127.0.0.1:{futures_exchange.port}",  # type: ignore[attr-defined]
+        task_queue=f"futures-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def fworker(client: Client, fsettings: Settings, redis: Redis) -> AsyncIterator[None]:
+    async with running_worker(client, fsettings, redis):
+        yield
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def fpaper(fsettings: Settings) -> AsyncIterator[PaperAdmin]:
+    assert fsettings.exchange_url is not None
+    admin = PaperAdmin(fsettings.exchange_url)
+    await admin.clear_faults()
+    yield admin
+    await admin.clear_faults()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def gateway(fsettings: Settings) -> AsyncIterator[ExchangeGateway]:
+    """python-binance against the module's exchange, to read positions and leverage."""
+    gateway = ExchangeGateway(fsettings)
+    yield gateway
+    await gateway.close()
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _ids(tid: str) -> tuple[str, str]:
+    return client_order_id(tid, Step.STOP_LOSS), client_order_id(tid, Step.TAKE_PROFIT)
+
+
+async def _algo_rows(paper: PaperAdmin, client_algo_id: str) -> list[dict[str, Any]]:
+    """The conditional orders with this ID (not the MARKET order a trigger created)."""
+    return [o for o in await paper.orders_for(client_algo_id) if "algoId" in o]
+
+
+async def _protected(client: Client, settings: Settings, tid: str, **fields: Any) -> IntentResult:
+    handle = await start(client, settings, tid, market="usdm", **fields)
+    result = await result_of(handle)
+    assert result.state is IntentState.FILLED, result.reason
+    assert result.protection_workflow_id == protection_workflow_id(tid)
+    return result
+
+
+def _child(client: Client, tid: str) -> WorkflowHandle[Any, ProtectionStatus]:
+    return client.get_workflow_handle(protection_workflow_id(tid), result_type=ProtectionStatus)
+
+
+async def _record_protection(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """Stored apart from the intent histories: test_replay replays only TradeIntentWorkflow."""
+    if os.environ.get("QT_RECORD_HISTORIES") == "1":
+        PROTECTION_HISTORIES.mkdir(parents=True, exist_ok=True)
+    await record_history(handle, f"protection/{name}")
+
+
+async def _position(gateway: ExchangeGateway, symbol: str) -> Decimal:
+    return await gateway.position_amount(symbol)
+
+
+# --- the gate (pure) ----------------------------------------------------------------------
+
+
+def _usdm(**fields: Any) -> TradeDecision:
+    values = {"trace_id": "g-1", "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.01", "confidence": "0.9", "market": "usdm",
+              "leverage": 5, "stop_loss": "58000", "take_profit": "62000"}
+    values.update(fields)
+    return TradeDecision.model_validate(values)
+
+
+FACTS = MarketFacts(listed=True, step_size=Decimal("0.001"), min_qty=Decimal("0.001"), max_qty=Decimal("1000"),
+                    tick_size=Decimal("0.1"), min_notional=Decimal("100"), last_price=Decimal("60000"))
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"leverage": 50}, "leverage 50 is outside 1..20"),
+        ({"stop_loss": None}, "needs a stop_loss"),
+        ({"stop_loss": "61000"}, "stop_loss 61000 must be below"),
+        ({"take_profit": "59000"}, "take_profit 59000 must be above"),
+        ({"side": "SELL"}, "stop_loss 58000 must be above"),
+        ({"quantity": "0.001"}, "below the exchange minimum 100"),
+    ],
+)
+def test_futures_gate_rejections_carry_a_reason(settings: Settings, fields: dict[str, Any], needle: str) -> None:
+    outcome = evaluate_futures(_usdm(**fields), settings, FACTS, FuturesPolicy(max_leverage=20))
+    assert not outcome.verdict.approved and needle in outcome.verdict.reason
+
+
+def test_futures_gate_approves_with_protection_on_the_closing_side(settings: Settings) -> None:
+    outcome = evaluate_futures(_usdm(side="SELL", stop_loss="61000.05", take_profit="58000.05"), settings, FACTS, FuturesPolicy())
+    assert outcome.verdict.approved and outcome.leverage == 5
+    stop, take = outcome.protection
+    assert (stop.side.value, stop.trigger_price, stop.client_algo_id) == ("BUY", Decimal("61000"), client_order_id("g-1", Step.STOP_LOSS))
+    assert (take.side.value, take.trigger_price, take.client_algo_id) == ("BUY", Decimal("58000.1"), client_order_id("g-1", Step.TAKE_PROFIT))
+    # The spot gate never approves a usdm decision.
+    assert not evaluate(_usdm(), settings, FACTS).approved
+
+
+# --- scenarios on the real stack -----------------------------------------------------------
+
+pytestmark_stack = pytest.mark.usefixtures("fworker")
+
+
+@pytestmark_stack
+async def test_protected_entry_fills_and_both_protective_orders_exist_with_deterministic_ids(
+    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
+) -> None:
+    tid = trace_id("fut")
+    sl_id, tp_id = _ids(tid)
+    await fpaper.set_price("BTCUSDT", "60000")
+    result = await _protected(client, fsettings, tid, symbol="BTCUSDT", quantity="0.01", leverage=5, stop_loss="58000", take_profit="62000")
+    assert (result.stop_loss_id, result.take_profit_id) == (sl_id, tp_id)
+    assert result.market.value == "usdm" and result.leverage == 5 and result.executed_qty == Decimal("0.01")
+    entry = await fpaper.orders_for(client_order_id(tid))
+    assert len(entry) == 1 and entry[0]["market"] == "usdm" and entry[0]["status"] == "FILLED"
+    stop, take = await _algo_rows(fpaper, sl_id), await _algo_rows(fpaper, tp_id)
+    assert len(stop) == 1 and len(take) == 1
+    assert (stop[0]["type"], stop[0]["side"], stop[0]["triggerPrice"], stop[0]["status"]) == ("STOP_MARKET", "SELL", "58000", "NEW")
+    assert (take[0]["type"], take[0]["side"], take[0]["triggerPrice"], take[0]["status"]) == ("TAKE_PROFIT_MARKET", "SELL", "62000", "NEW")
+    assert stop[0]["reduceOnly"] and take[0]["reduceOnly"] and stop[0]["origQty"] == "0.01"
+    assert await _position(gateway, "BTCUSDT") == Decimal("0.01")
+    rows = await gateway._call("futures_position_information", symbol="BTCUSDT")
+    assert int(rows[0]["leverage"]) == 5
+
+    child = _child(client, tid)
+    status = await child.query("status", result_type=ProtectionStatus)
+    assert status.state == "PROTECTED" and not status.finished
+    description = await child.describe()
+    assert description.typed_search_attributes.get(TRADE_STATE) == "PROTECTED"
+    await record_history(client.get_workflow_handle(tid), "futures_protected_entry")
+
+    await child.signal("close_position", ClosePositionSignal(reason="test clean-up"))
+    assert (await result_of(child)).state == "CLOSED"
+    assert await _position(gateway, "BTCUSDT") == 0
+
+
+@pytestmark_stack
+async def test_mark_price_crosses_stop_fills_stop_cancels_take_profit_child_ends(
+    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
+) -> None:
+    tid = trace_id("fstop")
+    sl_id, tp_id = _ids(tid)
+    await fpaper.set_price("ETHUSDT", "3000")
+    await _protected(client, fsettings, tid, symbol="ETHUSDT", quantity="0.1", leverage=3, stop_loss="2900", take_profit="3100")
+    child = _child(client, tid)
+    await fpaper.set_price("ETHUSDT", "2890")
+    final = await result_of(child)
+    assert final.state == "CLOSED" and final.finished and final.fired == sl_id, final.reason
+    assert "take-profit cancelled" in final.reason and final.close is None
+    assert [o["status"] for o in await _algo_rows(fpaper, sl_id)] == ["FINISHED"]
+    assert [o["status"] for o in await _algo_rows(fpaper, tp_id)] == ["CANCELED"]
+    triggered = [o for o in await fpaper.orders_for(sl_id) if o.get("parentAlgoId")]
+    assert len(triggered) == 1 and triggered[0]["status"] == "FILLED" and triggered[0]["executedQty"] == "0.1"
+    assert await _position(gateway, "ETHUSDT") == 0
+    assert (await child.describe()).typed_search_attributes.get(TRADE_STATE) == "CLOSED"
+    await _record_protection(child, "stop_fired")
+
+
+@pytestmark_stack
+async def test_protection_fails_repeatedly_position_flattened_intent_failed(
+    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
+) -> None:
+    tid = trace_id("funp")
+    sl_id, tp_id = _ids(tid)
+    await fpaper.set_price("BNBUSDT", "600")
+    await fpaper.arm("error_5xx", path="/fapi/v1/algoOrder", method="POST")
+    handle = await start(client, fsettings, tid, market="usdm", symbol="BNBUSDT", side="SELL", quantity="1", leverage=2,
+                         stop_loss="620", take_profit="580")
+    result = await result_of(handle, timeout=120)
+    assert result.state is IntentState.FAILED
+    assert result.reason.startswith("unprotected position closed"), result.reason
+    assert result.protection_workflow_id is None and result.stop_loss_id is None
+    flatten = await fpaper.orders_for(client_order_id(tid, Step.FLATTEN))
+    assert len(flatten) == 1
+    assert (flatten[0]["side"], flatten[0]["status"], flatten[0]["executedQty"], flatten[0]["reduceOnly"]) == ("BUY", "FILLED", "1", True)
+    assert await _algo_rows(fpaper, sl_id) == [] and await _algo_rows(fpaper, tp_id) == []
+    assert await _position(gateway, "BNBUSDT") == 0
+    await record_history(handle, "futures_unprotected_flattened")
+
+
+@pytestmark_stack
+async def test_limit_entry_with_no_fill_places_no_protection(client: Client, fsettings: Settings, fpaper: PaperAdmin) -> None:
+    tid = trace_id("fnofill")
+    await fpaper.set_price("BTCUSDT", "60000")
+    handle = await start(client, fsettings, tid, market="usdm", symbol="BTCUSDT", quantity="0.01", order_type="LIMIT", price="50000",
+                         ttl_seconds=2, stop_loss="48000", take_profit="52000")
+    result = await result_of(handle)
+    assert result.state is IntentState.EXPIRED and result.executed_qty == 0
+    assert [o["status"] for o in await fpaper.orders_for(client_order_id(tid))] == ["CANCELED"]
+    sl_id, tp_id = _ids(tid)
+    assert await fpaper.orders_for(sl_id) == [] and await fpaper.orders_for(tp_id) == []
+    assert result.protection_workflow_id is None
+
+
+def _temporal_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [temporal_binary(), *args, "--address", stack.temporal_address, "--namespace", "default"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+@pytestmark_stack
+async def test_close_position_from_temporal_cli_closes_and_cancels_both(
+    stack: Stack, client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
+) -> None:
+    tid = trace_id("fcli")
+    sl_id, tp_id = _ids(tid)
+    await fpaper.set_price("XRPUSDT", "0.6")
+    await _protected(client, fsettings, tid, symbol="XRPUSDT", quantity="100", leverage=2, stop_loss="0.55", take_profit="0.65")
+    assert await _position(gateway, "XRPUSDT") == Decimal("100")
+    signal = _temporal_cli(stack, "workflow", "signal", "-w", protection_workflow_id(tid), "--name", "close_position",
+                           "--input", '{"reason":"ops"}')
+    assert signal.returncode == 0, signal.stderr
+    child = _child(client, tid)
+    final = await result_of(child)
+    assert final.state == "CLOSED" and final.close_requested and final.reason.startswith("ops"), final.reason
+    close = await fpaper.orders_for(client_order_id(tid, Step.CLOSE))
+    assert len(close) == 1
+    assert (close[0]["side"], close[0]["status"], close[0]["executedQty"], close[0]["reduceOnly"]) == ("SELL", "FILLED", "100", True)
+    assert [o["status"] for o in await _algo_rows(fpaper, sl_id)] == ["CANCELED"]
+    assert [o["status"] for o in await _algo_rows(fpaper, tp_id)] == ["CANCELED"]
+    assert await _position(gateway, "XRPUSDT") == 0
+
+    async def listed() -> bool:
+        found = _temporal_cli(stack, "workflow", "list", "--query",
+                              f'TradeState="CLOSED" AND Symbol="XRPUSDT" AND WorkflowId="{protection_workflow_id(tid)}"', "-o", "json")
+        assert found.returncode == 0, found.stderr
+        return protection_workflow_id(tid) in found.stdout
+
+    await eventually(listed, timeout=30, what="visibility to list the closed protection")
+    await _record_protection(child, "close_signal")
+
+
+async def test_worker_killed_between_fill_and_protection_places_protection_once(
+    stack: Stack, client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway, tmp_path: Path
+) -> None:
+    settings = fsettings.model_copy(update={"task_queue": f"fcrash-{uuid.uuid4().hex[:8]}"})
+    first = worker_proc(tmp_path, settings, "worker-1").start()
+    second = worker_proc(tmp_path, settings, "worker-2")
+    tid = trace_id("fcrash")
+    sl_id, tp_id = _ids(tid)
+    try:
+        await fpaper.set_price("SOLUSDT", "150")
+        # The stop-loss request reaches the exchange, then waits there while the worker dies.
+        fault = await fpaper.arm("latency", path="/fapi/v1/algoOrder", method="POST", count=1, latency_ms=1500)
+        handle = await start(client, settings, tid, market="usdm", symbol="SOLUSDT", quantity="1", leverage=2,
+                             stop_loss="140", take_profit="160")
+
+        async def protection_in_flight() -> bool:
+            return not any(f["id"] == fault["id"] and f.get("remaining", 1) > 0 for f in await fpaper.faults())
+
+        await eventually(protection_in_flight, timeout=60, what="the stop-loss request to reach the exchange")
+        description = await handle.describe()
+        pending = [a for a in description.raw_description.pending_activities if a.activity_type.name == "place_protection"]
+        assert pending and pending[0].state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        assert [o["status"] for o in await fpaper.orders_for(client_order_id(tid))] == ["FILLED"]
+        first.kill()
+
+        second.start()
+        result = await result_of(handle, timeout=120)
+        assert result.state is IntentState.FILLED, second.log_tail()
+        assert len(await _algo_rows(fpaper, sl_id)) == 1 and len(await _algo_rows(fpaper, tp_id)) == 1
+        assert len(await fpaper.orders_for(client_order_id(tid))) == 1
+        assert "protection adopted" in second.log_text()
+        await record_history(handle, "futures_worker_killed_before_protection")
+
+        child = _child(client, tid)
+        await child.signal("close_position", ClosePositionSignal(reason="test clean-up"))
+        assert (await result_of(child, timeout=60)).state == "CLOSED"
+        assert await _position(gateway, "SOLUSDT") == 0
+    finally:
+        first.kill()
+        second.stop()
+
+
+# --- stored histories of the protection workflow ----------------------------------------------
+
+PROTECTION_FILES = sorted(PROTECTION_HISTORIES.glob("*.json")) if PROTECTION_HISTORIES.exists() else []
+
+
+@pytest.mark.parametrize("path", PROTECTION_FILES, ids=[p.stem for p in PROTECTION_FILES])
+async def test_stored_protection_history_replays_without_nondeterminism(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    replayer = Replayer(workflows=[TradeIntentWorkflow, ProtectionWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
