@@ -168,10 +168,10 @@ def test_futures_gate_approves_with_protection_on_the_closing_side(settings: Set
 
 # --- scenarios on the real stack -----------------------------------------------------------
 
-pytestmark_stack = pytest.mark.usefixtures("fworker")
+uses_futures_worker = pytest.mark.usefixtures("fworker")
 
 
-@pytestmark_stack
+@uses_futures_worker
 async def test_protected_entry_fills_and_both_protective_orders_exist_with_deterministic_ids(
     client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
 ) -> None:
@@ -204,7 +204,7 @@ async def test_protected_entry_fills_and_both_protective_orders_exist_with_deter
     assert await _position(gateway, "BTCUSDT") == 0
 
 
-@pytestmark_stack
+@uses_futures_worker
 async def test_mark_price_crosses_stop_fills_stop_cancels_take_profit_child_ends(
     client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
 ) -> None:
@@ -226,7 +226,7 @@ async def test_mark_price_crosses_stop_fills_stop_cancels_take_profit_child_ends
     await _record_protection(child, "stop_fired")
 
 
-@pytestmark_stack
+@uses_futures_worker
 async def test_protection_fails_repeatedly_position_flattened_intent_failed(
     client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
 ) -> None:
@@ -248,7 +248,7 @@ async def test_protection_fails_repeatedly_position_flattened_intent_failed(
     await record_history(handle, "futures_unprotected_flattened")
 
 
-@pytestmark_stack
+@uses_futures_worker
 async def test_limit_entry_with_no_fill_places_no_protection(client: Client, fsettings: Settings, fpaper: PaperAdmin) -> None:
     tid = trace_id("fnofill")
     await fpaper.set_price("BTCUSDT", "60000")
@@ -262,6 +262,38 @@ async def test_limit_entry_with_no_fill_places_no_protection(client: Client, fse
     assert result.protection_workflow_id is None
 
 
+@uses_futures_worker
+async def test_limit_entry_partially_filled_is_protected_for_the_filled_quantity(
+    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
+) -> None:
+    tid = trace_id("fpart")
+    sl_id, tp_id = _ids(tid)
+    await fpaper.set_price("BNBUSDT", "600")
+    await fpaper.configure(liquidity={"BNBUSDT": "0.4"})
+    try:
+        handle = await start(client, fsettings, tid, market="usdm", symbol="BNBUSDT", quantity="1", order_type="LIMIT", price="590",
+                             ttl_seconds=3, leverage=2, stop_loss="570", take_profit="620")
+
+        async def resting() -> bool:
+            return [o["status"] for o in await fpaper.orders_for(client_order_id(tid))] == ["NEW"]
+
+        await eventually(resting, timeout=30, what="the LIMIT entry to rest")
+        await fpaper.set_price("BNBUSDT", "589")  # one matching pass: 0.4 of 1 fills
+        await fpaper.set_price("BNBUSDT", "600")
+        result = await result_of(handle)
+    finally:
+        await fpaper.configure(liquidity={"BNBUSDT": None})
+    assert result.state is IntentState.PARTIALLY_FILLED and result.executed_qty == Decimal("0.4"), result.reason
+    assert result.stop_loss_id == sl_id and result.take_profit_id == tp_id
+    assert [o["origQty"] for o in await _algo_rows(fpaper, sl_id)] == ["0.4"]
+    assert [o["origQty"] for o in await _algo_rows(fpaper, tp_id)] == ["0.4"]
+    assert await _position(gateway, "BNBUSDT") == Decimal("0.4")
+    child = _child(client, tid)
+    await child.signal("close_position", ClosePositionSignal(reason="test clean-up"))
+    assert (await result_of(child)).state == "CLOSED"
+    assert await _position(gateway, "BNBUSDT") == 0
+
+
 def _temporal_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [temporal_binary(), *args, "--address", stack.temporal_address, "--namespace", "default"],
@@ -269,7 +301,7 @@ def _temporal_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytestmark_stack
+@uses_futures_worker
 async def test_close_position_from_temporal_cli_closes_and_cancels_both(
     stack: Stack, client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
 ) -> None:
