@@ -70,7 +70,9 @@ class FuturesActivities:
         self._settings = settings
         self._gateway = gateway
         self._redis = redis
-        self._policy = policy or FuturesPolicy()
+        self._policy = policy or FuturesPolicy(
+            max_leverage=settings.max_leverage, require_stop_loss=settings.futures_require_stop_loss
+        )
 
     # --- approve -----------------------------------------------------------------------
 

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     min_confidence: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
     allowed_symbols: tuple[str, ...] = DEFAULT_SYMBOLS
     max_notional_usd: Decimal = Field(default=Decimal("10000"), gt=0)
+    max_leverage: int = Field(default=20, ge=1, le=125, description="Highest leverage a usdm decision may ask for.")
+    futures_require_stop_loss: bool = Field(default=True, description="Refuse usdm decisions without a stop_loss level.")
 
     # Worker process
     worker_metrics_port: int | None = Field(
