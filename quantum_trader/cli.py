@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("quantum_trader.commands.cancel", "cancel an intent's order (the cancel_order signal)"),
     "proof": ("workers.proof", "break a stack on purpose and print DEDUP/TERMINAL/RESTART/IDEMPOTENT/CANCEL/BADINPUT verdicts"),
     "chaos": ("workers.chaos", "many decisions under kills, restarts and exchange faults, then a three-source reconciliation"),
+    "bench": ("bench.cli", "throughput, latency, CPU and memory against the Temporal ceiling and the original streams design"),
 }
 
 
