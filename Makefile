@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo fuzz bench bench-exchange clean
+.PHONY: venv test demo fuzz bench bench-exchange chaos proof clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/quantum-trader demo
+
+proof: $(STAMP)
+	$(BIN)/quantum-trader proof
+
+# 1,000 decisions under worker kills, restarts and exchange faults, then a reconciliation.
+chaos: $(STAMP)
+	$(BIN)/quantum-trader chaos $(CHAOS_ARGS)
 
 # a (Temporal ceiling), b (original streams design) and c (this system): table, JSON, PNG.
 bench: $(STAMP)

@@ -179,13 +179,18 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def fresh_stack(home: Path, base: Settings, out: Any = sys.stderr) -> AsyncIterator[Harness]:
-    """Start ``quantum-trader dev``'s stack in ``home`` on free ports and supervise it here."""
+async def fresh_stack(
+    home: Path, base: Settings, out: Any = sys.stderr, stack_class: type[DevStack] = DevStack
+) -> AsyncIterator[Harness]:
+    """Start ``quantum-trader dev``'s stack in ``home`` on free ports and supervise it here.
+
+    ``stack_class`` lets tests swap a component for one with a protection removed.
+    """
     options = StackOptions(
         home=home.resolve(), temporal_port=free_port(), ui_port=free_port(), redis_port=free_port(), exchange_port=free_port()
     )
     settings = base.model_copy(update={"ingress_reclaim_idle_ms": min(base.ingress_reclaim_idle_ms, FRESH_RECLAIM_IDLE_MS)})
-    stack = DevStack(options, settings, out=out)
+    stack = stack_class(options, settings, out=out)
     stopping = asyncio.Event()
     with stack.locked():
         try:
