@@ -496,6 +496,8 @@ class Proof:
                 f"restarted on its DB as pid {new}")
 
         # 3. Redis SIGKILLed right after a publish, and restarted on its AOF; one more published meanwhile.
+        #    The results published so far must still be there afterwards.
+        await self.results(traces)
         before, meanwhile = self.trace("rs-redis-before"), self.trace("rs-redis-down")
         await self.publish(self.market(before, source))
         traces.append(before)

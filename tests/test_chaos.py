@@ -1,0 +1,94 @@
+"""The three-source reconciliation's rules on made-up rows, and a reduced chaos run
+(60 decisions, worker kills, Temporal/Redis/exchange restarts, exchange faults)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from quantum_trader.ids import client_order_id
+from quantum_trader.reconcile import OrderRow, ResultRow, WorkflowRow, reconcile
+from tests.support.processes import VENV_BIN
+
+
+def _clean(n: int = 3) -> tuple[list[str], list[WorkflowRow], list[ResultRow], list[OrderRow]]:
+    traces = [f"t-{i}" for i in range(n)]
+    workflows = [WorkflowRow(t, f"run-{t}", "COMPLETED", "FILLED") for t in traces]
+    results = [ResultRow(t, "FILLED", client_order_id(t), str(i + 1), "0.001", f"{i}-0") for i, t in enumerate(traces)]
+    orders = [OrderRow(client_order_id(t), str(i + 1), "FILLED", "0.001") for i, t in enumerate(traces)]
+    return traces, workflows, results, orders
+
+
+def _rules(traces, workflows, results, orders) -> set[str]:  # noqa: ANN001
+    return set(reconcile(traces, workflows, results, orders).by_rule())
+
+
+def test_reconcile_three_agreeing_sources_has_no_violation() -> None:
+    outcome = reconcile(*_clean())
+    assert outcome.ok, outcome.table()
+    assert outcome.counts["exchange: orders"] == 3
+    assert outcome.counts["temporal: FILLED"] == 3
+
+
+def test_reconcile_a_second_order_for_one_client_order_id_is_a_violation() -> None:
+    traces, workflows, results, orders = _clean()
+    orders.append(OrderRow(client_order_id("t-0"), "99", "FILLED", "0.001"))
+    assert "reused-client-order-id" in _rules(traces, workflows, results, orders)
+
+
+def test_reconcile_an_order_no_intent_owns_is_an_orphan() -> None:
+    traces, workflows, results, orders = _clean()
+    orders.append(OrderRow("rnd-abc", "77", "FILLED", "0.001"))
+    assert _rules(traces, workflows, results, orders) == {"orphan-order"}
+
+
+def test_reconcile_missing_or_doubled_results_and_runs_are_violations() -> None:
+    traces, workflows, results, orders = _clean()
+    workflows.append(WorkflowRow("t-1", "run-again", "COMPLETED", "FILLED"))
+    results = [r for r in results if r.trace_id != "t-2"] + [results[0]]
+    assert {"duplicate-runs", "missing-result", "duplicate-results"} <= _rules(traces, workflows, results, orders)
+
+
+def test_reconcile_open_workflow_and_open_order_for_an_ended_intent_are_violations() -> None:
+    traces, workflows, results, orders = _clean()
+    workflows[0] = WorkflowRow("t-0", "run-t-0", "RUNNING", "OPEN")
+    workflows[1] = WorkflowRow("t-1", "run-t-1", "COMPLETED", "CANCELLED")
+    results[1] = ResultRow("t-1", "CANCELLED", client_order_id("t-1"), "2", "0", "1-0")
+    orders[1] = OrderRow(client_order_id("t-1"), "2", "NEW", "0")
+    rules = _rules(traces, workflows, results, orders)
+    assert {"open-workflow", "open-order"} <= rules
+
+
+def test_reconcile_disagreeing_states_and_quantities_are_violations() -> None:
+    traces, workflows, results, orders = _clean()
+    results[0] = ResultRow("t-0", "EXPIRED", client_order_id("t-0"), "1", "0.001", "0-0")
+    orders[1] = OrderRow(client_order_id("t-1"), "2", "FILLED", "0.002")
+    assert {"state-mismatch", "order-mismatch"} <= _rules(traces, workflows, results, orders)
+
+
+def test_reconcile_a_decision_without_a_workflow_is_missing() -> None:
+    traces, workflows, results, orders = _clean()
+    assert "missing-workflow" in _rules([*traces, "t-lost"], workflows, results, orders)
+
+
+@pytest.mark.timeout(420)
+def test_reduced_chaos_run_reconciles_without_violation(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("QT_")}
+    done = subprocess.run(
+        [str(VENV_BIN / "quantum-trader"), "chaos", "--decisions", "60", "--home", str(tmp_path / "home"), "--json", "--timeout", "300"],
+        capture_output=True, text=True, timeout=400, env=env, cwd=tmp_path, check=False,
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
+    summary = json.loads(done.stdout)
+    assert summary["ok"] and summary["all_ended"]
+    assert summary["decisions_published"] == 60
+    assert summary["worker_kills"] >= 2
+    assert summary["restarts"] == {"temporal": 1, "redis": 1, "exchange": 1}
+    counts = summary["reconciliation"]["counts"]
+    assert counts["temporal: workflows"] == counts["intents (unique trace_ids)"] == summary["intents"]
+    assert counts["results: entries"] == summary["intents"]
+    assert counts["temporal: running"] == 0 and counts["exchange: open orders"] == 0
