@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from quantum_trader import constants
+from quantum_trader.ids import Step
 from quantum_trader.ids import client_order_id as default_client_order_id
 from quantum_trader.states import TERMINAL_STATES
 
@@ -122,7 +123,7 @@ def reconcile(
     results: Iterable[ResultRow],
     orders: Iterable[OrderRow],
     *,
-    client_order_id: Callable[[str], str] = default_client_order_id,
+    client_order_id: Callable[..., str] = default_client_order_id,
 ) -> Reconciliation:
     """Check the three sources against each other for the intents ``trace_ids``."""
     expected = sorted(set(trace_ids))
@@ -138,7 +139,9 @@ def reconcile(
         by_client_id[order.client_order_id].append(order)
     owner: dict[str, list[str]] = defaultdict(list)
     for trace_id in expected:
-        owner[client_order_id(trace_id)].append(trace_id)
+        # Every side-effecting step of an intent has its own client order ID.
+        for step in Step:
+            owner[client_order_id(trace_id, step)].append(trace_id)
 
     violations: list[Violation] = []
     add = lambda rule, subject, detail: violations.append(Violation(rule, subject, detail))  # noqa: E731
