@@ -17,16 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.exchange_gateway import (
     CODE_REDUCE_ONLY_REJECTED,
-    DuplicateOrder,
     ExchangeConfigError,
     ExchangeError,
     ExchangeGateway,
@@ -34,9 +31,8 @@ from activities.exchange_gateway import (
     OutcomeUnknown,
     RequestRefused,
 )
-from activities.trading import TradingActivities, _as_application_error, _ms, _now_ms, _Progress, _sleep_heartbeating
+from activities.placement import as_application_error, kill_switch_engaged, place_exactly_once, wait_out_earlier_sends
 from quantum_trader import errors
-from quantum_trader.constants import KILL_SWITCH_KEY
 from quantum_trader.models import (
     AlgoSnapshot,
     Approval,
@@ -58,9 +54,6 @@ from quantum_trader.settings import Settings
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-
 class FuturesActivities:
     """Futures-facing activities for one worker; they share the worker's gateway."""
 
@@ -80,14 +73,14 @@ class FuturesActivities:
     async def approve_futures_intent(self, decision: TradeDecision) -> FuturesApproval:
         """The risk gate for a ``usdm`` decision: futures filters, mark price, leverage, levels."""
         settings = self._settings
-        kill_switch = settings.kill_switch or await self._kill_switch_engaged()
+        kill_switch = settings.kill_switch or await kill_switch_engaged(self._redis)
         reason = policy_check(decision, settings, kill_switch) or futures_policy_check(decision, self._policy)
         facts = MarketFacts(listed=False)
         if reason is None:
             try:
                 facts = await self._market_facts(decision)
             except ExchangeConfigError as error:
-                raise _as_application_error(error) from None
+                raise as_application_error(error) from None
             except ExchangeError as error:
                 raise ApplicationError(str(error), type=errors.EXCHANGE_UNAVAILABLE) from None
         outcome = evaluate_futures(decision, settings, facts, self._policy, kill_switch)
@@ -109,15 +102,6 @@ class FuturesActivities:
             leverage=outcome.leverage,
             protection=list(outcome.protection),
         )
-
-    async def _kill_switch_engaged(self) -> bool:
-        if self._redis is None:
-            return False
-        try:
-            value = await self._redis.get(KILL_SWITCH_KEY)  # type: ignore[attr-defined]
-        except Exception as error:  # the gate must not open because Redis is down
-            raise ApplicationError(f"kill switch unreadable: {error}", type=errors.EXCHANGE_UNAVAILABLE) from None
-        return value not in (None, b"", b"0", "0", "")
 
     async def _market_facts(self, decision: TradeDecision) -> MarketFacts:
         rules = await self._gateway.futures_symbol_rules(decision.symbol)
@@ -142,7 +126,7 @@ class FuturesActivities:
         try:
             leverage = await self._gateway.set_leverage(request.symbol, request.leverage)
         except ExchangeError as error:
-            raise _as_application_error(error) from None
+            raise as_application_error(error) from None
         log.info("leverage set trace_id=%s symbol=%s leverage=%d", request.trace_id, request.symbol, leverage)
         return leverage
 
@@ -152,16 +136,17 @@ class FuturesActivities:
     async def place_protection(self, order: ProtectiveOrder) -> ProtectionPlacement:
         """Place one protective conditional order exactly once, adopting an earlier placement."""
         try:
-            snapshot, attempt, adopted = await _place_exactly_once(
+            snapshot, attempt, adopted = await place_exactly_once(
                 self._gateway.in_flight_horizon_ms,
-                order.client_algo_id,
                 lambda: self._gateway.algo_lookup(order),
                 lambda: self._gateway.algo_place(order),
+                on_wait=lambda wait_ms: log.info("protection waiting for earlier request to expire client_algo_id=%s wait_ms=%d",
+                                                 order.client_algo_id, wait_ms),
             )
         except ExchangeError as error:
             log.warning("protection attempt failed trace_id=%s client_algo_id=%s attempt=%d error=%r",
                         order.trace_id, order.client_algo_id, activity.info().attempt, str(error))
-            raise _as_application_error(error) from None
+            raise as_application_error(error) from None
         log.info("protection %s trace_id=%s client_algo_id=%s algo_id=%s status=%s attempt=%d",
                  "adopted" if adopted else "placed", order.trace_id, order.client_algo_id, snapshot.algo_id, snapshot.status, attempt)
         return ProtectionPlacement(snapshot=snapshot, attempts=attempt, adopted=adopted)
@@ -177,12 +162,10 @@ class FuturesActivities:
         try:
             final = await self._cancel_or_lookup(order)
             if final is None and request.may_be_in_flight:
-                horizon = _ms(activity.info().scheduled_time) + self._gateway.in_flight_horizon_ms
-                if horizon > _now_ms():
-                    await _sleep_heartbeating((horizon - _now_ms()) / 1000)
+                await wait_out_earlier_sends(self._gateway.in_flight_horizon_ms)
                 final = await self._cancel_or_lookup(order)
         except ExchangeError as error:
-            raise _as_application_error(error) from None
+            raise as_application_error(error) from None
         log.info("protection reconciled trace_id=%s client_algo_id=%s status=%s",
                  order.trace_id, order.client_algo_id, final.status if final else "NONE")
         return final
@@ -209,7 +192,7 @@ class FuturesActivities:
                     log.warning("protection poll failed trace_id=%s error=%r", order.trace_id, str(error))
                     continue
                 except ExchangeError as error:
-                    raise _as_application_error(error) from None
+                    raise as_application_error(error) from None
                 if found is None:
                     continue
                 if found.status != latest[index].status or found.actual_order_id != latest[index].actual_order_id:
@@ -255,8 +238,12 @@ class FuturesActivities:
                 raise
 
         try:
-            snapshot, attempt, _ = await _place_exactly_once(
-                gateway.in_flight_horizon_ms, order.client_order_id, lambda: gateway.lookup(order), send
+            snapshot, attempt, _ = await place_exactly_once(
+                gateway.in_flight_horizon_ms,
+                lambda: gateway.lookup(order),
+                send,
+                on_wait=lambda wait_ms: log.info("close waiting for earlier request to expire client_order_id=%s wait_ms=%d",
+                                                 order.client_order_id, wait_ms),
             )
             if snapshot is not None and snapshot.is_open:
                 # A MARKET order closes at once; an open one is looked at again on retry.
@@ -266,54 +253,7 @@ class FuturesActivities:
             remaining = await gateway.position_amount(order.symbol)
         except ExchangeError as error:
             log.warning("close attempt failed trace_id=%s client_order_id=%s error=%r", order.trace_id, order.client_order_id, str(error))
-            raise _as_application_error(error) from None
+            raise as_application_error(error) from None
         log.info("position closed trace_id=%s client_order_id=%s status=%s position=%s",
                  order.trace_id, order.client_order_id, snapshot.status if snapshot else "NOTHING_OPEN", remaining)
         return CloseResult(snapshot=snapshot, position_amount=remaining, attempts=attempt)
-
-
-async def _place_exactly_once(
-    horizon_ms: int,
-    key: str,
-    lookup: Callable[[], Awaitable[T | None]],
-    send: Callable[[], Awaitable[T]],
-) -> tuple[T, int, bool]:
-    """The placement discipline of ``TradingActivities.place_order`` for any order kind.
-
-    Returns what the exchange holds under ``key``, the attempt number, and whether it was
-    adopted from an earlier attempt rather than sent by this one.
-    """
-    info = activity.info()
-    attempt = info.attempt
-    existing = await lookup()
-    if existing is None:
-        horizon = _earlier_send_horizon_ms(info, horizon_ms)
-        if horizon is not None and horizon > _now_ms():
-            log.info("placement waiting for earlier request to expire id=%s wait_ms=%d", key, horizon - _now_ms())
-            await _sleep_heartbeating((horizon - _now_ms()) / 1000, _Progress(attempt, horizon).as_details())
-            existing = await lookup()
-    if existing is not None:
-        return existing, attempt, True
-    TradingActivities._refuse_send_near_deadline(info)
-    activity.heartbeat(_Progress(attempt, _now_ms() + horizon_ms).as_details())
-    try:
-        return await send(), attempt, False
-    except DuplicateOrder:
-        adopted = await lookup()
-        if adopted is None:
-            raise OutcomeUnknown("duplicate reported but order not found yet") from None
-        return adopted, attempt, True
-    except (RequestRefused, OrderRejected, ExchangeConfigError):
-        # Definitively not executed: no request of this attempt is in flight.
-        activity.heartbeat(_Progress(attempt, None).as_details())
-        raise
-
-
-def _earlier_send_horizon_ms(info: activity.Info, horizon_ms: int) -> int | None:
-    """Until when a request sent by an earlier attempt could still execute."""
-    if info.attempt <= 1:
-        return None
-    progress = _Progress.from_details(info.heartbeat_details[0] if info.heartbeat_details else None)
-    if progress is not None and progress.attempt == info.attempt - 1:
-        return progress.in_flight_until_ms
-    return _ms(info.current_attempt_scheduled_time) + horizon_ms
