@@ -121,7 +121,11 @@ class DecisionMix:
         if roll < 0.93:
             above = Decimal(str(self.rng.uniform(1.01, 1.03)))
             return {**base, "order_type": "LIMIT", "price": _price(price * above), "ttl_seconds": "60"}
-        return {**base, "side": "SELL", "order_type": "MARKET", "market": "usdm", "leverage": str(self.rng.choice((2, 3, 5)))}
+        # A leveraged short on USD-M futures, protected by a stop above and a take-profit below.
+        return {
+            **base, "side": "SELL", "order_type": "MARKET", "market": "usdm", "leverage": str(self.rng.choice((2, 3, 5))),
+            "stop_loss": _price(price * Decimal("1.03")), "take_profit": _price(price * Decimal("0.96")),
+        }
 
 
 def _kind(state: IntentState) -> str:
