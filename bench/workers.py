@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from bench.empty_workflow import BenchEmptyWorkflow
 from quantum_trader import logs
@@ -31,7 +32,9 @@ log = logging.getLogger(__name__)
 
 def parse_option(text: str) -> tuple[str, Any]:
     """``KEY=VALUE`` into a Worker keyword: ints, floats and booleans become values, and
-    ``workflow_runner=unsandboxed`` / ``*_poller_behavior=autoscaling`` become objects."""
+    ``workflow_runner=unsandboxed|passthrough`` / ``*_poller_behavior=autoscaling`` become
+    objects. ``passthrough`` keeps the sandbox's checks but imports every module once, not
+    once per workflow run."""
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -46,9 +49,13 @@ def parse_option(text: str) -> tuple[str, Any]:
             except ValueError:
                 continue
     if key == "workflow_runner":
-        if raw != "unsandboxed":
-            raise argparse.ArgumentTypeError("workflow_runner accepts only 'unsandboxed'")
-        value = UnsandboxedWorkflowRunner()
+        runners = {
+            "unsandboxed": UnsandboxedWorkflowRunner,
+            "passthrough": lambda: SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules()),
+        }
+        if raw not in runners:
+            raise argparse.ArgumentTypeError("workflow_runner accepts 'unsandboxed' or 'passthrough'")
+        value = runners[raw]()
     elif key.endswith("_poller_behavior"):
         if raw != "autoscaling":
             raise argparse.ArgumentTypeError(f"{key} accepts only 'autoscaling'")
