@@ -18,7 +18,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from google.protobuf.duration_pb2 import Duration
 
-from quantum_trader import constants
+from quantum_trader import constants, visibility
 from quantum_trader.codec import CodecError, EncryptionCodec, parse_keys
 from quantum_trader.models import IntentResult, TradeDecision
 from quantum_trader.settings import Settings
@@ -141,6 +141,7 @@ async def start_intent(client: Client, decision: TradeDecision, settings: Settin
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=decision.summary(),
+            search_attributes=visibility.at_start(decision),
             request_eager_start=True,
             result_type=IntentResult,
         )

@@ -154,7 +154,7 @@ async def test_cancel_update_answers_with_the_outcome(client: Client, settings: 
     tid, handle = await _resting_limit(client, settings, paper, "cupd")
     status = await handle.execute_update("request_cancel", CancelRequest(reason="desk"), result_type=IntentStatus)
     assert status.state is IntentState.CANCELLED and status.finished
-    with pytest.raises(WorkflowUpdateFailedError):
+    with pytest.raises((WorkflowUpdateFailedError, RPCError)):
         await handle.execute_update("request_cancel", CancelRequest(reason="again"), result_type=IntentStatus)
     assert [o["status"] for o in await paper.orders_for(client_order_id(tid))] == ["CANCELED"]
 
@@ -341,19 +341,26 @@ async def test_placement_attempt_near_its_timeout_sends_nothing(settings: Settin
 
 
 @pytest.mark.parametrize("how", ["update", "workflow_cancel"])
-async def test_cancel_while_approving_places_nothing(how: str, client: Client, settings: Settings, paper: PaperAdmin) -> None:
+async def test_cancel_while_approving_leaves_no_open_order(
+    how: str, stack, client: Client, paper: PaperAdmin, redis: Redis  # noqa: ANN001
+) -> None:
+    # The approval is a local activity: a cancel that arrives while it runs is handled
+    # right after it, like a cancel just after placement. A fresh worker has no cached
+    # exchange filters, so a delay on exchangeInfo holds its approval.
+    settings = stack.settings()
     tid = trace_id(f"capp-{how[:3]}")
-    # Hold the approval on its price lookup so the cancel arrives before any placement.
-    await paper.arm("latency", path="/api/v3/ticker/price", count=1, latency_ms=1500)
-    handle = await start(client, settings, tid)
-    if how == "update":
-        status = await handle.execute_update("request_cancel", CancelRequest(reason="desk"), result_type=IntentStatus)
-        assert status.state is IntentState.CANCELLED
-    else:
-        await handle.cancel()
-    result = await result_of(handle)
+    await paper.set_price("XRPUSDT", "0.6")
+    await paper.arm("latency", path="/api/v3/exchangeInfo", count=1, latency_ms=1500)
+    async with running_worker(client, settings, redis):
+        handle = await start(client, settings, tid, symbol="XRPUSDT", order_type="LIMIT", price="0.5", quantity="20", ttl_seconds=120)
+        if how == "update":
+            status = await handle.execute_update("request_cancel", CancelRequest(reason="desk"), result_type=IntentStatus)
+            assert status.state is IntentState.CANCELLED
+        else:
+            await handle.cancel()
+        result = await result_of(handle)
     assert result.state is IntentState.CANCELLED
-    assert await paper.orders_for(client_order_id(tid)) == []
+    assert all(o["status"] == "CANCELED" for o in await paper.orders_for(client_order_id(tid)))
 
 
 async def test_workflow_cancel_during_market_placement_reports_the_fill(client: Client, settings: Settings, paper: PaperAdmin) -> None:
@@ -372,6 +379,23 @@ async def test_workflow_cancel_during_market_placement_reports_the_fill(client: 
     # The MARKET order filled while the cancel was on its way: the intent says so.
     assert result.state is IntentState.FILLED
     assert result.executed_qty == Decimal("0.001")
+    assert result.reason == "filled before the cancel took effect (workflow cancel requested)"
+
+
+async def test_workflow_cancel_during_limit_placement_cancels_the_resting_order(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("cplim")
+    await paper.set_price("XRPUSDT", "0.6")
+    fault = await paper.arm("latency", path="/api/v3/order", method="POST", count=1, latency_ms=1500)
+    handle = await start(client, settings, tid, symbol="XRPUSDT", order_type="LIMIT", price="0.5", quantity="20", ttl_seconds=120)
+
+    async def order_request_in_flight() -> bool:
+        return not any(f["id"] == fault["id"] and f["remaining"] > 0 for f in await paper.faults())
+
+    await eventually(order_request_in_flight, timeout=30, what="the order request to reach the exchange")
+    await handle.cancel()
+    result = await result_of(handle)
+    assert result.state is IntentState.CANCELLED and result.reason == "workflow cancel requested"
+    assert [o["status"] for o in await paper.orders_for(client_order_id(tid))] == ["CANCELED"]
 
 
 async def test_rate_limited_placement_retried_after_retry_after_fills_once(client: Client, settings: Settings, paper: PaperAdmin) -> None:

@@ -23,13 +23,14 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
-    from quantum_trader import constants, errors
+    from quantum_trader import errors
+    from quantum_trader.visibility import SIDE, SYMBOL, TRADE_STATE
     from quantum_trader.models import (
         AlgoSnapshot,
         CancelProtectionRequest,
@@ -50,9 +51,6 @@ CLOSED = "CLOSED"
 # protective orders were left in place.
 CLOSE_FAILED = "CLOSE_FAILED"
 
-TRADE_STATE = SearchAttributeKey.for_keyword(constants.SA_TRADE_STATE)
-SYMBOL = SearchAttributeKey.for_keyword(constants.SA_SYMBOL)
-SIDE = SearchAttributeKey.for_keyword(constants.SA_SIDE)
 
 WATCH_WINDOW = timedelta(minutes=5)
 HEARTBEAT_TIMEOUT = timedelta(seconds=5)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ActivityCancellationType, ParentClosePolicy
@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
     from activities.results import ResultActivities
     from activities.trading import TradingActivities
-    from quantum_trader import constants, errors
+    from quantum_trader import constants, errors, visibility
     from quantum_trader.ids import Step, client_order_id, protection_workflow_id
     from quantum_trader.models import (
         AlgoSnapshot,
@@ -63,10 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from quantum_trader.states import IntentState, transition
 
 S = IntentState
-TRADE_STATE = SearchAttributeKey.for_keyword(constants.SA_TRADE_STATE)
-SYMBOL = SearchAttributeKey.for_keyword(constants.SA_SYMBOL)
-SIDE = SearchAttributeKey.for_keyword(constants.SA_SIDE)
-SOURCE = SearchAttributeKey.for_keyword(constants.SA_SOURCE)
+TRADE_STATE = visibility.TRADE_STATE
 
 # How long each kind of step may take. Deadlines for the whole intent come from the
 # worker's settings through the approval; these bound the individual calls.
@@ -135,10 +132,10 @@ class TradeIntentWorkflow:
         self._decision = decision
         self._started = workflow.now()
         self._history.append((S.RECEIVED, self._started))
-        attributes = [TRADE_STATE.value_set(S.RECEIVED.value), SYMBOL.value_set(decision.symbol), SIDE.value_set(decision.side.value)]
-        if decision.source:
-            attributes.append(SOURCE.value_set(decision.source))
-        workflow.upsert_search_attributes(attributes)
+        # Set at start by start_intent; upserted only when a client started it without them.
+        attributes = visibility.missing_updates(decision, workflow.info().typed_search_attributes)
+        if attributes:
+            workflow.upsert_search_attributes(attributes)
         self._show_details()
         futures = decision.market is Market.USDM
         try:
@@ -147,8 +144,7 @@ class TradeIntentWorkflow:
             if not is_cancelled_exception(error):
                 raise
             # `temporal workflow cancel`: clean up at the exchange, then end CANCELLED.
-            if self._cancel is None:
-                self._cancel = CancelRequest(reason="workflow cancel requested")
+            self._record_workflow_cancel()
             state, reason = await self._settle(_Cause.CANCEL)
             if futures:
                 # What filled before the cancel took effect is a position: protect it.
@@ -159,6 +155,10 @@ class TradeIntentWorkflow:
         return result
 
     # --- operator messages -------------------------------------------------------------
+
+    def _record_workflow_cancel(self) -> None:
+        if self._cancel is None:
+            self._cancel = CancelRequest(reason="workflow cancel requested")
 
     @workflow.signal
     def cancel_order(self, request: CancelRequest | None = None) -> None:
@@ -200,7 +200,9 @@ class TradeIntentWorkflow:
 
     async def _execute(self, decision: TradeDecision) -> tuple[IntentState, str]:
         try:
-            approval = await workflow.execute_activity_method(
+            # A local activity: the gate only reads, so re-running it after a crash is
+            # harmless, and the order can be sent from the first workflow task.
+            approval = await workflow.execute_local_activity_method(
                 TradingActivities.approve_intent,
                 decision,
                 start_to_close_timeout=APPROVE_TIMEOUT,
@@ -231,19 +233,21 @@ class TradeIntentWorkflow:
         """Place the order; returns an end state only when placement itself ended the intent."""
         window = max(self._deadline - workflow.now(), MIN_PLACEMENT_WINDOW)  # type: ignore[operator]
         try:
-            placed = await workflow.execute_activity_method(
-                TradingActivities.place_order,
-                order,
-                start_to_close_timeout=PLACE_TIMEOUT,
-                schedule_to_close_timeout=window,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=EXCHANGE_RETRY,
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                summary=f"place {order.order_type.value} {order.side.value} {order.quantity} {order.symbol} as {order.client_order_id}",
+            # A workflow cancel does not interrupt a placement in flight (its outcome would be
+            # unknown): the placement finishes, then the follow step cancels the order.
+            placed = await _shielded(
+                workflow.execute_activity_method(
+                    TradingActivities.place_order,
+                    order,
+                    start_to_close_timeout=PLACE_TIMEOUT,
+                    schedule_to_close_timeout=window,
+                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                    retry_policy=EXCHANGE_RETRY,
+                    summary=f"place {order.order_type.value} {order.side.value} {order.quantity} {order.symbol} as {order.client_order_id}",
+                ),
+                on_cancel=self._record_workflow_cancel,
             )
         except ActivityError as error:
-            if is_cancelled_exception(error):
-                raise
             cause = error.cause
             if isinstance(cause, ApplicationError) and cause.type == errors.ORDER_REJECTED:
                 return S.REJECTED, f"exchange rejected the order: {cause.message}"
@@ -353,6 +357,8 @@ class TradeIntentWorkflow:
     def _closed_by_exchange(self, final: OrderSnapshot) -> tuple[IntentState, str]:
         """End state for an order the exchange closed on its own (fill, IOC/FOK expiry)."""
         if final.is_fully_filled:
+            if self._cancel is not None:
+                return S.FILLED, f"filled before the cancel took effect ({self._cancel.reason})"
             return S.FILLED, "filled"
         if final.executed_qty > 0:
             return S.PARTIALLY_FILLED, f"exchange closed the order as {final.status}; {final.executed_qty} of {final.orig_qty} filled"
@@ -366,7 +372,7 @@ class TradeIntentWorkflow:
 
     async def _execute_futures(self, decision: TradeDecision) -> tuple[IntentState, str]:
         try:
-            futures = await workflow.execute_activity_method(
+            futures = await workflow.execute_local_activity_method(
                 FuturesActivities.approve_futures_intent,
                 decision,
                 start_to_close_timeout=APPROVE_TIMEOUT,
@@ -592,7 +598,8 @@ class TradeIntentWorkflow:
     async def _publish(self, result: IntentResult) -> None:
         try:
             await _shielded(
-                workflow.execute_activity_method(
+                # Local: publication is idempotent per trace_id (see publish_result).
+                workflow.execute_local_activity_method(
                     ResultActivities.publish_result,
                     result,
                     start_to_close_timeout=timedelta(seconds=10),
@@ -632,11 +639,11 @@ class TradeIntentWorkflow:
         workflow.set_current_details("\n".join(lines))
 
 
-async def _shielded(awaitable):  # noqa: ANN001, ANN202 - passes the awaited type through
+async def _shielded(awaitable, on_cancel=None):  # noqa: ANN001, ANN202 - passes the awaited type through
     """Await a step that must finish even if the workflow is cancelled meanwhile.
 
-    Once the workflow is cleaning up or reporting, a cancellation request changes
-    nothing: the step runs to its end.
+    The step runs to its end; ``on_cancel`` (if given) is told that a cancellation was
+    requested, so the workflow can act on it once the step is done.
     """
     task = asyncio.ensure_future(awaitable)
     while True:
@@ -645,7 +652,8 @@ async def _shielded(awaitable):  # noqa: ANN001, ANN202 - passes the awaited typ
         except asyncio.CancelledError:
             if task.cancelled():
                 raise
-            continue
+            if on_cancel is not None:
+                on_cancel()
 
 
 def _cause_message(error: ActivityError) -> str:

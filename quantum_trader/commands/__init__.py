@@ -11,18 +11,13 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from temporalio.client import Client, WorkflowExecutionDescription
-from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
-from quantum_trader import constants
 from quantum_trader.cli import CommandError
 from quantum_trader.settings import Settings
+from quantum_trader.visibility import TRADE_STATE
 
 QUERY_TIMEOUT_SECONDS = 10.0
-TRADE_STATE = SearchAttributeKey.for_keyword(constants.SA_TRADE_STATE)
-SYMBOL = SearchAttributeKey.for_keyword(constants.SA_SYMBOL)
-SIDE = SearchAttributeKey.for_keyword(constants.SA_SIDE)
-SOURCE = SearchAttributeKey.for_keyword(constants.SA_SOURCE)
 
 
 def run_command(name: str, main: Callable[[], Awaitable[int]]) -> int:

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from quantum_trader import constants
 from quantum_trader.cli import CommandError
-from quantum_trader.commands import SIDE, SOURCE, SYMBOL, TRADE_STATE, run_command, temporal_client, temporal_errors
+from quantum_trader.commands import run_command, temporal_client, temporal_errors
+from quantum_trader.visibility import SIDE, SOURCE, SYMBOL, TRADE_STATE
 from quantum_trader.models import SOURCE_PATTERN, SYMBOL_PATTERN
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
