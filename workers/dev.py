@@ -53,6 +53,10 @@ DEFAULT_TEMPORAL_PORT = 7233
 DEFAULT_UI_PORT = 8233
 DEFAULT_REDIS_PORT = 6399  # not 6379, so a system Redis is left alone
 DEFAULT_EXCHANGE_PORT = 8900  # the paper exchange's own default
+# Dev-server settings that pay off here (see make bench): the dev server re-reads the
+# search-attribute registry on every visibility write unless told not to; the attributes
+# are registered at start, so the cached registry is always right.
+TEMPORAL_TUNING = ("--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false")
 DEFAULT_CODEC_PORT = 8888  # codec server, started only when QT_CODEC_KEYS is set
 HOST = "127.0.0.1"
 KEYS_FILE = "exchange-keys.json"
@@ -351,7 +355,7 @@ class DevStack:
             "--ip", HOST, "--port", str(self.options.temporal_port), "--ui-port", str(self.options.ui_port),
             "--db-filename", str(self.home / "temporal.db"),
             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
-            "--ui-disable-news-fetch", "--log-level", "warn",
+            "--ui-disable-news-fetch", "--log-level", "warn", *TEMPORAL_TUNING,
         ]
         for name in constants.SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{name}=Keyword"]

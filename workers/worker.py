@@ -16,7 +16,8 @@ from datetime import timedelta
 from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.exchange_gateway import ExchangeGateway
 from activities.futures import FuturesActivities
@@ -57,6 +58,14 @@ def build_worker(client: Client, settings: Settings, gateway: ExchangeGateway, r
     trading = TradingActivities(settings, gateway, redis)
     futures = FuturesActivities(settings, gateway, redis)
     results = ResultActivities(settings, redis)
+    defaults = {
+        "graceful_shutdown_timeout": timedelta(seconds=10),
+        # The sandbox still checks determinism, but imports each module once instead of
+        # once per workflow run: the workflows keep no module-level state (see make bench).
+        "workflow_runner": SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules()),
+        "workflow_task_poller_behavior": PollerBehaviorAutoscaling(),
+        "activity_task_poller_behavior": PollerBehaviorAutoscaling(),
+    }
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -74,8 +83,7 @@ def build_worker(client: Client, settings: Settings, gateway: ExchangeGateway, r
             futures.close_position,
             results.publish_result,
         ],
-        graceful_shutdown_timeout=timedelta(seconds=10),
-        **options,
+        **{**defaults, **options},
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from quantum_trader import constants
 from quantum_trader.settings import Settings
+from workers.dev import TEMPORAL_TUNING
 from tests.support.processes import VENV_BIN, Proc, free_port
 
 TEST_API_KEY = "qt-test-key-7f3a9c"
@@ -33,7 +34,7 @@ def temporal_proc(home: Path, port: int | None = None, ui_port: int | None = Non
         "--ip", "127.0.0.1", "--port", str(port), "--ui-port", str(ui_port),
         "--db-filename", str(home / "temporal.db"),
         "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
-        "--log-level", "warn", "--ui-disable-news-fetch",
+        "--log-level", "warn", "--ui-disable-news-fetch", *TEMPORAL_TUNING,
     ]
     for name in constants.SEARCH_ATTRIBUTES:
         args += ["--search-attribute", f"{name}=Keyword"]
