@@ -31,7 +31,7 @@ from activities.exchange_gateway import (
     OutcomeUnknown,
     RequestRefused,
 )
-from activities.placement import as_application_error, kill_switch_engaged, place_exactly_once, wait_out_earlier_sends
+from activities.placement import as_application_error, kill_switch_engaged, place_exactly_once, reconcile
 from quantum_trader import errors
 from quantum_trader.models import (
     AlgoSnapshot,
@@ -160,10 +160,9 @@ class FuturesActivities:
         """
         order = request.order
         try:
-            final = await self._cancel_or_lookup(order)
-            if final is None and request.may_be_in_flight:
-                await wait_out_earlier_sends(self._gateway.in_flight_horizon_ms)
-                final = await self._cancel_or_lookup(order)
+            final = await reconcile(
+                lambda: self._cancel_or_lookup(order), request.may_be_in_flight, self._gateway.in_flight_horizon_ms
+            )
         except ExchangeError as error:
             raise as_application_error(error) from None
         log.info("protection reconciled trace_id=%s client_algo_id=%s status=%s",

@@ -120,6 +120,19 @@ async def wait_out_earlier_sends(horizon_ms: int) -> None:
         await sleep_heartbeating((horizon - now_ms()) / 1000)
 
 
+async def reconcile(cancel_or_lookup: Callable[[], Awaitable[T | None]], may_be_in_flight: bool, horizon_ms: int) -> T | None:
+    """Cancel (or find closed) the order under its key; ``None`` when the exchange has none.
+
+    When a placement may still be in flight, "none" is trusted only once any earlier send
+    can no longer execute: then the order is looked for once more.
+    """
+    final = await cancel_or_lookup()
+    if final is None and may_be_in_flight:
+        await wait_out_earlier_sends(horizon_ms)
+        final = await cancel_or_lookup()
+    return final
+
+
 async def place_exactly_once(
     horizon_ms: int,
     lookup: Callable[[], Awaitable[T | None]],

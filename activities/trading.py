@@ -21,7 +21,7 @@ from activities.exchange_gateway import (
     OutcomeUnknown,
     RequestRefused,
 )
-from activities.placement import as_application_error, kill_switch_engaged, place_exactly_once, wait_out_earlier_sends
+from activities.placement import as_application_error, kill_switch_engaged, place_exactly_once, reconcile
 from quantum_trader import errors
 from quantum_trader.models import (
     Approval,
@@ -185,10 +185,9 @@ class TradingActivities:
         order = request.order
         metrics.count("quantum_reconciliations", "Order cancellations and reconciliations at the exchange")
         try:
-            final = await self._cancel_or_lookup(request)
-            if final is None and request.may_be_in_flight:
-                await wait_out_earlier_sends(self._gateway.in_flight_horizon_ms)
-                final = await self._cancel_or_lookup(request)
+            final = await reconcile(
+                lambda: self._cancel_or_lookup(request), request.may_be_in_flight, self._gateway.in_flight_horizon_ms
+            )
         except ExchangeError as error:
             raise as_application_error(error) from None
         log.info("order reconciled trace_id=%s client_order_id=%s status=%s",
