@@ -11,6 +11,23 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+class _Bound:
+    """The deadline of one wait and the last assertion the probe raised."""
+
+    def __init__(self, timeout: float, what: str) -> None:
+        self.timeout, self.what = timeout, what
+        self.deadline = time.monotonic() + timeout
+        self.last_error: AssertionError | None = None
+
+    def check(self) -> None:
+        """Raise a clear error once the deadline has passed."""
+        if time.monotonic() < self.deadline:
+            return
+        if self.last_error is not None:
+            raise AssertionError(f"timed out after {self.timeout}s waiting for {self.what}: {self.last_error}")
+        raise AssertionError(f"timed out after {self.timeout}s waiting for {self.what}")
+
+
 async def eventually(
     probe: Callable[[], Awaitable[T] | T],
     *,
@@ -23,8 +40,7 @@ async def eventually(
     Returns that value. After ``timeout`` seconds the last assertion error (or a clear
     timeout error) is raised, so a failing wait says what it was waiting for.
     """
-    deadline = time.monotonic() + timeout
-    last_error: AssertionError | None = None
+    bound = _Bound(timeout, what)
     while True:
         try:
             value = probe()
@@ -32,13 +48,10 @@ async def eventually(
                 value = await value
             if value:
                 return value
-            last_error = None
+            bound.last_error = None
         except AssertionError as error:
-            last_error = error
-        if time.monotonic() >= deadline:
-            if last_error is not None:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last_error}")
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            bound.last_error = error
+        bound.check()
         await asyncio.sleep(interval)
 
 
@@ -46,18 +59,14 @@ def eventually_sync(
     probe: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"
 ) -> T:
     """Blocking twin of :func:`eventually` for synchronous tests and fixtures."""
-    deadline = time.monotonic() + timeout
-    last_error: AssertionError | None = None
+    bound = _Bound(timeout, what)
     while True:
         try:
             value = probe()
             if value:
                 return value
-            last_error = None
+            bound.last_error = None
         except AssertionError as error:
-            last_error = error
-        if time.monotonic() >= deadline:
-            if last_error is not None:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last_error}")
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            bound.last_error = error
+        bound.check()
         time.sleep(interval)
