@@ -102,6 +102,7 @@ def _failed_lines(result: CheckResult) -> str:
     return "\n".join(line for line in result.evidence if line.startswith("FAIL"))
 
 
+@pytest.mark.slow  # a full stack each; `make test-slow` (run by CI)
 async def test_dedup_fails_when_every_copy_starts_its_own_workflow(levers: Levers) -> None:
     await levers.use(ingress="no-dedup")
     result = await _check(levers.harness, "DEDUP", result_timeout=120)
@@ -109,6 +110,7 @@ async def test_dedup_fails_when_every_copy_starts_its_own_workflow(levers: Lever
     assert "2 copies -> 2 workflow(s)" in _failed_lines(result)
 
 
+@pytest.mark.slow  # a full stack each; `make test-slow` (run by CI)
 async def test_badinput_fails_when_invalid_events_are_dropped(levers: Levers) -> None:
     await levers.use(ingress="no-dead-letter")
     result = await _check(levers.harness, "BADINPUT")
@@ -132,6 +134,7 @@ async def test_cancel_fails_when_the_exchange_order_is_not_cancelled(levers: Lev
     assert "statuses NEW; open: 1" in _failed_lines(result)
 
 
+@pytest.mark.slow  # a full stack each; `make test-slow` (run by CI)
 async def test_terminal_fails_when_intents_have_no_deadline(levers: Levers) -> None:
     await levers.use(worker="no-deadline")
     result = await _check(levers.harness, "TERMINAL", result_timeout=120, terminal_grace=5)
