@@ -12,9 +12,10 @@ policy ABANDON). Deterministic code only. It:
    own deterministic ID) and cancels both protective orders.
 
 Its state is visible in the Web UI: ``TradeState`` is ``PROTECTED`` while it watches,
-``CLOSED`` when it ends (``CLOSE_FAILED`` if its close order failed for good), ``Symbol``/``Side`` are the intent's, and the current details
-list both orders. Cancelling this workflow stops the watch and leaves the protective
-orders at the exchange, where they keep protecting the position.
+``CLOSED`` when it ends (``CLOSE_FAILED`` if its close order failed for good),
+``Symbol``/``Side`` are the intent's, and the current details list both orders.
+Cancelling this workflow stops the watch and leaves the protective orders at the
+exchange, where they keep protecting the position.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
     from quantum_trader import errors
-    from quantum_trader.visibility import SIDE, SYMBOL, TRADE_STATE
     from quantum_trader.models import (
         AlgoSnapshot,
         CancelProtectionRequest,
@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         ProtectionWatch,
         ProtectiveOrder,
     )
+    from quantum_trader.visibility import SIDE, SYMBOL, TRADE_STATE
 
 WORKFLOW_NAME = "ProtectionWorkflow"
 # Values of the TradeState search attribute for this workflow (not intent states).
