@@ -24,13 +24,11 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
-    from quantum_trader import errors
     from quantum_trader.models import (
         AlgoSnapshot,
         CancelProtectionRequest,
@@ -43,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         ProtectiveOrder,
     )
     from quantum_trader.visibility import SIDE, SYMBOL, TRADE_STATE
+    from workflows.policies import EXCHANGE_RETRY, HEARTBEAT_TIMEOUT, RECONCILE_WINDOW
 
 WORKFLOW_NAME = "ProtectionWorkflow"
 # Values of the TradeState search attribute for this workflow (not intent states).
@@ -54,16 +53,8 @@ CLOSE_FAILED = "CLOSE_FAILED"
 
 
 WATCH_WINDOW = timedelta(minutes=5)
-HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 STEP_TIMEOUT = timedelta(seconds=60)
-RECONCILE_WINDOW = timedelta(hours=1)
 
-EXCHANGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=500),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=list(errors.NON_RETRYABLE),
-)
 
 
 @workflow.defn(name=WORKFLOW_NAME)

@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         WatchRequest,
     )
     from quantum_trader.states import IntentState, transition
+    from workflows.policies import EXCHANGE_RETRY, HEARTBEAT_TIMEOUT, RECONCILE_WINDOW
 
 S = IntentState
 TRADE_STATE = visibility.TRADE_STATE
@@ -70,21 +71,13 @@ TRADE_STATE = visibility.TRADE_STATE
 APPROVE_TIMEOUT = timedelta(seconds=10)
 APPROVE_WINDOW = timedelta(minutes=2)
 PLACE_TIMEOUT = timedelta(seconds=60)
-HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 WATCH_WINDOW = timedelta(seconds=30)
-RECONCILE_WINDOW = timedelta(hours=1)
 PUBLISH_WINDOW = timedelta(minutes=15)
 MIN_PLACEMENT_WINDOW = timedelta(seconds=15)
 # A protective order gets this long (and PROTECT_RETRY's attempts) before the position is
 # flattened instead: long enough to ride out a blip, short for an unprotected position.
 PROTECT_WINDOW = timedelta(minutes=2)
 
-EXCHANGE_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=500),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    non_retryable_error_types=list(errors.NON_RETRYABLE),
-)
 PROTECT_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),
     backoff_coefficient=2.0,
