@@ -140,6 +140,23 @@ def snapshot_from_order(data: dict[str, Any], client_order_id: str) -> OrderSnap
     )
 
 
+def _order_params(order: OrderRequest, response_type: str) -> dict[str, Any]:
+    """The new-order parameters spot and futures share, with the idempotency key."""
+    params: dict[str, Any] = {
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.order_type.value,
+        "quantity": _plain(order.quantity),
+        "newClientOrderId": order.client_order_id,
+        "newOrderRespType": response_type,
+    }
+    if order.price is not None:
+        params["price"] = _plain(order.price)
+    if order.time_in_force is not None:
+        params["timeInForce"] = order.time_in_force.value
+    return params
+
+
 def _plain(value: Decimal) -> str:
     """Decimal as Binance wants it: no exponent, no trailing zeros."""
     text = format(value.normalize(), "f")
@@ -237,9 +254,8 @@ class ExchangeGateway:
         """``snapshot`` with fees totalled from the order's trades."""
         if snapshot.executed_qty == 0 or snapshot.order_id is None:
             return snapshot
-        if order.market is Market.USDM:
-            return await self._futures_fees(order, snapshot)
-        trades = await self._call("get_my_trades", symbol=order.symbol, orderId=snapshot.order_id)
+        method = "futures_account_trades" if order.market is Market.USDM else "get_my_trades"
+        trades = await self._call(method, symbol=order.symbol, orderId=snapshot.order_id)
         total = sum((Decimal(str(t.get("commission", "0"))) for t in trades), Decimal(0))
         asset = trades[0].get("commissionAsset") if trades else snapshot.fee_asset
         return snapshot.model_copy(update={"fees": total, "fee_asset": asset})
@@ -250,19 +266,7 @@ class ExchangeGateway:
         """Send the order once. Raises the gateway's error kinds; never retries."""
         if order.market is Market.USDM:
             return await self._futures_place(order)
-        params: dict[str, Any] = {
-            "symbol": order.symbol,
-            "side": order.side.value,
-            "type": order.order_type.value,
-            "quantity": _plain(order.quantity),
-            "newClientOrderId": order.client_order_id,
-            "newOrderRespType": "FULL",
-        }
-        if order.price is not None:
-            params["price"] = _plain(order.price)
-        if order.time_in_force is not None:
-            params["timeInForce"] = order.time_in_force.value
-        data = await self._call("create_order", **params)
+        data = await self._call("create_order", **_order_params(order, response_type="FULL"))
         return snapshot_from_order(data, order.client_order_id)
 
     async def cancel(self, order: OrderRequest) -> OrderSnapshot | None:
@@ -321,25 +325,8 @@ class ExchangeGateway:
             raise
         return snapshot_from_order(data, str(data.get("clientOrderId", "")))
 
-    async def _futures_fees(self, order: OrderRequest, snapshot: OrderSnapshot) -> OrderSnapshot:
-        trades = await self._call("futures_account_trades", symbol=order.symbol, orderId=snapshot.order_id)
-        total = sum((Decimal(str(t.get("commission", "0"))) for t in trades), Decimal(0))
-        asset = trades[0].get("commissionAsset") if trades else snapshot.fee_asset
-        return snapshot.model_copy(update={"fees": total, "fee_asset": asset})
-
     async def _futures_place(self, order: OrderRequest) -> OrderSnapshot:
-        params: dict[str, Any] = {
-            "symbol": order.symbol,
-            "side": order.side.value,
-            "type": order.order_type.value,
-            "quantity": _plain(order.quantity),
-            "newClientOrderId": order.client_order_id,
-            "newOrderRespType": "RESULT",
-        }
-        if order.price is not None:
-            params["price"] = _plain(order.price)
-        if order.time_in_force is not None:
-            params["timeInForce"] = order.time_in_force.value
+        params = _order_params(order, response_type="RESULT")
         if order.reduce_only:
             params["reduceOnly"] = "true"
         data = await self._call("futures_create_order", **params)
