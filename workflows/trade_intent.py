@@ -190,22 +190,30 @@ class TradeIntentWorkflow:
 
     # --- the steps ---------------------------------------------------------------------
 
-    async def _execute(self, decision: TradeDecision) -> tuple[IntentState, str]:
+    async def _gate(self, approve, decision: TradeDecision, summary: str):  # noqa: ANN001, ANN202 - activity method in, its result out
+        """Run a risk gate; its result, or the end state when no gate could be reached.
+
+        A local activity: the gate only reads, so re-running it after a crash is harmless,
+        and the order can be sent from the first workflow task.
+        """
         try:
-            # A local activity: the gate only reads, so re-running it after a crash is
-            # harmless, and the order can be sent from the first workflow task.
-            approval = await workflow.execute_local_activity_method(
-                TradingActivities.approve_intent,
+            return await workflow.execute_local_activity_method(
+                approve,
                 decision,
                 start_to_close_timeout=APPROVE_TIMEOUT,
                 schedule_to_close_timeout=APPROVE_WINDOW,
                 retry_policy=EXCHANGE_RETRY,
-                summary=f"risk gate {decision.symbol}",
+                summary=summary,
             )
         except ActivityError as error:
             if is_cancelled_exception(error):
                 raise
             return S.FAILED, f"approval unavailable: {_cause_message(error)}"
+
+    async def _execute(self, decision: TradeDecision) -> tuple[IntentState, str]:
+        approval = await self._gate(TradingActivities.approve_intent, decision, f"risk gate {decision.symbol}")
+        if isinstance(approval, tuple):
+            return approval
         self._approval = approval
         self._deadline = self._started + timedelta(seconds=approval.deadline_seconds)  # type: ignore[operator]
         if self._cancel is not None:
@@ -363,19 +371,9 @@ class TradeIntentWorkflow:
     # --- USD-M futures: leverage, entry, protection ------------------------------------
 
     async def _execute_futures(self, decision: TradeDecision) -> tuple[IntentState, str]:
-        try:
-            futures = await workflow.execute_local_activity_method(
-                FuturesActivities.approve_futures_intent,
-                decision,
-                start_to_close_timeout=APPROVE_TIMEOUT,
-                schedule_to_close_timeout=APPROVE_WINDOW,
-                retry_policy=EXCHANGE_RETRY,
-                summary=f"futures risk gate {decision.symbol}",
-            )
-        except ActivityError as error:
-            if is_cancelled_exception(error):
-                raise
-            return S.FAILED, f"approval unavailable: {_cause_message(error)}"
+        futures = await self._gate(FuturesActivities.approve_futures_intent, decision, f"futures risk gate {decision.symbol}")
+        if isinstance(futures, tuple):
+            return futures
         approval = futures.approval
         self._approval = approval
         self._deadline = self._started + timedelta(seconds=approval.deadline_seconds)  # type: ignore[operator]
