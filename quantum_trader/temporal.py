@@ -129,6 +129,8 @@ class StartOutcome:
     trace_id: str
     started: bool
     run_id: str | None = None
+    # The server handed the first workflow task straight to a worker on this client.
+    eager: bool = False
 
 
 async def start_intent(client: Client, decision: TradeDecision, settings: Settings) -> StartOutcome:
@@ -148,5 +150,7 @@ async def start_intent(client: Client, decision: TradeDecision, settings: Settin
     except WorkflowAlreadyStartedError:
         log.info("DUPLICATE_SKIP trace_id=%s", decision.trace_id)
         return StartOutcome(trace_id=decision.trace_id, started=False)
-    log.info("intent started trace_id=%s run_id=%s", decision.trace_id, handle.result_run_id)
-    return StartOutcome(trace_id=decision.trace_id, started=True, run_id=handle.result_run_id)
+    # Set by the SDK from the start response (it has no public accessor yet).
+    eager = bool(getattr(handle, "__temporal_eagerly_started", False))
+    log.info("intent started trace_id=%s run_id=%s eager=%s", decision.trace_id, handle.result_run_id, str(eager).lower())
+    return StartOutcome(trace_id=decision.trace_id, started=True, run_id=handle.result_run_id, eager=eager)

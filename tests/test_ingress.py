@@ -35,7 +35,7 @@ from tests.ingress_support import (
 from tests.support.eventually import eventually
 from tests.support.paper import PaperAdmin
 from tests.support.processes import free_port
-from tests.support.stack import redis_proc, temporal_proc
+from tests.support.stack import redis_proc, temporal_proc, worker_proc
 from workers.worker import build_worker
 
 
@@ -308,6 +308,34 @@ async def test_ingress_publish_intents_setting_appends_each_intent_once(
     bodies = [json.loads(fields[b"data"]) for _, fields in entries]
     assert [(b["trace_id"], b["action"]) for b in bodies] == [(f"feed-{run}-a", "BUY"), (f"feed-{run}-b", "SELL")]
     assert bodies[0]["symbol"] == "BTCUSDT" and bodies[0]["quantity"] == "0.001"
+
+
+async def test_worker_running_the_ingress_starts_intents_eagerly_and_fills_them(
+    stack: Stack, client: Client, db: tuple[str, Redis], paper: PaperAdmin, tmp_path: Any
+) -> None:
+    url, stream_redis = db
+    run = run_id()
+    cfg = _ingress_settings(stack, url, worker_ingress=True)
+    tids = [f"eager-{run}-{i}" for i in range(3)]
+    await publish(stream_redis, *(flat(tid) for tid in tids))
+    worker = worker_proc(tmp_path, cfg, "worker-ingress").start()
+    try:
+        await eventually(lambda: _no_pending(stream_redis), timeout=30, what="every entry started and acked")
+        for tid in tids:
+            result = await client.get_workflow_handle(tid, result_type=IntentResult).result()
+            assert result.state is IntentState.FILLED
+            assert len(await paper.orders_for(client_order_id(tid))) == 1
+        log = worker.log_text()
+        for tid in tids:
+            assert f"intent started trace_id={tid} " in log and "eager=true" in _line_with(log, f"trace_id={tid} run_id=")
+    finally:
+        worker.stop()
+    assert worker.popen is not None and worker.popen.returncode == 0
+    assert "eager=false" not in worker.log_text()
+
+
+def _line_with(text: str, needle: str) -> str:
+    return next(line for line in text.splitlines() if needle in line)
 
 
 # -- outages ---------------------------------------------------------------------------------

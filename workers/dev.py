@@ -327,7 +327,7 @@ class DevStack:
                 stop_timeout=20.0,
             )
         )
-        if self.ingress_available:
+        if self.ingress_available and not self.settings.worker_ingress:
             children.append(
                 Child(
                     name="ingress",

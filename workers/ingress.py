@@ -436,16 +436,22 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    client = await connect_until_up(settings, stop)
+    if client is None:
+        return 0
+    await consume(settings, client, stop)
+    return 0
+
+
+async def consume(settings: Settings, client: Client, stop: asyncio.Event) -> None:
+    """Run one ingress on ``client`` until ``stop``: the standalone process, or a worker's
+    own (``QT_WORKER_INGRESS``), whose starts are then eager."""
     metrics = IngressMetrics()
     if settings.ingress_metrics_port is not None:
         metrics.serve(settings.ingress_metrics_port, settings.ingress_metrics_host)
         log.info("metrics on http://%s:%d/metrics", settings.ingress_metrics_host, settings.ingress_metrics_port)
-    client = await connect_until_up(settings, stop)
-    if client is None:
-        return 0
     redis = redis_client(settings)
     try:
         await Ingress(settings, redis, client, metrics=metrics, stop=stop).run()
     finally:
         await redis.aclose()
-    return 0

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 from datetime import timedelta
+from typing import Any
 
 from redis.asyncio import Redis
 from temporalio.client import Client
@@ -58,14 +59,6 @@ def build_worker(client: Client, settings: Settings, gateway: ExchangeGateway, r
     trading = TradingActivities(settings, gateway, redis)
     futures = FuturesActivities(settings, gateway, redis)
     results = ResultActivities(settings, redis)
-    defaults = {
-        "graceful_shutdown_timeout": timedelta(seconds=10),
-        # The sandbox still checks determinism, but imports each module once instead of
-        # once per workflow run: the workflows keep no module-level state (see make bench).
-        "workflow_runner": SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules()),
-        "workflow_task_poller_behavior": PollerBehaviorAutoscaling(),
-        "activity_task_poller_behavior": PollerBehaviorAutoscaling(),
-    }
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -83,8 +76,36 @@ def build_worker(client: Client, settings: Settings, gateway: ExchangeGateway, r
             futures.close_position,
             results.publish_result,
         ],
-        **{**defaults, **options},
+        **{**worker_defaults(settings), **options},
     )
+
+
+def worker_defaults(settings: Settings) -> dict[str, Any]:
+    """Worker options this project runs with (the benchmark's ceiling worker uses them too)."""
+    return {
+        "graceful_shutdown_timeout": timedelta(seconds=10),
+        # The sandbox still checks determinism, but imports each module once instead of
+        # once per workflow run: the workflows keep no module-level state (see make bench).
+        "workflow_runner": SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules()),
+        "workflow_task_poller_behavior": PollerBehaviorAutoscaling(),
+        "activity_task_poller_behavior": PollerBehaviorAutoscaling(),
+    }
+
+
+async def _with_ingress(settings: Settings, client: Client, stop: asyncio.Event) -> None:
+    """Run the ingress on the worker's own client until ``stop``. Its starts are eager: the
+    server hands each new workflow's first task back in the start response instead of
+    through a poll. If the ingress fails, the worker stops too, so that a supervisor
+    restarts both rather than leaving a worker that reads no decisions."""
+    from workers.ingress import consume
+
+    log.info("worker runs the ingress (eager workflow starts)")
+    ingress = asyncio.create_task(consume(settings, client, stop))
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait((ingress, stopped), return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    stopped.cancel()
+    await ingress  # an ingress failure propagates: leaving the worker's block shuts it down
 
 
 async def prepare(client: Client, settings: Settings) -> None:
@@ -116,7 +137,10 @@ async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
         loop.add_signal_handler(sig, stop.set)
     log.info("worker polling task_queue=%s namespace=%s address=%s", settings.task_queue, settings.temporal_namespace, settings.temporal_address)
     async with worker:
-        await stop.wait()
+        if settings.worker_ingress:
+            await _with_ingress(settings, client, stop)
+        else:
+            await stop.wait()
         log.info("worker stopping")
     await gateway.close()
     await redis.aclose()
