@@ -51,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="any further temporalio Worker option, e.g. max_concurrent_workflow_task_polls=8 (repeatable)")
     parser.add_argument("--dynamic-config", action="append", default=[], metavar="KEY=VALUE",
                         help="dev server --dynamic-config-value, e.g. system.enableActivityEagerExecution=true (repeatable)")
+    parser.add_argument("--separate-ingress", action="store_true",
+                        help="c: run the ingress as its own process (starts are then not eager) instead of in the worker")
     parser.add_argument("--sqlite-pragma", action="append", default=[], metavar="NAME=VALUE",
                         help="extra dev server --sqlite-pragma beside journal_mode=wal, synchronous=normal (repeatable)")
 
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         worker_options=tuple(args.worker_option),
         dynamic_config=tuple(args.dynamic_config),
         sqlite_pragmas=tuple(args.sqlite_pragma),
+        separate_ingress=args.separate_ingress,
     )
     # Piped into a file or CI log, the table keeps its full width instead of 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 150)

@@ -1,7 +1,7 @@
 """The one load generator, and how each scenario's end points are observed.
 
 A decision is *published* when it is appended to the decision stream (its entry ID's
-millisecond time) or, for the ceiling, when its workflow start is sent. An order is
+millisecond time); every scenario, the ceiling too, starts from that stream. An order is
 *accepted* at the exchange's own ``time`` of the order. An intent is *terminal* when its
 record is on the result stream (that entry ID's time) or, for the ceiling, at the
 workflow's close time. All of these are read from one machine's clock.
@@ -19,7 +19,6 @@ from typing import Any, Protocol
 import aiohttp
 from redis.asyncio import Redis
 from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
 
 from bench.empty_workflow import EMPTY_WORKFLOW_NAME
 from quantum_trader import constants
@@ -83,6 +82,24 @@ async def paced(trace_ids: Sequence[str], rate: float, send: Callable[[str], Awa
     await asyncio.gather(*tasks)
 
 
+async def publish_decisions(redis: Redis, trace_ids: Sequence[str], rate: float | None) -> dict[str, float]:
+    """Append one decision per trace_id to the decision stream, paced at ``rate`` per second
+    or all at once in one pipeline; returns each one's entry time."""
+    if rate:
+        published: dict[str, float] = {}
+
+        async def send(trace_id: str) -> None:
+            published[trace_id] = entry_ms(await redis.xadd(constants.DECISION_STREAM, decision_fields(trace_id)))
+
+        await paced(trace_ids, rate, send)
+        return published
+    async with redis.pipeline(transaction=False) as pipe:
+        for trace_id in trace_ids:
+            pipe.xadd(constants.DECISION_STREAM, decision_fields(trace_id))
+        ids = await pipe.execute()
+    return {trace_id: entry_ms(entry_id) for trace_id, entry_id in zip(trace_ids, ids, strict=True)}
+
+
 class StreamDriver:
     """Decisions on ``quantum:stream:ai.decision.made``; results on the result stream; orders
     from the paper exchange's admin API. Serves the baseline and this system."""
@@ -96,19 +113,8 @@ class StreamDriver:
         self.expected = 0
 
     async def publish(self, trace_ids: Sequence[str], rate: float | None) -> dict[str, float]:
-        published: dict[str, float] = {}
         self.expected += len(trace_ids)
-        if rate:
-            async def send(trace_id: str) -> None:
-                published[trace_id] = entry_ms(await self.redis.xadd(constants.DECISION_STREAM, decision_fields(trace_id)))
-
-            await paced(trace_ids, rate, send)
-            return published
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for trace_id in trace_ids:
-                pipe.xadd(constants.DECISION_STREAM, decision_fields(trace_id))
-            ids = await pipe.execute()
-        return {trace_id: entry_ms(entry_id) for trace_id, entry_id in zip(trace_ids, ids, strict=True)}
+        return await publish_decisions(self.redis, trace_ids, rate)
 
     async def finished(self, trace_ids: Sequence[str]) -> int:
         """Results so far of this phase (every result on the stream is one of the bench's)."""
@@ -141,33 +147,18 @@ class StreamDriver:
 
 
 class CeilingDriver:
-    """Empty workflows started eagerly by the load generator; ends read from visibility."""
+    """Decisions on the stream, read by the ceiling worker's own starter (so its starts are
+    eager); ends read from visibility."""
 
-    def __init__(self, client: Client, task_queue: str, concurrency: int) -> None:
+    def __init__(self, redis_url: str, client: Client) -> None:
+        self.redis = Redis.from_url(redis_url)
         self.client = client
-        self.task_queue = task_queue
-        self.gate = asyncio.Semaphore(concurrency)
         self.query = f'WorkflowType="{EMPTY_WORKFLOW_NAME}" AND ExecutionStatus="Completed"'
         self.expected = 0
 
-    async def _start(self, trace_id: str, published: dict[str, float]) -> None:
-        # Published when decided, before waiting for a start slot: as a decision on the
-        # stream waits for the ingress, this one waits for the starter.
-        published[trace_id] = now_ms()
-        async with self.gate:
-            await self.client.start_workflow(
-                EMPTY_WORKFLOW_NAME, trace_id, id=trace_id, task_queue=self.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, request_eager_start=True,
-            )
-
     async def publish(self, trace_ids: Sequence[str], rate: float | None) -> dict[str, float]:
-        published: dict[str, float] = {}
         self.expected += len(trace_ids)
-        if rate:
-            await paced(trace_ids, rate, lambda trace_id: self._start(trace_id, published))
-        else:
-            await asyncio.gather(*(self._start(trace_id, published) for trace_id in trace_ids))
-        return published
+        return await publish_decisions(self.redis, trace_ids, rate)
 
     async def finished(self, trace_ids: Sequence[str]) -> int:
         count = (await self.client.count_workflows(self.query)).count
@@ -180,7 +171,7 @@ class CeilingDriver:
                 observed.states[execution.id] = "COMPLETED"
 
     async def close(self) -> None:
-        pass
+        await self.redis.aclose()
 
 
 async def wait_finished(driver: Driver, trace_ids: Sequence[str], timeout: float) -> tuple[int, float]:

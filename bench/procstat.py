@@ -81,11 +81,6 @@ def reset_peak(pid: int) -> None:
             pass
 
 
-def self_cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
 @dataclass(frozen=True)
 class Machine:
     cpus: int

@@ -49,6 +49,8 @@ class Levers:
     worker_options: tuple[str, ...] = ()
     dynamic_config: tuple[str, ...] = ()
     sqlite_pragmas: tuple[str, ...] = ()
+    # c's ingress runs in the worker process (eager starts) unless this is set.
+    separate_ingress: bool = False
 
     def worker_flags(self) -> list[str]:
         flags = ["--max-concurrent-activities", str(self.max_concurrent_activities),
@@ -63,6 +65,7 @@ class Levers:
             "ingress_batch_size": settings.ingress_batch_size,
             "ingress_max_concurrent_starts": settings.ingress_max_concurrent_starts,
             "ingress_block_ms": settings.ingress_block_ms,
+            "ingress_in_worker": not self.separate_ingress,
             "log_level": settings.log_level,
             "sqlite_pragmas_always": ["journal_mode=wal", "synchronous=normal"],
         }
@@ -122,6 +125,8 @@ class ScenarioStack(DevStack):
         )
         if scenario is Scenario.CEILING:
             settings = settings.model_copy(update={"task_queue": CEILING_TASK_QUEUE})
+        elif scenario is Scenario.SYSTEM:
+            settings = settings.model_copy(update={"worker_ingress": not levers.separate_ingress})
         super().__init__(options, settings, out)
         if self.external_redis:
             raise CommandError("the benchmark runs its own redis-server per scenario: install redis-server")
@@ -138,7 +143,7 @@ class ScenarioStack(DevStack):
         worker = planned["worker"]
         if self.scenario is Scenario.CEILING:
             worker.argv = [sys.executable, "-m", "bench.workers", "ceiling", *self.levers.worker_flags()]
-            return [temporal, worker]
+            return [planned["redis"], temporal, worker]
         if self.scenario is Scenario.BASELINE:
             return [planned["redis"], planned["exchange"], self._baseline_child("router"), self._baseline_child("executor")]
         if self.levers.worker_options:
@@ -220,7 +225,7 @@ class ScenarioRun:
 
     async def _driver(self, stack: ScenarioStack) -> Driver:
         if self.scenario is Scenario.CEILING:
-            return CeilingDriver(await stack.client(), CEILING_TASK_QUEUE, stack.settings.ingress_max_concurrent_starts)
+            return CeilingDriver(stack.redis_url, await stack.client())
         order_key = "client_order_id" if self.scenario is Scenario.SYSTEM else "order_id"
         return StreamDriver(stack.redis_url, stack.exchange_url, stack.settings.result_stream, order_key)
 
@@ -267,11 +272,7 @@ class ScenarioRun:
         return result
 
     def _cpu(self, pids: dict[str, int]) -> dict[str, float]:
-        cpu = {name: procstat.cpu_seconds(pid) for name, pid in pids.items()}
-        if self.scenario is Scenario.CEILING:
-            # The ceiling's starts come from the load generator itself: count it as the starter.
-            cpu["starter (bench)"] = procstat.self_cpu_seconds()
-        return cpu
+        return {name: procstat.cpu_seconds(pid) for name, pid in pids.items()}
 
 
 def _phase_result(

@@ -5,7 +5,10 @@
 
 ``system`` runs the project's own worker (:func:`workers.worker.serve`) with any further
 ``temporalio.worker.Worker`` option (pollers, cache size, workflow runner); ``ceiling`` runs
-only :class:`BenchEmptyWorkflow` with the same options. Settings come from ``QT_*``.
+only :class:`BenchEmptyWorkflow` with the same options, and starts one for each entry on the
+decision stream from its own client, so every start can be eager (the server hands the first
+workflow task back in the start response only to a worker on the starting client).
+Settings come from ``QT_*``.
 """
 
 from __future__ import annotations
@@ -16,16 +19,20 @@ import logging
 import os
 import signal
 import sys
-from datetime import timedelta
 from typing import Any
 
 from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from bench.empty_workflow import BenchEmptyWorkflow
-from quantum_trader import logs
+from redis.asyncio import Redis
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+
+from bench.empty_workflow import EMPTY_WORKFLOW_NAME, BenchEmptyWorkflow
+from quantum_trader import constants, logs
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
+from workers.worker import worker_defaults
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +85,52 @@ async def serve_ceiling(settings: Settings, options: dict[str, Any]) -> None:
         client,
         task_queue=settings.task_queue,
         workflows=[BenchEmptyWorkflow],
-        graceful_shutdown_timeout=timedelta(seconds=5),
-        **options,
+        **{**worker_defaults(settings), **options},
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("ceiling worker polling task_queue=%s options=%s", settings.task_queue, sorted(options))
+    redis = Redis.from_url(settings.redis_url)
     async with worker:
+        starter = asyncio.create_task(start_from_stream(client, redis, settings, stop))
         await stop.wait()
+        starter.cancel()
+    await redis.aclose()
+
+
+async def start_from_stream(client: Client, redis: Redis, settings: Settings, stop: asyncio.Event) -> None:
+    """Start an empty workflow, eagerly, for every new entry on the decision stream.
+
+    A plain XREAD from the newest entry: the ceiling measures Temporal, not delivery
+    guarantees, so there is no group, acknowledgement or dead-letter stream.
+    """
+    gate = asyncio.Semaphore(settings.ingress_max_concurrent_starts)
+    pending: set[asyncio.Task[None]] = set()
+
+    async def start(trace_id: str) -> None:
+        try:
+            await client.start_workflow(
+                EMPTY_WORKFLOW_NAME, trace_id, id=trace_id, task_queue=settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, request_eager_start=True,
+            )
+        except Exception:  # the run reports it as lost
+            log.exception("ceiling start failed trace_id=%s", trace_id)
+        finally:
+            gate.release()
+
+    last: bytes | str = "$"
+    while not stop.is_set():
+        batches = await redis.xread({constants.DECISION_STREAM: last}, count=settings.ingress_batch_size,
+                                    block=settings.ingress_block_ms)
+        for _, entries in batches:
+            for entry_id, fields in entries:
+                last = entry_id
+                await gate.acquire()  # read no further than the starts in flight allow
+                task = asyncio.create_task(start(fields[b"trace_id"].decode()))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
 
 
 def main() -> None:
