@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -174,6 +175,9 @@ class ExchangeGateway:
         self._rules_loaded_at = 0.0
         self._futures_rules: dict[str, SymbolRules] = {}
         self._futures_rules_loaded_at = 0.0
+        # (kind, symbol) -> (monotonic time read, price) and the read in flight, if any.
+        self._prices: dict[tuple[str, str], tuple[float, Decimal]] = {}
+        self._price_reads: dict[tuple[str, str], asyncio.Task[Decimal]] = {}
 
     @property
     def recv_window_ms(self) -> int:
@@ -235,20 +239,45 @@ class ExchangeGateway:
         return self._rules.get(symbol)
 
     async def last_price(self, symbol: str) -> Decimal:
+        """Spot last price, at most ``QT_PRICE_MAX_AGE_SECONDS`` old."""
+        return await self._recent_price("last", symbol, self._read_last_price)
+
+    async def _read_last_price(self, symbol: str) -> Decimal:
         data = await self._call("get_symbol_ticker", symbol=symbol)
         return Decimal(str(data["price"]))
 
+    async def _recent_price(self, kind: str, symbol: str, read: Callable[[str], Awaitable[Decimal]]) -> Decimal:
+        """A price read no longer ago than the setting allows; concurrent callers share one read."""
+        key = (kind, symbol)
+        cached = self._prices.get(key)
+        if cached is not None and time.monotonic() - cached[0] <= self._settings.price_max_age_seconds:
+            return cached[1]
+        task = self._price_reads.get(key)
+        if task is None:
+            task = asyncio.ensure_future(read(symbol))
+            self._price_reads[key] = task
+            task.add_done_callback(lambda done: self._price_read_done(key, done))
+        return await asyncio.shield(task)
+
+    def _price_read_done(self, key: tuple[str, str], task: asyncio.Task[Decimal]) -> None:
+        self._price_reads.pop(key, None)
+        if not task.cancelled() and task.exception() is None:
+            self._prices[key] = (time.monotonic(), task.result())
+
     async def lookup(self, order: OrderRequest) -> OrderSnapshot | None:
         """The order with this client order ID, or ``None`` if the exchange has none."""
-        if order.market is Market.USDM:
-            return await self._futures_lookup(order)
+        return await self.find_order(order.market, order.symbol, order.client_order_id)
+
+    async def find_order(self, market: Market, symbol: str, client_order_id: str) -> OrderSnapshot | None:
+        """The ``market`` order with this client order ID, or ``None`` if the exchange has none."""
+        method = "futures_get_order" if market is Market.USDM else "get_order"
         try:
-            data = await self._call("get_order", symbol=order.symbol, origClientOrderId=order.client_order_id)
+            data = await self._call(method, symbol=symbol, origClientOrderId=client_order_id)
         except OrderRejected as error:
             if error.code == CODE_NO_SUCH_ORDER:
                 return None
             raise
-        return snapshot_from_order(data, order.client_order_id)
+        return snapshot_from_order(data, client_order_id)
 
     async def fees(self, order: OrderRequest, snapshot: OrderSnapshot) -> OrderSnapshot:
         """``snapshot`` with fees totalled from the order's trades."""
@@ -294,6 +323,10 @@ class ExchangeGateway:
         return self._futures_rules.get(symbol)
 
     async def mark_price(self, symbol: str) -> Decimal:
+        """USD-M mark price, at most ``QT_PRICE_MAX_AGE_SECONDS`` old."""
+        return await self._recent_price("mark", symbol, self._read_mark_price)
+
+    async def _read_mark_price(self, symbol: str) -> Decimal:
         data = await self._call("futures_mark_price", symbol=symbol)
         return Decimal(str(data["markPrice"]))
 
@@ -306,15 +339,6 @@ class ExchangeGateway:
         """Signed one-way-mode position of ``symbol``: positive long, negative short."""
         rows = await self._call("futures_position_information", symbol=symbol)
         return sum((Decimal(str(r.get("positionAmt", "0"))) for r in rows if r.get("positionSide", "BOTH") == "BOTH"), Decimal(0))
-
-    async def _futures_lookup(self, order: OrderRequest) -> OrderSnapshot | None:
-        try:
-            data = await self._call("futures_get_order", symbol=order.symbol, origClientOrderId=order.client_order_id)
-        except OrderRejected as error:
-            if error.code == CODE_NO_SUCH_ORDER:
-                return None
-            raise
-        return snapshot_from_order(data, order.client_order_id)
 
     async def futures_order_by_id(self, symbol: str, order_id: int) -> OrderSnapshot | None:
         try:

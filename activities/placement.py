@@ -138,16 +138,19 @@ async def place_exactly_once(
     lookup: Callable[[], Awaitable[T | None]],
     send: Callable[[], Awaitable[T]],
     on_wait: Callable[[int], None] | None = None,
+    known_absent: bool = False,
 ) -> tuple[T, int, bool]:
     """Follow the discipline above for one order.
 
     Returns what the exchange holds under the key, the attempt number, and whether it was
     adopted from an earlier attempt rather than sent by this one. ``on_wait`` is told how
-    many milliseconds the attempt waits for an earlier send to expire.
+    many milliseconds the attempt waits for an earlier send to expire. ``known_absent``
+    says that this workflow run already found no order under the key before any attempt
+    could send one: the first attempt then skips its own lookup (step 1).
     """
     info = activity.info()
     attempt = info.attempt
-    existing = await lookup()
+    existing = None if attempt == 1 and known_absent else await lookup()
     if existing is None:
         horizon = earlier_send_horizon_ms(info, horizon_ms)
         if horizon is not None and horizon > now_ms():

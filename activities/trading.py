@@ -23,6 +23,7 @@ from activities.exchange_gateway import (
 )
 from activities.placement import as_application_error, kill_switch_engaged, place_exactly_once, reconcile
 from quantum_trader import errors
+from quantum_trader.ids import client_order_id
 from quantum_trader.models import (
     Approval,
     CancelOrderRequest,
@@ -58,7 +59,7 @@ class TradingActivities:
         reason = policy_check(decision, settings, kill_switch)
         if reason is None:
             try:
-                facts = await self._market_facts(decision)
+                facts, absent = await asyncio.gather(self._market_facts(decision), self._no_order_yet(decision))
             except ExchangeConfigError as error:
                 raise as_application_error(error) from None
             except ExchangeError as error:
@@ -66,14 +67,18 @@ class TradingActivities:
                 raise ApplicationError(str(error), type=errors.EXCHANGE_UNAVAILABLE) from None
             verdict = evaluate(decision, settings, facts, kill_switch)
         else:
+            absent = False
             verdict = evaluate(decision, settings, MarketFacts(listed=False), kill_switch)
+        order = verdict.order
+        if order is not None and absent:
+            order = order.model_copy(update={"absent_in_run": activity.info().workflow_run_id})
         log.info(
             "intent %s trace_id=%s reason=%r", "approved" if verdict.approved else "rejected", decision.trace_id, verdict.reason
         )
         return Approval(
             approved=verdict.approved,
             reason=verdict.reason,
-            order=verdict.order,
+            order=order,
             notional=verdict.notional,
             reference_price=verdict.reference_price,
             deadline_seconds=deadline,
@@ -97,6 +102,16 @@ class TradingActivities:
             min_notional=rules.min_notional,
             last_price=last_price,
         )
+
+    async def _no_order_yet(self, decision: TradeDecision) -> bool:
+        """Whether the exchange has no order under the intent's client order ID; ``False``
+        when it cannot tell (placement then looks for itself). Read beside the market facts,
+        it spares the first placement attempt its lookup."""
+        try:
+            found = await self._gateway.find_order(decision.market, decision.symbol, client_order_id(decision.trace_id))
+        except ExchangeError:
+            return False
+        return found is None
 
     def _ttl_seconds(self, decision: TradeDecision) -> int | None:
         if decision.order_type is OrderType.MARKET:
@@ -126,6 +141,7 @@ class TradingActivities:
                 lambda: self._gateway.lookup(order),
                 lambda: self._gateway.place(order),
                 on_wait=waiting,
+                known_absent=order.absent_in_run is not None and order.absent_in_run == activity.info().workflow_run_id,
             )
             if adopted:
                 metrics.count("quantum_orders_adopted", "Placements that found their order already at the exchange")

@@ -154,6 +154,10 @@ class OrderRequest(_Frozen):
     client_order_id: str
     # USD-M only: the order may only reduce the position (flatten and close orders).
     reduce_only: bool = False
+    # The workflow run whose risk gate found no order under this client order ID. That
+    # run's first placement attempt sends without looking again; any other attempt or run
+    # (a retry, a reset) looks first.
+    absent_in_run: str | None = None
 
 
 class Approval(_Frozen):

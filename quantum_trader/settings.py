@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         description="Wait past timestamp+recvWindow before trusting 'order does not exist' (exchange queue + skew).",
     )
     exchange_timeout_seconds: float = Field(default=10.0, gt=0)
+    price_max_age_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="The risk gate reuses a price read this recently (0: read it for every decision).",
+    )
 
     # Risk gate
     kill_switch: bool = False

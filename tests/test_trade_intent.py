@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.testing import ActivityEnvironment
 from temporalio.service import RPCError
 
-from activities.exchange_gateway import ExchangeGateway
+from activities.exchange_gateway import ExchangeError, ExchangeGateway
 from activities.trading import TradingActivities
 from quantum_trader import constants, errors
 from quantum_trader.ids import client_order_id
@@ -338,6 +338,86 @@ async def test_placement_attempt_near_its_timeout_sends_nothing(settings: Settin
         await gateway.close()
     assert not error.value.non_retryable and error.value.type == errors.REQUEST_REFUSED
     assert await paper.orders_for(client_order_id(tid)) == []
+
+
+def _market_order(tid: str, **fields: object) -> OrderRequest:
+    return OrderRequest(
+        trace_id=tid, market=Market.SPOT, symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.MARKET,
+        quantity=Decimal("0.001"), client_order_id=client_order_id(tid), **fields,  # type: ignore[arg-type]
+    )
+
+
+async def test_gate_records_that_no_order_exists_yet_for_its_run(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("absent")
+    handle = await start(client, settings, tid)
+    assert (await result_of(handle)).state is IntentState.FILLED
+    status = await _status(client, tid)
+    assert status.order is not None and status.order.absent_in_run == (await handle.describe()).run_id
+    assert len(await paper.orders_for(client_order_id(tid))) == 1
+
+
+async def test_gate_that_finds_the_order_leaves_placement_to_adopt_it(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    # A trace_id reused once the dedup window has passed: its order is already at the exchange.
+    tid = trace_id("reused")
+    gateway = ExchangeGateway(settings)
+    try:
+        await gateway.place(_market_order(tid))
+    finally:
+        await gateway.close()
+    handle = await start(client, settings, tid)
+    result = await result_of(handle)
+    assert result.state is IntentState.FILLED
+    status = await _status(client, tid)
+    assert status.order is not None and status.order.absent_in_run is None
+    assert len(await paper.orders_for(client_order_id(tid))) == 1
+
+
+@pytest.mark.parametrize(
+    ("absent_in_run", "attempt", "looks_up"),
+    [("test-run", 1, False), ("another-run", 1, True), (None, 1, True), ("test-run", 2, True)],
+    ids=["same-run-first-attempt", "other-run", "gate-unsure", "retry"],
+)
+async def test_placement_skips_its_lookup_only_on_the_gates_run_and_first_attempt(
+    absent_in_run: str | None, attempt: int, looks_up: bool, settings: Settings, paper: PaperAdmin
+) -> None:
+    # A 5xx armed on the order lookup: an attempt that looks the order up fails on it, one
+    # that trusts its gate sends at once and leaves the fault armed.
+    tid = trace_id("skip")
+    await paper.arm("error_5xx", path="/api/v3/order", method="GET", count=1)
+    environment = _activity_environment()
+    environment.info = dataclasses.replace(environment.info, attempt=attempt)
+    gateway = ExchangeGateway(settings)
+    activities = TradingActivities(settings, gateway)
+    try:
+        if looks_up:
+            with pytest.raises(ApplicationError):
+                await environment.run(activities.place_order, _market_order(tid, absent_in_run=absent_in_run))
+        else:
+            placed = await environment.run(activities.place_order, _market_order(tid, absent_in_run=absent_in_run))
+            assert placed.attempts == 1 and not placed.adopted
+    finally:
+        await gateway.close()
+    assert len(await paper.faults()) == (0 if looks_up else 1)
+    assert len(await paper.orders_for(client_order_id(tid))) == (0 if looks_up else 1)
+
+
+async def test_gate_reuses_a_recent_price_and_shares_one_read(stack, paper: PaperAdmin) -> None:  # noqa: ANN001
+    cached = ExchangeGateway(stack.settings(price_max_age_seconds=60))
+    fresh = ExchangeGateway(stack.settings(price_max_age_seconds=0))
+    try:
+        await paper.set_price("SOLUSDT", "150")
+        assert await cached.last_price("SOLUSDT") == Decimal("150")
+        await paper.set_price("SOLUSDT", "151")
+        assert await cached.last_price("SOLUSDT") == Decimal("150")
+        assert await fresh.last_price("SOLUSDT") == Decimal("151")
+        # Callers that miss together share one read: one armed 5xx fails all of them.
+        await paper.arm("error_5xx", path="/api/v3/ticker/price", count=1)
+        outcomes = await asyncio.gather(*(fresh.last_price("SOLUSDT") for _ in range(5)), return_exceptions=True)
+        assert all(isinstance(outcome, ExchangeError) for outcome in outcomes), outcomes
+        assert await fresh.last_price("SOLUSDT") == Decimal("151")
+    finally:
+        await cached.close()
+        await fresh.close()
 
 
 @pytest.mark.parametrize("how", ["update", "workflow_cancel"])
