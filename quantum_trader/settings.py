@@ -88,6 +88,10 @@ class Settings(BaseSettings):
         default=None, ge=0, le=65_535, description="Serve the worker's Prometheus metrics (SDK and intents) on this port."
     )
     worker_metrics_host: str = "127.0.0.1"
+    workflow_sandbox: bool = Field(
+        default=False,
+        description="Run workflows in the SDK sandbox, which refuses non-deterministic calls (the workflow tests do).",
+    )
     worker_ingress: bool = Field(
         default=False,
         description="The worker also runs the ingress on its own Temporal client, so workflow starts are eager.",

@@ -60,6 +60,8 @@ class Stack:
             "market_deadline_seconds": 60,
             "limit_deadline_margin_seconds": 20,
             "task_queue": f"trade-intents-{uuid.uuid4().hex[:8]}",
+            # Workflows run in the SDK sandbox here: a non-deterministic call fails a test.
+            "workflow_sandbox": True,
             # Tests move prices and submit at once: the gate reads the price every time.
             "price_max_age_seconds": 0,
         }

@@ -17,7 +17,7 @@ from typing import Any
 from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import PollerBehaviorAutoscaling, Worker
+from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.exchange_gateway import ExchangeGateway
@@ -84,12 +84,23 @@ def worker_defaults(settings: Settings) -> dict[str, Any]:
     """Worker options this project runs with (the benchmark's ceiling worker uses them too)."""
     return {
         "graceful_shutdown_timeout": timedelta(seconds=10),
-        # The sandbox still checks determinism, but imports each module once instead of
-        # once per workflow run: the workflows keep no module-level state (see make bench).
-        "workflow_runner": SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules()),
+        "workflow_runner": workflow_runner(settings),
         "workflow_task_poller_behavior": PollerBehaviorAutoscaling(),
         "activity_task_poller_behavior": PollerBehaviorAutoscaling(),
     }
+
+
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """The SDK sandbox when ``QT_WORKFLOW_SANDBOX`` is set, else the plain runner. The
+    workflow tests set it and history replays always use it, so a non-deterministic call
+    in workflow code fails a test.
+
+    With the sandbox every module is passed through (imported once, not once per run):
+    the workflows keep no module-level state. The sandbox costs about a fifth of the
+    worker's CPU per intent (``make bench``)."""
+    if settings.workflow_sandbox:
+        return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_all_modules())
+    return UnsandboxedWorkflowRunner()
 
 
 async def _with_ingress(settings: Settings, client: Client, stop: asyncio.Event) -> None:
