@@ -81,6 +81,10 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:.0f}"
 
 
+def _db_ops(ops: dict[str, float] | None) -> str:
+    return "–" if ops is None else f"{sum(ops.values()):.1f}"
+
+
 def print_table(console: Console, results: dict[str, ScenarioResult], context: dict[str, Any]) -> None:
     machine = context["machine"]
     table = Table(
@@ -88,11 +92,11 @@ def print_table(console: Console, results: dict[str, ScenarioResult], context: d
         caption="latencies in ms from decision published: order = accepted by the exchange, end = terminal result on the stream",
     )
     for column in ("scenario", "phase", "ended/offered", "per s", "order p50/p95/p99", "end p50/p95/p99",
-                   "CPU s/intent", "worker MiB", "loadavg"):
+                   "CPU s/intent", "server DB ops/intent", "worker MiB", "loadavg"):
         table.add_column(column, justify="left" if column in ("scenario", "phase") else "right")
     for name, result in results.items():
         if result.error:
-            table.add_row(name, "error", result.error, *[""] * 6)
+            table.add_row(name, "error", result.error, *[""] * 7)
         for phase in result.phases.values():
             order, end = percentiles(phase.order_latency_ms), percentiles(phase.terminal_latency_ms)
             phase_label = f"{phase.rate:g}/s" if phase.rate else "saturation"
@@ -100,7 +104,7 @@ def print_table(console: Console, results: dict[str, ScenarioResult], context: d
                 name, phase_label, f"{phase.completed}/{phase.offered}", f"{phase.throughput_per_s:.1f}",
                 "/".join(_ms(order[k]) for k in ("p50", "p95", "p99")),
                 "/".join(_ms(end[k]) for k in ("p50", "p95", "p99")),
-                f"{phase.cpu_seconds_per_intent:.4f}", f"{phase.worker_peak_rss_mb:.0f}",
+                f"{phase.cpu_seconds_per_intent:.4f}", _db_ops(phase.server_db_ops_per_intent), f"{phase.worker_peak_rss_mb:.0f}",
                 f"{phase.loadavg_before[0]:.1f}→{phase.loadavg_after[0]:.1f}",
             )
     console.print(table)

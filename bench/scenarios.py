@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
-from bench import procstat
+from bench import procstat, server_metrics
 from bench.load import CeilingDriver, Driver, Observed, StreamDriver, wait_finished
 from quantum_trader import constants
 from quantum_trader.cli import CommandError
@@ -96,6 +96,8 @@ class PhaseResult:
     cpu_seconds_per_intent: float
     peak_rss_mb: dict[str, float]
     worker_peak_rss_mb: float
+    # Temporal server database operations per intent, by operation (None: no server).
+    server_db_ops_per_intent: dict[str, float] | None
     loadavg_before: tuple[float, float, float]
     loadavg_after: tuple[float, float, float]
 
@@ -132,10 +134,18 @@ class ScenarioStack(DevStack):
             raise CommandError("the benchmark runs its own redis-server per scenario: install redis-server")
         self.scenario = scenario
         self.levers = levers
+        self.server_metrics_port = _free_port()
+
+    @property
+    def server_metrics_url(self) -> str | None:
+        if self.scenario is Scenario.BASELINE:
+            return None
+        return f"http://{HOST}:{self.server_metrics_port}/metrics"
 
     def _plan(self) -> list[Child]:
         planned = {child.name: child for child in super()._plan()}
         temporal = planned["temporal"]
+        temporal.argv += ["--metrics-port", str(self.server_metrics_port)]
         for value in self.levers.dynamic_config:
             temporal.argv += ["--dynamic-config-value", value]
         for pragma in self.levers.sqlite_pragmas:
@@ -239,7 +249,8 @@ class ScenarioRun:
             for phase in self.phases:
                 if stopping.is_set():
                     break
-                result = await self._phase(driver, phase, pids, f"bench-{self.scenario.value[0]}-{run_id}-{phase.name}")
+                result = await self._phase(driver, phase, pids, f"bench-{self.scenario.value[0]}-{run_id}-{phase.name}",
+                                           stack.server_metrics_url)
                 if phase.reported:
                     self.result.phases[phase.name] = result
                 await asyncio.sleep(SETTLE_SECONDS)
@@ -247,16 +258,19 @@ class ScenarioRun:
             await driver.close()
         return 0
 
-    async def _phase(self, driver: Driver, phase: Phase, pids: dict[str, int], prefix: str) -> PhaseResult:
+    async def _phase(self, driver: Driver, phase: Phase, pids: dict[str, int], prefix: str,
+                     server_metrics_url: str | None) -> PhaseResult:
         trace_ids = [f"{prefix}-{index:05d}" for index in range(phase.decisions)]
         for pid in pids.values():
             procstat.reset_peak(pid)
         load_before = procstat.loadavg()
         cpu_before = self._cpu(pids)
+        server_before = await server_metrics.read(server_metrics_url) if server_metrics_url else None
         began = time.monotonic()
         published = await driver.publish(trace_ids, phase.rate)
         completed, _ = await wait_finished(driver, trace_ids, self.timeout_for(phase))
         cpu = {name: round(after - cpu_before[name], 2) for name, after in self._cpu(pids).items()}
+        server_after = await server_metrics.read_after(server_metrics_url, server_before, completed) if server_metrics_url else None
         load_after = procstat.loadavg()
         peak = {name: round(procstat.peak_rss_mb(pid), 1) for name, pid in pids.items()}
         observed = Observed(published=published)
@@ -264,6 +278,7 @@ class ScenarioRun:
         result = _phase_result(
             phase, observed, cpu, peak, peak.get(WORKER_OF[self.scenario], 0.0), load_before, load_after,
             places_orders=self.scenario is not Scenario.CEILING,
+            server_db_ops=server_metrics.per_intent(server_before, server_after, completed),
         )
         self.say(
             f"[{self.scenario}] {phase.name}: {result.completed}/{phase.decisions} ended in "
@@ -278,6 +293,7 @@ class ScenarioRun:
 def _phase_result(
     phase: Phase, observed: Observed, cpu: dict[str, float], peak: dict[str, float], worker_peak: float,
     load_before: tuple[float, float, float], load_after: tuple[float, float, float], *, places_orders: bool,
+    server_db_ops: dict[str, float] | None = None,
 ) -> PhaseResult:
     ended = [trace_id for trace_id in observed.published if trace_id in observed.terminal]
     first = min(observed.published.values(), default=0.0)
@@ -302,6 +318,7 @@ def _phase_result(
         cpu_seconds_per_intent=round(sum(cpu.values()) / max(1, len(ended)), 4),
         peak_rss_mb=peak,
         worker_peak_rss_mb=worker_peak,
+        server_db_ops_per_intent=server_db_ops,
         loadavg_before=load_before,
         loadavg_after=load_after,
     )

@@ -47,6 +47,10 @@ def test_bench_tiny_run_writes_table_json_and_plot(tmp_path: Path) -> None:
                 assert phase["orders_at_exchange"] is None
             else:
                 assert phase["orders_at_exchange"] == phase["completed"]
+            if name == "baseline":
+                assert phase["server_db_ops_per_intent"] is None
+            else:  # every workflow is created once in the server's database
+                assert phase["server_db_ops_per_intent"]["CreateWorkflowExecution"] == 1
     assert {"throughput_saturation_c_over_a", "throughput_saturation_c_over_b"} <= set(report["ratios"])
 
     pytest.importorskip("matplotlib")
