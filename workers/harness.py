@@ -189,7 +189,11 @@ async def fresh_stack(
     options = StackOptions(
         home=home.resolve(), temporal_port=free_port(), ui_port=free_port(), redis_port=free_port(), exchange_port=free_port()
     )
-    settings = base.model_copy(update={"ingress_reclaim_idle_ms": min(base.ingress_reclaim_idle_ms, FRESH_RECLAIM_IDLE_MS)})
+    # The proof and chaos kill the worker and the ingress separately: keep them two processes.
+    settings = base.model_copy(update={
+        "ingress_reclaim_idle_ms": min(base.ingress_reclaim_idle_ms, FRESH_RECLAIM_IDLE_MS),
+        "worker_ingress": False,
+    })
     stack = stack_class(options, settings, out=out)
     stopping = asyncio.Event()
     with stack.locked():
