@@ -28,10 +28,6 @@ QUANTITY = "0.001"
 POLL_SECONDS = 0.2
 
 
-def now_ms() -> float:
-    return time.time() * 1000
-
-
 def entry_ms(entry_id: Any) -> int:
     text = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
     return int(text.split("-", 1)[0])

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     price_max_age_seconds: float = Field(
         default=1.0,
         ge=0,
-        description="The risk gate reuses a price read this recently (0: read it for every decision).",
+        description="The risk gate reuses a price read this recently (0: only a read already in flight is shared).",
     )
 
     # Risk gate
