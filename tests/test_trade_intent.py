@@ -374,7 +374,7 @@ async def test_gate_that_finds_the_order_leaves_placement_to_adopt_it(client: Cl
 
 @pytest.mark.parametrize(
     ("absent_in_run", "attempt", "looks_up"),
-    [("test-run", 1, False), ("another-run", 1, True), (None, 1, True), ("test-run", 2, True)],
+    [("run-a", 1, False), ("run-b", 1, True), (None, 1, True), ("run-a", 2, True)],
     ids=["same-run-first-attempt", "other-run", "gate-unsure", "retry"],
 )
 async def test_placement_skips_its_lookup_only_on_the_gates_run_and_first_attempt(
@@ -385,7 +385,7 @@ async def test_placement_skips_its_lookup_only_on_the_gates_run_and_first_attemp
     tid = trace_id("skip")
     await paper.arm("error_5xx", path="/api/v3/order", method="GET", count=1)
     environment = _activity_environment()
-    environment.info = dataclasses.replace(environment.info, attempt=attempt)
+    environment.info = dataclasses.replace(environment.info, attempt=attempt, workflow_run_id="run-a")
     gateway = ExchangeGateway(settings)
     activities = TradingActivities(settings, gateway)
     try:
