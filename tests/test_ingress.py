@@ -334,6 +334,22 @@ async def test_worker_running_the_ingress_starts_intents_eagerly_and_fills_them(
     assert "eager=false" not in worker.log_text()
 
 
+async def test_worker_running_the_ingress_exits_when_the_ingress_fails(
+    stack: Stack, db: tuple[str, Redis], tmp_path: Any
+) -> None:
+    # A key of the wrong type where the decision stream belongs: the ingress cannot create
+    # its group. The worker must not go on polling without anyone reading decisions.
+    url, stream_redis = db
+    await stream_redis.set(constants.DECISION_STREAM, "not a stream")
+    worker = worker_proc(tmp_path, _ingress_settings(stack, url, worker_ingress=True), "worker-ingress-fails").start()
+    try:
+        await eventually(lambda: not worker.alive(), timeout=30, what="the worker to exit")
+    finally:
+        worker.stop()
+    assert worker.popen is not None and worker.popen.returncode not in (0, None)
+    assert "WRONGTYPE" in worker.log_text()
+
+
 def _line_with(text: str, needle: str) -> str:
     return next(line for line in text.splitlines() if needle in line)
 
