@@ -1,8 +1,10 @@
-"""The three-source reconciliation's rules on made-up rows, and a reduced chaos run
-(60 decisions, worker kills, Temporal/Redis/exchange restarts, exchange faults)."""
+"""The three-source reconciliation's rules on made-up rows, a reduced chaos run
+(60 decisions, worker kills, Temporal/Redis/exchange restarts, exchange faults), and
+the harness waiting out a Temporal restart."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -12,7 +14,11 @@ import pytest
 
 from quantum_trader.ids import client_order_id
 from quantum_trader.reconcile import OrderRow, ResultRow, WorkflowRow, reconcile
-from tests.support.processes import VENV_BIN
+from quantum_trader.settings import Settings
+from tests.support.eventually import eventually
+from tests.support.processes import VENV_BIN, free_port
+from tests.support.stack import temporal_proc
+from workers import harness as harness_module
 
 
 def _clean(n: int = 3) -> tuple[list[str], list[WorkflowRow], list[ResultRow], list[OrderRow]]:
@@ -92,3 +98,33 @@ def test_reduced_chaos_run_reconciles_without_violation(tmp_path: Path) -> None:
     assert counts["temporal: workflows"] == counts["intents (unique trace_ids)"] == summary["intents"]
     assert counts["results: entries"] == summary["intents"]
     assert counts["temporal: running"] == 0 and counts["exchange: open orders"] == 0
+
+
+
+async def test_harness_client_waits_while_temporal_restarts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chaos signals operators' cancels while it restarts Temporal: the harness's first
+    connect must wait for the server instead of failing the run."""
+    refused: list[BaseException] = []
+    real_connect = harness_module.connect
+
+    async def counting_connect(settings: Settings):  # noqa: ANN202 - returns the real client
+        try:
+            return await real_connect(settings)
+        except RuntimeError as error:
+            refused.append(error)
+            raise
+
+    monkeypatch.setattr(harness_module, "connect", counting_connect)
+    port = free_port()
+    harness = harness_module.Harness(Settings(temporal_address=f"127.0.0.1:{port}"), tmp_path,
+                                     pid_of=lambda _c: None, healthy=lambda _c: asyncio.sleep(0, True))
+    connecting = asyncio.create_task(harness.client(timeout=90))
+    await eventually(lambda: len(refused) >= 2, timeout=30, what="connects refused while nothing listens")
+    assert not connecting.done()
+    server, _, _ = temporal_proc(tmp_path, port=port)
+    server.start(wait_port=port)
+    try:
+        client = await asyncio.wait_for(connecting, 90)
+        assert (await client.count_workflows()).count == 0
+    finally:
+        server.stop()

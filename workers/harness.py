@@ -81,9 +81,16 @@ class Harness:
         self.out.write(line + "\n")
         self.out.flush()
 
-    async def client(self) -> Client:
-        if self._client is None:
-            self._client = await connect(self.settings)
+    async def client(self, timeout: float = 120.0) -> Client:
+        """The stack's Temporal client; the first call waits while Temporal restarts."""
+        deadline = time.monotonic() + timeout
+        while self._client is None:
+            try:
+                self._client = await connect(self.settings)
+            except RuntimeError:  # the SDK's "Failed client connect"
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.3)
         return self._client
 
     def redis(self) -> Redis:
