@@ -13,9 +13,11 @@ answers into :class:`OrderSnapshot` values and its failures into three kinds of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -421,14 +423,52 @@ def algo_snapshot(data: dict[str, Any], client_algo_id: str) -> AlgoSnapshot:
     )
 
 
+# The local moment (ms) that requests made inside :func:`signed_at` are stamped with.
+_SIGNED_AT_MS: ContextVar[int | None] = ContextVar("signed_at_ms", default=None)
+
+
+@contextlib.contextmanager
+def signed_at(moment_ms: int) -> Iterator[None]:
+    """Stamp every signed request made inside with ``moment_ms`` instead of the send time.
+
+    The exchange executes a request only until its ``timestamp + recvWindow``. A placement
+    records that it may have an order in flight until ``moment_ms`` plus that horizon, then
+    sends; stamping the send with the same moment keeps the record true even when the
+    process stalls in between (a GC pause, a suspended VM, SIGSTOP): a late send is refused
+    with ``-1021`` instead of placing an order after a retry already looked and found none.
+    """
+    token = _SIGNED_AT_MS.set(moment_ms)
+    try:
+        yield
+    finally:
+        _SIGNED_AT_MS.reset(token)
+
+
+class _StampedClient(AsyncClient):
+    """python-binance's client, honouring :func:`signed_at`."""
+
+    def _get_request_kwargs(self, method, signed, force_params=False, **kwargs):  # noqa: ANN001, ANN202, FBT002 - python-binance's signature
+        moment = _SIGNED_AT_MS.get()
+        if not signed or moment is None:
+            return super()._get_request_kwargs(method, signed, force_params, **kwargs)
+        # The client stamps ``time.time() * 1000 + timestamp_offset`` while it signs, all in
+        # this synchronous call: shift the offset to the recorded moment for just this call.
+        offset = self.timestamp_offset
+        self.timestamp_offset = offset + moment - time.time() * 1000
+        try:
+            return super()._get_request_kwargs(method, signed, force_params, **kwargs)
+        finally:
+            self.timestamp_offset = offset
+
+
 def _client_class(settings: Settings) -> type[AsyncClient]:
-    """python-binance's client, pointed at ``QT_EXCHANGE_URL`` when it is set."""
+    """python-binance's client (stamped by :func:`signed_at`), pointed at ``QT_EXCHANGE_URL`` when it is set."""
     if not settings.exchange_url:
-        return AsyncClient
+        return _StampedClient
     base = settings.exchange_url.rstrip("/")
     return type(
         "PaperAsyncClient",
-        (AsyncClient,),
+        (_StampedClient,),
         {"API_URL": f"{base}/api", "API_TESTNET_URL": f"{base}/api", "FUTURES_URL": f"{base}/fapi", "FUTURES_TESTNET_URL": f"{base}/fapi"},
     )
 

@@ -10,7 +10,9 @@ On every attempt:
 3. Send nothing close to this attempt's own timeout: once it times out the workflow moves
    on, accounting only for requests sent before that moment.
 4. Only then send, and record in the heartbeat until when this send could still land, or
-   that nothing is in flight when the exchange refused it outright.
+   that nothing is in flight when the exchange refused it outright. The send is stamped
+   with the moment recorded (:func:`signed_at`), so a process that stalls before sending
+   cannot land it later than the record says.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from activities.exchange_gateway import (
     OrderRejected,
     OutcomeUnknown,
     RequestRefused,
+    signed_at,
 )
 from quantum_trader import errors
 from quantum_trader.constants import KILL_SWITCH_KEY
@@ -161,9 +164,12 @@ async def place_exactly_once(
     if existing is not None:
         return existing, attempt, True
     refuse_send_near_deadline(info)
-    activity.heartbeat(Progress(attempt, now_ms() + horizon_ms).as_details())
+    sent_at = now_ms()
+    activity.heartbeat(Progress(attempt, sent_at + horizon_ms).as_details())
     try:
-        return await send(), attempt, False
+        with signed_at(sent_at):
+            sent = await send()
+        return sent, attempt, False
     except DuplicateOrder:
         # An open order with our key exists: it is ours, adopt it.
         adopted = await lookup()

@@ -18,11 +18,12 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.testing import ActivityEnvironment
 from temporalio.service import RPCError
 
-from activities.exchange_gateway import ExchangeError, ExchangeGateway
+from activities.exchange_gateway import ExchangeError, ExchangeGateway, RequestRefused
+from activities.placement import Progress, place_exactly_once
 from activities.trading import TradingActivities
 from quantum_trader import constants, errors
 from quantum_trader.ids import client_order_id
-from quantum_trader.models import CancelRequest, IntentResult, IntentStatus, Market, OrderRequest, OrderType, Side
+from quantum_trader.models import CancelRequest, IntentResult, IntentStatus, Market, OrderRequest, OrderSnapshot, OrderType, Side
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
 from quantum_trader.temporal import start_intent
@@ -399,6 +400,42 @@ async def test_placement_skips_its_lookup_only_on_the_gates_run_and_first_attemp
         await gateway.close()
     assert len(await paper.faults()) == (0 if looks_up else 1)
     assert len(await paper.orders_for(client_order_id(tid))) == (0 if looks_up else 1)
+
+
+async def test_a_send_stalled_past_its_recorded_horizon_cannot_execute(stack, paper: PaperAdmin) -> None:  # noqa: ANN001
+    # The attempt records "an order may be in flight until T + horizon", then its process
+    # stalls (GC pause, suspended VM) past the request's recvWindow before the send goes
+    # out. A retry trusts that record, so the late send must be refused, not placed.
+    settings = stack.settings(recv_window_ms=1_000)
+    gateway = ExchangeGateway(settings)
+    tid = trace_id("stall")
+    order = _market_order(tid)
+    heartbeats: list[Progress] = []
+    environment = _activity_environment()
+    environment.on_heartbeat = lambda *details: heartbeats.append(Progress.from_details(details[0]))
+
+    async def stalled_send() -> OrderSnapshot:
+        recorded = heartbeats[-1].in_flight_until_ms
+        assert recorded is not None
+        stamped = recorded - gateway.in_flight_horizon_ms
+        await eventually(lambda: _later_than(paper, stamped + settings.recv_window_ms), timeout=10,
+                         what="the exchange clock past the recorded moment's recvWindow")
+        return await gateway.place(order)
+
+    async def attempt() -> object:
+        return await place_exactly_once(gateway.in_flight_horizon_ms, lambda: gateway.lookup(order), stalled_send)
+
+    try:
+        with pytest.raises(RequestRefused, match="recvWindow"):
+            await environment.run(attempt)
+    finally:
+        await gateway.close()
+    assert heartbeats[-1].in_flight_until_ms is None  # refused outright: nothing in flight
+    assert await paper.orders_for(client_order_id(tid)) == []
+
+
+async def _later_than(paper: PaperAdmin, moment_ms: int) -> bool:
+    return await paper.server_time() > moment_ms
 
 
 async def test_gate_reuses_a_recent_price_and_shares_one_read(stack, paper: PaperAdmin) -> None:  # noqa: ANN001

@@ -44,5 +44,12 @@ class PaperAdmin:
     async def clear_faults(self) -> None:
         await self._request("DELETE", "faults")
 
+    async def server_time(self) -> int:
+        """The exchange's clock (``GET /api/v3/time``), in ms."""
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{self.base_url}/api/v3/time") as response:
+                response.raise_for_status()
+                return int((await response.json())["serverTime"])
+
     async def reset(self) -> None:
         await self._request("POST", "reset")
