@@ -244,8 +244,8 @@ async def test_ingress_killed_between_start_and_ack_redelivered_refused_as_dupli
     try:
         await eventually(lambda: _no_pending(stream_redis), timeout=30, what="the redelivered entry acked")
         await eventually(lambda: f"DUPLICATE_SKIP trace_id={tid}" in restarted.log_text(), timeout=10, what="DUPLICATE_SKIP in the log")
-        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{metrics_port}/metrics") as response:
-            exposition = await response.text()
+        exposition = await eventually(lambda: _exposition_with(metrics_port, "quantum_ingress_acked_total 1.0"), timeout=10,
+                                      what="the restarted ingress to count its ack")
         assert "quantum_ingress_duplicates_total 1.0" in exposition
         assert "quantum_ingress_intents_started_total 0.0" in exposition
     finally:
@@ -261,6 +261,13 @@ async def _no_pending(redis: Redis) -> bool:
     info = await group(redis)
     assert info.pending == 0 and info.lag == 0, info
     return True
+
+
+async def _exposition_with(port: int, line: str) -> str:
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as response:
+        exposition = await response.text()
+    assert line in exposition, exposition[-2000:]
+    return exposition
 
 
 async def _count_is(client: Client, task_queue: str, expected: int) -> bool:
@@ -287,6 +294,8 @@ async def test_ingress_consumer_dies_holding_pending_entries_other_reclaims_and_
     async with running_ingress(cfg, client) as survivor:
         await eventually(lambda: _no_pending(stream_redis), timeout=30, what="the survivor to finish the held entries")
         counts = survivor.metrics.counts
+        # Redis may show the acks before the survivor has the reply and counts them.
+        await eventually(lambda: counts[Count.ACKED] == 20, timeout=10, what="the survivor to count its acks")
         assert counts[Count.RECLAIMED] == 20
         assert counts[Count.STARTED] + counts[Count.DUPLICATES] == 20
         assert counts[Count.DUPLICATES] >= 1  # at least the one the dead consumer had started
@@ -389,6 +398,7 @@ async def test_ingress_temporal_down_then_restarted_loses_nothing_acks_nothing_e
 
             temporal.start(wait_port=port, timeout=120)
             await eventually(lambda: _no_pending(stream_redis), timeout=90, interval=0.5, what="the held entries started and acked")
+            await eventually(lambda: ingress.metrics.counts[Count.ACKED] >= 25, timeout=10, what="the ingress to count its acks")
             assert ingress.metrics.counts[Count.ACKED] == 25
         for tid in before + during:
             assert await workflow_exists(own, tid), tid
