@@ -116,6 +116,8 @@ def _fault_response(fault: Fault, ex: PaperExchange) -> ApiError:
         return errors.banned(fault.retry_after, ex.clock() + fault.retry_after * 1000)
     if kind == faults.TIMESTAMP_1021:
         return errors.timestamp_outside_window()
+    if kind == faults.KEY_REVOKED:
+        return errors.key_refused()
     raise ValueError(f"no immediate answer for fault kind {kind}")
 
 

@@ -55,7 +55,7 @@ class Credentials:
         if not api_key:
             raise ApiError(errors.BAD_KEY_FORMAT, "API-key format invalid.", status=401)
         if not hmac.compare_digest(api_key.encode(), self.api_key.encode()):
-            raise ApiError(errors.BAD_KEY, "Invalid API-key, IP, or permissions for action.", status=401)
+            raise errors.key_refused()
 
     def verify(self, raw_query: str, raw_body: str, params: dict[str, str], now_ms: int, max_recv_window: int) -> None:
         """Check timestamp, recvWindow and signature of a signed request."""

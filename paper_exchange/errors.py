@@ -82,6 +82,10 @@ def unknown_order() -> ApiError:
     return ApiError(CANCEL_REJECTED, "Unknown order sent.")
 
 
+def key_refused() -> ApiError:
+    return ApiError(BAD_KEY, "Invalid API-key, IP, or permissions for action.", status=401)
+
+
 def timestamp_outside_window() -> ApiError:
     return ApiError(TIMESTAMP, "Timestamp for this request is outside of the recvWindow.")
 

@@ -11,6 +11,8 @@ Kinds and what the client sees:
   HTTP 503 with an empty body is sent (``respond: "503"``).
 - ``rate_limit_429`` / ``ban_418``: HTTP 429 / 418 ``-1003`` with ``Retry-After``.
 - ``timestamp_1021``: HTTP 400 ``-1021``.
+- ``key_revoked``: HTTP 401 ``-2015`` without processing, as when the key loses its
+  trading permission or IP whitelist entry.
 - ``down``: every request is refused like ``drop_response`` but without processing.
 """
 
@@ -28,8 +30,9 @@ DROP_RESPONSE = "drop_response"
 RATE_LIMIT_429 = "rate_limit_429"
 BAN_418 = "ban_418"
 TIMESTAMP_1021 = "timestamp_1021"
+KEY_REVOKED = "key_revoked"
 DOWN = "down"
-KINDS = (LATENCY, ERROR_5XX, UNKNOWN_1007, UNKNOWN_1007_AFTER, DROP_RESPONSE, RATE_LIMIT_429, BAN_418, TIMESTAMP_1021, DOWN)
+KINDS = (LATENCY, ERROR_5XX, UNKNOWN_1007, UNKNOWN_1007_AFTER, DROP_RESPONSE, RATE_LIMIT_429, BAN_418, TIMESTAMP_1021, KEY_REVOKED, DOWN)
 # Faults that let the request reach the engine before the answer is spoiled.
 AFTER_PROCESSING = frozenset({UNKNOWN_1007_AFTER, DROP_RESPONSE})
 RESPOND_MODES = ("reset", "503")

@@ -98,6 +98,15 @@ def test_timestamp_1021_fault_refuses_signed_request(client: Client, admin: Admi
     assert accepted(admin, "ts") == []
 
 
+def test_key_revoked_fault_refuses_with_2015(client: Client, admin: Admin) -> None:
+    admin.fault(kind="key_revoked", path=ORDER_PATH, count=1)
+    with pytest.raises(BinanceAPIException) as caught:
+        market_buy(client, "revoked")
+    assert (caught.value.status_code, caught.value.code) == (401, -2015)
+    assert accepted(admin, "revoked") == []
+    assert market_buy(client, "restored")["status"] == "FILLED"
+
+
 def test_latency_fault_delays_then_processes(client: Client, admin: Admin) -> None:
     admin.fault(kind="latency", path=ORDER_PATH, latency_ms=300, count=1)
     assert market_buy(client, "slow")["status"] == "FILLED"
