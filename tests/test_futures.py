@@ -375,6 +375,42 @@ async def test_worker_killed_between_fill_and_protection_places_protection_once(
         second.stop()
 
 
+async def test_close_refused_for_good_ends_close_failed_and_leaves_the_protection_in_place(
+    stack: Stack, client: Client, redis: Redis, tmp_path: Path
+) -> None:
+    # The key loses its trading permission while a position is protected: the close order is
+    # refused outright (-2015), so the stop-loss and take-profit must stay at the exchange,
+    # and the protection must end CLOSE_FAILED, saying the position may be open.
+    proc, port = exchange_proc(tmp_path)  # its own exchange: the position stays open here
+    proc.start(wait_port=port)
+    settings = stack.settings(exchange_url=f"http://127.0.0.1:{port}", task_queue=f"fclosefail-{uuid.uuid4().hex[:8]}")
+    paper = PaperAdmin(settings.exchange_url or "")
+    gateway = ExchangeGateway(settings)
+    tid = trace_id("fclosefail")
+    sl_id, tp_id = _ids(tid)
+    try:
+        async with running_worker(client, settings, redis):
+            await paper.set_price("SOLUSDT", "150")
+            await _protected(client, settings, tid, symbol="SOLUSDT", quantity="1", leverage=2, stop_loss="140", take_profit="160")
+            await paper.arm("key_revoked", path="/fapi/v1/order", method="POST")
+            child = _child(client, tid)
+            await child.signal("close_position", ClosePositionSignal(reason="ops"))
+            final = await result_of(child, timeout=60)
+        assert final.state == "CLOSE_FAILED", final.reason
+        assert "position may be open" in final.reason and "-2015" in final.reason, final.reason
+        assert final.reason.endswith("protective orders left in place"), final.reason
+        assert (await child.describe()).typed_search_attributes.get(TRADE_STATE) == "CLOSE_FAILED"
+        assert [o["status"] for o in await _algo_rows(paper, sl_id)] == ["NEW"]
+        assert [o["status"] for o in await _algo_rows(paper, tp_id)] == ["NEW"]
+        assert await paper.orders_for(client_order_id(tid, Step.CLOSE)) == []
+        await paper.clear_faults()
+        assert await _position(gateway, "SOLUSDT") == Decimal("1")
+        await _record_protection(child, "close_failed")
+    finally:
+        await gateway.close()
+        proc.stop()
+
+
 # --- stored histories of the protection workflow ----------------------------------------------
 
 PROTECTION_FILES = sorted(PROTECTION_HISTORIES.glob("*.json")) if PROTECTION_HISTORIES.exists() else []
