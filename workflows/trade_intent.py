@@ -21,6 +21,7 @@ ProtectionWorkflow (``<trace_id>-oco``) takes over the watch and the intent comp
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -77,13 +78,8 @@ MIN_PLACEMENT_WINDOW = timedelta(seconds=15)
 # flattened instead: long enough to ride out a blip, short for an unprotected position.
 PROTECT_WINDOW = timedelta(minutes=2)
 
-PROTECT_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=500),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=5),
-    maximum_attempts=4,
-    non_retryable_error_types=list(errors.NON_RETRYABLE),
-)
+# The exchange policy, with a lower cap and a bound on attempts.
+PROTECT_RETRY = dataclasses.replace(EXCHANGE_RETRY, maximum_interval=timedelta(seconds=5), maximum_attempts=4)
 
 
 class _Cause:
