@@ -1,11 +1,12 @@
-# One image for every process: `quantum-trader worker`, `quantum-trader ingress`, ...
+# One image for the production processes: `quantum-trader worker`, `ingress`, `codec-server`
+# and the operator commands. The local stack, demo, proof, chaos, the paper exchange and the
+# benchmarks are tools: they stay out of the image (`quantum-trader dev` here says so).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY quantum_trader ./quantum_trader
-COPY paper_exchange ./paper_exchange
 COPY workflows ./workflows
 COPY activities ./activities
 COPY workers ./workers

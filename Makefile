@@ -39,11 +39,11 @@ bench: $(STAMP)
 	$(BIN)/quantum-trader bench $(BENCH_ARGS)
 
 bench-exchange: $(STAMP)
-	$(BIN)/python -m paper_exchange.bench
+	$(BIN)/python -m bench.exchange
 
 # The hostile-input properties with 10,000 cases each (make test runs a short pass).
 fuzz: $(STAMP)
-	QT_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q tests/test_hostile_input.py tests/test_wire.py
+	QT_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q tests/quantum_trader/test_hostile_input.py tests/quantum_trader/test_wire.py
 
 clean:
 	rm -rf $(VENV) .quantum .pytest_cache

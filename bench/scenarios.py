@@ -18,8 +18,8 @@ from bench.load import CeilingDriver, Driver, Observed, StreamDriver, wait_finis
 from quantum_trader import constants
 from quantum_trader.cli import CommandError
 from quantum_trader.settings import Settings
-from workers.dev import HOST, DevStack, StackOptions, run_until_stopped, settings_environment
-from workers.supervisor import Child
+from tools.dev import HOST, DevStack, StackOptions, run_until_stopped, settings_environment
+from tools.supervisor import Child
 
 CEILING_TASK_QUEUE = "bench-ceiling"
 SETTLE_SECONDS = 2.0

@@ -23,15 +23,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "worker": ("workers.worker", "run the Temporal worker (workflows and activities)"),
     "codec-server": ("workers.codec_server", "decrypt payloads for the Web UI (remote codec endpoint)"),
     "ingress": ("workers.ingress", "turn ai.decision.made stream events into intents (dead-letter the invalid)"),
-    "stats": ("quantum_trader.stats", "print ingress counters, consumer-group lag/pending and intents per state"),
-    "dev": ("workers.dev", "run the whole system locally as supervised child processes"),
-    "demo": ("workers.demo", "the dev stack plus generated decisions and a live view of intents"),
+    "stats": ("quantum_trader.commands.stats", "print ingress counters, consumer-group lag/pending and intents per state"),
+    "dev": ("tools.dev", "run the whole system locally as supervised child processes"),
+    "demo": ("tools.demo", "the dev stack plus generated decisions and a live view of intents"),
     "submit": ("quantum_trader.commands.submit", "submit one trade decision (to Temporal or the stream)"),
     "status": ("quantum_trader.commands.status", "show one intent's state (the workflow's status query)"),
     "list": ("quantum_trader.commands.listing", "list intents by state, symbol, side, source, start time"),
     "cancel": ("quantum_trader.commands.cancel", "cancel an intent's order (the cancel_order signal)"),
-    "proof": ("workers.proof", "break a stack on purpose and print DEDUP/TERMINAL/RESTART/IDEMPOTENT/CANCEL/BADINPUT verdicts"),
-    "chaos": ("workers.chaos", "many decisions under kills, restarts and exchange faults, then a three-source reconciliation"),
+    "proof": ("tools.proof", "break a stack on purpose and print DEDUP/TERMINAL/RESTART/IDEMPOTENT/CANCEL/BADINPUT verdicts"),
+    "chaos": ("tools.chaos", "many decisions under kills, restarts and exchange faults, then a three-source reconciliation"),
     "bench": ("bench.cli", "throughput, latency, CPU and memory against the Temporal ceiling and the original streams design"),
 }
 
@@ -48,19 +48,36 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class NotInstalled(Exception):
+    """The chosen command's module is not part of this install (a tool left out of the image)."""
+
+
 def _selected_command(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def _load(module_name: str):  # noqa: ANN202 - a module
-    return importlib.import_module(module_name)
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        package = module_name.partition(".")[0]
+        if error.name is not None and (error.name == package or error.name.startswith(package + ".")):
+            raise NotInstalled(f"not part of this install: {package}/ is a tool left out of the production image; "
+                               "run it from a source checkout (pip install .)") from None
+        raise NotInstalled(f"needs the package {error.name!r}, which is not installed "
+                           "(pip install '.[test,bench]' from a source checkout)") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     from quantum_trader.settings import Settings
 
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(_selected_command(argv)).parse_args(argv)
+    selected = _selected_command(argv)
+    try:
+        args = build_parser(selected).parse_args(argv)
+    except NotInstalled as error:
+        print(f"quantum-trader {selected}: {error}", file=sys.stderr)
+        return 2
     try:
         settings = Settings()
     except ValidationError as error:

@@ -18,12 +18,12 @@ from quantum_trader.models import CancelRequest, IntentResult
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
 from tests.conftest import Stack, trace_id
-from tests.ingress_support import FAST, flat, private_redis_url, publish, workflow_exists
+from tests.support.ingress import FAST, flat, private_redis_url, publish, workflow_exists
 from tests.support.eventually import eventually
 from tests.support.paper import PaperAdmin
 from tests.support.processes import VENV_BIN
 from tests.support.stack import TEST_API_KEY, TEST_API_SECRET, settings_env, worker_proc
-from tests.ingress_support import ingress_proc
+from tests.support.ingress import ingress_proc
 
 SECRETS = (TEST_API_KEY, TEST_API_SECRET)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from quantum_trader import constants
 from quantum_trader.settings import Settings
-from workers.dev import TEMPORAL_TUNING
+from tools.dev import TEMPORAL_TUNING
 from tests.support.processes import VENV_BIN, Proc, free_port
 
 TEST_API_KEY = "qt-test-key-7f3a9c"

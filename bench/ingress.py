@@ -1,6 +1,6 @@
 """Throughput of the ingress against the rate at which Temporal accepts starts.
 
-``python -m workers.ingress_bench [--events N]`` starts a private redis-server and a
+``python -m bench.ingress [--events N]`` starts a private redis-server and a
 Temporal dev server (SQLite file, WAL: the persistent set-up) unless ``--redis-url`` and
 ``--temporal-address`` are given, then measures three numbers:
 

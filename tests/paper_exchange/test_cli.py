@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.exchange.paper import API_KEY, API_SECRET, Admin, Exchange, client_for
+from tests.support.exchange import API_KEY, API_SECRET, Admin, Exchange, client_for
 from tests.support.processes import VENV_BIN, Proc, free_port
 
 

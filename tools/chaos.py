@@ -8,7 +8,7 @@ replacement), SIGKILLs the Temporal dev server, Redis and the paper exchange onc
 (each restarts on its own files), and keeps exchange faults armed: 5xx on 10% of requests,
 lost responses on 5% of order placements, and bursts of 429.
 
-When every intent has ended, :mod:`quantum_trader.reconcile` checks Temporal visibility,
+When every intent has ended, :mod:`tools.audit` checks Temporal visibility,
 the ``execution.result`` stream and the exchange's order log against each other. The
 table of counts is printed; the exit code is 1 on any violation.
 """
@@ -31,9 +31,9 @@ from temporalio.service import RPCError
 
 from quantum_trader import constants, logs
 from quantum_trader.models import CancelRequest
-from quantum_trader.reconcile import Reconciliation, order_rows, read_results, read_workflows, reconcile
+from tools.audit import Reconciliation, order_rows, read_results, read_workflows, reconcile
 from quantum_trader.settings import Settings
-from workers.harness import Harness, Unavailable, add_stack_arguments, stack_from_args
+from tools.harness import Harness, Unavailable, add_stack_arguments, stack_from_args
 
 ORDER_PATH = "/api/v3/order"
 DUPLICATE_SHARE = 0.20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ccxt
 
-from tests.exchange.paper import Admin, Exchange
+from tests.support.exchange import Admin, Exchange
 
 
 def ccxt_binance(exchange: Exchange) -> ccxt.binance:

@@ -46,7 +46,7 @@ from quantum_trader import constants, logs
 from quantum_trader.cli import CommandError
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
-from workers.supervisor import Child, ChildFailed
+from tools.supervisor import Child, ChildFailed
 
 DEFAULT_HOME = Path(".quantum")
 DEFAULT_TEMPORAL_PORT = 7233

@@ -33,8 +33,8 @@ from temporalio.client import Client
 from quantum_trader.cli import CommandError
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
-from workers.dev import DevStack, StackOptions, settings_environment
-from workers.supervisor import ChildFailed
+from tools.dev import DevStack, StackOptions, settings_environment
+from tools.supervisor import ChildFailed
 
 T = TypeVar("T")
 COMPONENTS = ("redis", "temporal", "exchange", "worker", "ingress")

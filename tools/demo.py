@@ -41,7 +41,7 @@ from quantum_trader.models import CancelRequest, IntentResult, IntentStatus, Tra
 from quantum_trader.settings import Settings
 from quantum_trader.states import TERMINAL_STATES, IntentState
 from quantum_trader.temporal import start_intent
-from workers.dev import DevStack, StackOptions, add_stack_arguments, run_until_stopped
+from tools.dev import DevStack, StackOptions, add_stack_arguments, run_until_stopped
 
 CANCEL_REASON = "demo: operator cancel"
 STATE_ORDER = [state for state in IntentState]

@@ -9,7 +9,7 @@ import pytest_asyncio
 from binance.async_client import AsyncClient
 from binance.client import Client
 
-from tests.exchange.paper import API_KEY, API_SECRET, Admin, Exchange, start_exchange
+from tests.support.exchange import API_KEY, API_SECRET, Admin, Exchange, start_exchange
 from tests.support.processes import Proc, free_port
 
 

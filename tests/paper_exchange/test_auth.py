@@ -10,7 +10,7 @@ from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
 from paper_exchange.auth import sign, signature_matches
-from tests.exchange.paper import Exchange, client_for, error_of
+from tests.support.exchange import Exchange, client_for, error_of
 
 # Binance's published example (spot API docs, "SIGNED endpoint examples").
 VECTOR_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"

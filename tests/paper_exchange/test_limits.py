@@ -6,7 +6,7 @@ import pytest
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
-from tests.exchange.paper import Admin, Exchange
+from tests.support.exchange import Admin, Exchange
 
 
 def test_responses_carry_weight_and_order_count_headers(exchange: Exchange, client: Client, admin: Admin) -> None:

@@ -14,13 +14,13 @@ import pytest
 import pytest_asyncio
 
 from quantum_trader.settings import Settings
-from workers.dev import DevStack
-from workers.harness import Harness, fresh_stack
-from workers.proof import CHECKS, CheckResult, Proof
-from workers.supervisor import Child
+from tools.dev import DevStack
+from tools.harness import Harness, fresh_stack
+from tools.proof import CHECKS, CheckResult, Proof
+from tools.supervisor import Child
 from tests.support.processes import VENV_BIN
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 VERDICT = "DEDUP=PASS | TERMINAL=PASS | RESTART=PASS | IDEMPOTENT=PASS | CANCEL=PASS | BADINPUT=PASS | OVERALL=PASS"
 
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from quantum_trader.ids import client_order_id
-from quantum_trader.reconcile import OrderRow, ResultRow, WorkflowRow, reconcile
+from tools.audit import OrderRow, ResultRow, WorkflowRow, reconcile
 from quantum_trader.settings import Settings
 from tests.support.eventually import eventually
 from tests.support.processes import VENV_BIN, free_port
 from tests.support.stack import temporal_proc
-from workers import harness as harness_module
+from tools import harness as harness_module
 
 
 def _clean(n: int = 3) -> tuple[list[str], list[WorkflowRow], list[ResultRow], list[OrderRow]]:

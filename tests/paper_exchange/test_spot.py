@@ -10,7 +10,7 @@ from binance.async_client import AsyncClient
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
-from tests.exchange.paper import Admin, Exchange, error_of
+from tests.support.exchange import Admin, Exchange, error_of
 
 
 def balances(client: Client) -> dict[str, tuple[Decimal, Decimal]]:

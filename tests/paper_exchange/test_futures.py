@@ -9,7 +9,7 @@ from binance.async_client import AsyncClient
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
-from tests.exchange.paper import Admin, Exchange
+from tests.support.exchange import Admin, Exchange
 
 
 def position(client: Client, symbol: str = "BTCUSDT") -> dict[str, str]:

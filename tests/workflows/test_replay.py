@@ -16,7 +16,7 @@ from temporalio.worker import Replayer
 
 from workflows.trade_intent import TradeIntentWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
 
 
 def test_histories_are_stored() -> None:

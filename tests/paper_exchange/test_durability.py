@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.exchange.paper import API_KEY, API_SECRET, Admin, client_for, exchange_args, start_exchange
+from tests.support.exchange import API_KEY, API_SECRET, Admin, client_for, exchange_args, start_exchange
 from tests.support.processes import Proc, free_port
 
 

@@ -9,7 +9,7 @@ from binance.async_client import AsyncClient
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
-from tests.exchange.paper import Admin, Exchange, client_for
+from tests.support.exchange import Admin, Exchange, client_for
 from tests.support.eventually import eventually_sync
 
 ORDER_PATH = "/api/v3/order"

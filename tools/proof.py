@@ -46,10 +46,10 @@ from temporalio.service import RPCError
 from quantum_trader import constants, logs
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import CancelRequest, IntentResult, IntentStatus
-from quantum_trader.reconcile import OPEN_ORDER_STATUSES, read_results
+from tools.audit import OPEN_ORDER_STATUSES, read_results
 from quantum_trader.settings import Settings
 from quantum_trader.states import TERMINAL_STATES, IntentState
-from workers.harness import Harness, add_stack_arguments, kill_group, stack_from_args
+from tools.harness import Harness, add_stack_arguments, kill_group, stack_from_args
 
 CHECKS = ("DEDUP", "TERMINAL", "RESTART", "IDEMPOTENT", "CANCEL", "BADINPUT")
 ORDER_PATH = "/api/v3/order"

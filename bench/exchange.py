@@ -1,6 +1,6 @@
 """Benchmark: how many order requests per second a paper exchange answers on loopback.
 
-    python -m paper_exchange.bench [--requests 5000] [--concurrency 32] [--json FILE]
+    python -m bench.exchange [--requests 5000] [--concurrency 32] [--json FILE]
 
 Starts an exchange process on a free port (with a state file, as deployed), sends
 signed ``POST /api/v3/order`` requests from concurrent aiohttp workers, and reports
@@ -209,7 +209,7 @@ def render_table(result: BenchResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m paper_exchange.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.exchange", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000, help="order requests to send (default 5000)")
     parser.add_argument("--concurrency", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--workload", choices=("market", "limit"), default="market", help="MARKET fills or resting LIMITs")

@@ -23,12 +23,12 @@ from quantum_trader.metrics import Count
 from quantum_trader.models import IntentResult
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
-from quantum_trader.stats import collect
+from quantum_trader.commands.stats import collect
 from quantum_trader.streams import StreamOps, dead_letter_fields, ensure_group
 from quantum_trader.temporal import connect
 from quantum_trader.wire import Rejected, parse
 from tests.conftest import Stack
-from tests.ingress_support import (
+from tests.support.ingress import (
     FAST, bus, count_on_queue, dead_letters, flat, group, ingress_proc, private_redis_url, publish,
     run_id, running_ingress, workflow_exists,
 )
