@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from quantum_trader.constants import TEXT_FIELD_MAX_LEN, TRACE_ID_MAX_LEN
-from quantum_trader.states import IntentState
+from quantum_trader.states import AlgoStatus, IntentState, OrderStatus, ProtectionState
 
 # A trace_id becomes the workflow ID verbatim and a visibility-query value: keep it to a
 # printable alphabet that neither Temporal, a shell nor a URL mangles.
@@ -178,7 +178,7 @@ class OrderSnapshot(_Frozen):
 
     client_order_id: str
     order_id: int | None = None
-    status: str
+    status: OrderStatus
     orig_qty: Decimal = Decimal(0)
     executed_qty: Decimal = Decimal(0)
     cumulative_quote_qty: Decimal = Decimal(0)
@@ -194,11 +194,11 @@ class OrderSnapshot(_Frozen):
 
     @property
     def is_open(self) -> bool:
-        return self.status in ("NEW", "PARTIALLY_FILLED", "PENDING_NEW")
+        return self.status.is_open
 
     @property
     def is_fully_filled(self) -> bool:
-        return self.status == "FILLED"
+        return self.status is OrderStatus.FILLED
 
 
 class PlacementResult(_Frozen):
@@ -335,7 +335,7 @@ class AlgoSnapshot(_Frozen):
 
     client_algo_id: str
     algo_id: int | None = None
-    status: str
+    status: AlgoStatus
     actual_order_id: int | None = None
     actual_price: Decimal | None = None
     # Filled quantity of the MARKET order the trigger created (when known).
@@ -343,12 +343,12 @@ class AlgoSnapshot(_Frozen):
 
     @property
     def is_open(self) -> bool:
-        return self.status == "NEW"
+        return self.status.is_open
 
     @property
     def fired(self) -> bool:
         """The trigger was hit: the exchange sent (or is sending) the closing order."""
-        return self.status in ("TRIGGERED", "FINISHED") and self.actual_order_id is not None
+        return self.status.has_fired and self.actual_order_id is not None
 
 
 class ProtectionPlacement(_Frozen):
@@ -410,7 +410,7 @@ class ProtectionStatus(_Frozen):
     """Answer of the protection workflow's ``status`` query, and its result."""
 
     trace_id: str
-    state: str
+    state: ProtectionState
     finished: bool = False
     reason: str = ""
     symbol: str
