@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-slow demo fuzz bench bench-exchange chaos proof clean
+.PHONY: venv test test-slow demo fuzz bench bench-exchange chaos proof docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench-exchange: $(STAMP)
 # The hostile-input properties with 10,000 cases each (make test runs a short pass).
 fuzz: $(STAMP)
 	QT_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q tests/quantum_trader/test_hostile_input.py tests/quantum_trader/test_wire.py
+
+# docs/settings.md from the Settings model's fields (tests/test_docs.py checks it is current).
+docs: $(STAMP)
+	$(BIN)/python -m tools.settings_doc
 
 clean:
 	rm -rf $(VENV) .quantum .pytest_cache
