@@ -38,6 +38,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from quantum_trader import constants, logs
+from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 
 log = logging.getLogger("bench.baseline")
@@ -156,8 +157,7 @@ async def serve(role: str, settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    redis = Redis.from_url(settings.redis_url, password=password)
+    redis = redis_client(settings)
     try:
         await (Router if role == "router" else Executor)(settings, redis, stop).run()
     finally:

@@ -30,9 +30,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from redis.asyncio import Redis
-
-from quantum_trader import constants
+from quantum_trader import connections, constants
 from quantum_trader.metrics import Count
 from quantum_trader.models import TradeDecision
 from quantum_trader.settings import Settings
@@ -106,7 +104,7 @@ async def _direct_starts(settings: Settings, events: int, concurrency: int) -> f
 
 
 async def _through_ingress(settings: Settings, client: Any, events: int) -> float:
-    redis = Redis.from_url(settings.redis_url)
+    redis = connections.redis_client(settings)
     await redis.delete(constants.DECISION_STREAM)
     await redis.xgroup_create(constants.DECISION_STREAM, constants.INGRESS_GROUP, id="0", mkstream=True)
     run = uuid.uuid4().hex[:6]

@@ -22,6 +22,7 @@ from temporalio.client import Client
 
 from bench.empty_workflow import EMPTY_WORKFLOW_NAME
 from quantum_trader import constants
+from quantum_trader.connections import redis_client
 
 SYMBOL = "BTCUSDT"
 QUANTITY = "0.001"
@@ -101,7 +102,7 @@ class StreamDriver:
     from the paper exchange's admin API. Serves the baseline and this system."""
 
     def __init__(self, redis_url: str, exchange_url: str, result_stream: str, order_key: str) -> None:
-        self.redis = Redis.from_url(redis_url)
+        self.redis = redis_client(redis_url)
         self.exchange_url = exchange_url.rstrip("/")
         self.result_stream = result_stream
         # How a result names its order: "client_order_id" (this system) or "order_id" (baseline).
@@ -147,7 +148,7 @@ class CeilingDriver:
     eager); ends read from visibility."""
 
     def __init__(self, redis_url: str, client: Client) -> None:
-        self.redis = Redis.from_url(redis_url)
+        self.redis = redis_client(redis_url)
         self.client = client
         self.query = f'WorkflowType="{EMPTY_WORKFLOW_NAME}" AND ExecutionStatus="Completed"'
         self.expected = 0

@@ -30,6 +30,7 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from bench.empty_workflow import EMPTY_WORKFLOW_NAME, BenchEmptyWorkflow
 from quantum_trader import constants, logs
+from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
 from workers.worker import worker_defaults
@@ -92,7 +93,7 @@ async def serve_ceiling(settings: Settings, options: dict[str, Any]) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("ceiling worker polling task_queue=%s options=%s", settings.task_queue, sorted(options))
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings)
     async with worker:
         starter = asyncio.create_task(start_from_stream(client, redis, settings, stop))
         await stop.wait()

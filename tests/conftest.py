@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 
 from activities.exchange_gateway import ExchangeGateway
+from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
 from tests.support.paper import PaperAdmin
@@ -100,7 +101,7 @@ async def client(stack: Stack, settings: Settings) -> Client:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def redis(stack: Stack) -> AsyncIterator[Redis]:
-    redis = Redis.from_url(stack.redis_url)
+    redis = redis_client(stack.redis_url)
     yield redis
     await redis.aclose()
 

@@ -10,10 +10,10 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from redis.asyncio import Redis
 from temporalio.client import Client
 
 from quantum_trader import constants
+from quantum_trader.connections import redis_client
 from quantum_trader.models import CancelRequest, IntentResult
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
@@ -48,7 +48,7 @@ async def test_scenarios_leave_no_secret_in_histories_logs_streams_or_cli(
     stack: Stack, client: Client, paper: PaperAdmin, tmp_path: Path
 ) -> None:
     settings = stack.settings(task_queue=f"secrets-{uuid.uuid4().hex[:8]}", redis_url=private_redis_url(stack.redis_url), **FAST)
-    redis = Redis.from_url(settings.redis_url)
+    redis = redis_client(settings)
     await redis.flushdb()
     worker = worker_proc(tmp_path, settings).start()
     ingress = ingress_proc(tmp_path, settings).start()

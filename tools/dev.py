@@ -44,6 +44,7 @@ from temporalio.client import Client
 
 from quantum_trader import constants, logs
 from quantum_trader.cli import CommandError
+from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
 from tools.supervisor import Child, ChildFailed
@@ -281,8 +282,7 @@ class DevStack:
 
     def redis(self) -> Redis:
         if self._redis is None:
-            password = self.settings.redis_password.get_secret_value() if self.settings.redis_password else None
-            self._redis = Redis.from_url(self.redis_url, password=password)
+            self._redis = redis_client(self.settings)  # the stack's settings: their redis_url is self.redis_url
         return self._redis
 
     # --- the plan --------------------------------------------------------------------

@@ -31,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from temporalio.client import Client
 
 from quantum_trader.cli import CommandError
+from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
 from tools.dev import DevStack, StackOptions, settings_environment
@@ -95,8 +96,7 @@ class Harness:
 
     def redis(self) -> Redis:
         if self._redis is None:
-            password = self.settings.redis_password.get_secret_value() if self.settings.redis_password else None
-            self._redis = Redis.from_url(self.settings.redis_url, password=password, socket_connect_timeout=5, socket_timeout=30)
+            self._redis = redis_client(self.settings, socket_connect_timeout=5, socket_timeout=30)
         return self._redis
 
     async def close(self) -> None:

@@ -38,7 +38,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from quantum_trader import constants, logs
+from quantum_trader import connections, constants, logs
 from quantum_trader.metrics import Count, IngressMetrics
 from quantum_trader.models import TradeDecision
 from quantum_trader.settings import Settings
@@ -60,13 +60,8 @@ def consumer_name() -> str:
 
 def redis_client(settings: Settings) -> Redis:
     """A client whose read timeout outlasts the blocking read."""
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    return Redis.from_url(
-        settings.redis_url,
-        password=password,
-        socket_timeout=settings.ingress_block_ms / 1000 + 10,
-        socket_connect_timeout=5,
-        health_check_interval=15,
+    return connections.redis_client(
+        settings, socket_timeout=settings.ingress_block_ms / 1000 + 10, socket_connect_timeout=5, health_check_interval=15
     )
 
 

@@ -25,6 +25,7 @@ from activities.futures import FuturesActivities
 from activities.results import ResultActivities
 from activities.trading import TradingActivities
 from quantum_trader import logs
+from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect, ensure_retention, ensure_search_attributes
 from workflows.protection import ProtectionWorkflow
@@ -48,11 +49,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     return 0
-
-
-def redis_client(settings: Settings) -> Redis:
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    return Redis.from_url(settings.redis_url, password=password)
 
 
 def build_worker(client: Client, settings: Settings, gateway: ExchangeGateway, redis: Redis, **options) -> Worker:  # noqa: ANN003

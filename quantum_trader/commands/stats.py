@@ -8,9 +8,8 @@ import asyncio
 import json
 from typing import Any
 
-from redis.asyncio import Redis
-
 from quantum_trader import constants
+from quantum_trader.connections import redis_client
 from quantum_trader.metrics import Count
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
@@ -42,8 +41,7 @@ async def collect(settings: Settings, *, temporal: bool = True) -> dict[str, Any
 
 
 async def _redis_part(settings: Settings) -> dict[str, Any]:
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    redis = Redis.from_url(settings.redis_url, password=password, socket_timeout=10)
+    redis = redis_client(settings, socket_timeout=10)
     try:
         totals = await redis.hgetall(constants.INGRESS_COUNTERS_KEY)
         info = await group_info(redis, constants.DECISION_STREAM, constants.INGRESS_GROUP)

@@ -121,12 +121,12 @@ async def start(settings: Settings, decision: TradeDecision, *, wait: bool, time
 
 async def publish(settings: Settings, decision: TradeDecision) -> str:
     """Append the decision in the flat wire form (one stream field per decision field)."""
-    from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
+    from quantum_trader.connections import redis_client
+
     fields = {key: str(value) for key, value in decision.model_dump(mode="json", exclude_none=True).items()}
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    redis = Redis.from_url(settings.redis_url, password=password, socket_timeout=10)
+    redis = redis_client(settings, socket_timeout=10)
     try:
         entry_id = await redis.xadd(constants.DECISION_STREAM, fields)  # type: ignore[arg-type]
     except RedisError as error:

@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from activities.exchange_gateway import ExchangeGateway
 from quantum_trader import constants
+from quantum_trader.connections import redis_client
 from quantum_trader.ids import client_order_id
 from quantum_trader.metrics import Count
 from quantum_trader.models import IntentResult
@@ -43,7 +44,7 @@ from workers.worker import build_worker
 async def db(stack: Stack) -> AsyncIterator[tuple[str, Redis]]:
     """A private, empty Redis database for the ingress under test."""
     url = private_redis_url(stack.redis_url)
-    redis = Redis.from_url(url)
+    redis = redis_client(url)
     await redis.flushdb()
     yield url, redis
     await redis.aclose()
@@ -414,7 +415,7 @@ async def test_ingress_redis_restarted_reconnects_and_finishes_every_entry(
     try:
         url = f"redis://127.0.0.1:{port}/0"
         cfg = _ingress_settings(stack, url)
-        publisher = Redis.from_url(url)
+        publisher = redis_client(url)
         run = run_id()
         tids = [f"redis-{run}-{i:02d}" for i in range(20)]
         async with running_ingress(cfg, client) as ingress:
@@ -423,7 +424,7 @@ async def test_ingress_redis_restarted_reconnects_and_finishes_every_entry(
             server.stop()
             server.start(wait_port=port)
             await publisher.aclose()
-            publisher = Redis.from_url(url)
+            publisher = redis_client(url)
             await publish(publisher, *(flat(tid) for tid in tids[10:]))
             await eventually(lambda: ingress.metrics.counts[Count.ACKED] == 20, timeout=30, what="the next 10 acked")
             assert (await group(publisher)).pending == 0
