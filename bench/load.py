@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import aiohttp
 from redis.asyncio import Redis
 from temporalio.client import Client
 
 from bench.empty_workflow import EMPTY_WORKFLOW_NAME
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants
 from quantum_trader.connections import redis_client
 
@@ -103,7 +103,7 @@ class StreamDriver:
 
     def __init__(self, redis_url: str, exchange_url: str, result_stream: str, order_key: str) -> None:
         self.redis = redis_client(redis_url)
-        self.exchange_url = exchange_url.rstrip("/")
+        self.paper = PaperAdmin(exchange_url)
         self.result_stream = result_stream
         # How a result names its order: "client_order_id" (this system) or "order_id" (baseline).
         self.order_key = order_key
@@ -129,9 +129,7 @@ class StreamDriver:
             observed.states[trace_id] = fields.get("state") or fields.get("status", "")
             if fields.get(self.order_key):
                 order_of[fields[self.order_key]] = trace_id
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"{self.exchange_url}/_paper/orders", params={"symbol": SYMBOL}) as response:
-                orders = (await response.json())["orders"]
+        orders = await self.paper.orders(symbol=SYMBOL)
         key = "clientOrderId" if self.order_key == "client_order_id" else "orderId"
         for order in orders:
             trace_id = order_of.get(str(order[key]))

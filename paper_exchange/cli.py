@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
+import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 from aiohttp import web
 
-from paper_exchange import admin_client, logs
+from paper_exchange import logs
+from paper_exchange.admin_client import SyncPaperAdmin
 from paper_exchange.app import create_app
 from paper_exchange.config import PaperExchangeConfig
 from paper_exchange.decimals import to_decimal
@@ -26,6 +31,15 @@ from paper_exchange.symbols import DEFAULT_SYMBOLS, split_symbol
 
 log = logging.getLogger("paper_exchange")
 DEFAULT_PORT = 8900
+ADMIN_TIMEOUT_SECONDS = 10.0
+# Admin actions without arguments: (method, path under /_paper/).
+PLAIN_ACTIONS = {
+    "health": ("GET", "health"),
+    "reset": ("POST", "reset"),
+    "state": ("GET", "state"),
+    "faults": ("GET", "faults"),
+    "clear-faults": ("DELETE", "faults"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +92,7 @@ def _add_admin_actions(actions: argparse._SubParsersAction) -> None:  # type: ig
 
 def run(args: argparse.Namespace, settings: object) -> int:
     if args.action is not None:
-        return admin_client.run_action(args, _admin_url(args, settings))
+        return run_admin_action(args, _admin_url(args, settings))
     logs.configure(args.log_level or getattr(settings, "log_level", "INFO"))
     config = build_config(args, settings)
     asyncio.run(serve(config))
@@ -90,6 +104,37 @@ def _admin_url(args: argparse.Namespace, settings: object) -> str:
         return str(args.url).rstrip("/")
     configured = getattr(settings, "exchange_url", None)
     return str(configured).rstrip("/") if configured else f"http://127.0.0.1:{args.port}"
+
+
+def run_admin_action(args: argparse.Namespace, base_url: str) -> int:
+    """Print the admin API's JSON answer; exit 1 on an error answer or an unreachable exchange."""
+    method, path, body, query = _admin_request(args)
+    admin = SyncPaperAdmin(base_url, timeout=ADMIN_TIMEOUT_SECONDS)
+    try:
+        result = admin.request(method, path, json=body, params=query, check=False)
+    except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        sys.stderr.write(f"quantum-trader exchange {args.action}: cannot reach {base_url}: {error}\n")
+        return 1
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 1 if isinstance(result, dict) and "error" in result else 0
+
+
+def _admin_request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] | None, dict[str, str] | None]:
+    """``(method, path under /_paper/, JSON body, query)`` of an admin action."""
+    action = args.action
+    if action == "orders":
+        query = {k: v for k, v in (("symbol", args.symbol), ("clientOrderId", args.client_order_id), ("market", args.market)) if v}
+        return "GET", "orders", None, query
+    if action == "price":
+        return "POST", "price", {"symbol": args.symbol, "price": args.price, "hold": not args.release}, None
+    if action == "fault":
+        names = ("path", "method", "count", "probability", "latency_ms", "retry_after", "respond")
+        fault = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+        return "POST", "faults", {"kind": args.kind, **fault}, None
+    if action not in PLAIN_ACTIONS:
+        raise ValueError(f"unknown admin action {action}")
+    method, path = PLAIN_ACTIONS[action]
+    return method, path, None, None
 
 
 def _fail(message: str) -> Exception:

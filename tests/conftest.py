@@ -16,10 +16,10 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 
 from activities.exchange_gateway import ExchangeGateway
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
-from tests.support.paper import PaperAdmin
 from tests.support.processes import Proc
 from tests.support.stack import TEST_API_KEY, TEST_API_SECRET, exchange_proc, redis_proc, temporal_proc
 from workers.worker import build_worker, prepare

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants
 from quantum_trader.connections import redis_client
 from quantum_trader.models import CancelRequest, IntentResult
@@ -20,7 +21,6 @@ from quantum_trader.states import IntentState
 from tests.conftest import Stack, trace_id
 from tests.support.ingress import FAST, flat, private_redis_url, publish, workflow_exists
 from tests.support.eventually import eventually
-from tests.support.paper import PaperAdmin
 from tests.support.processes import VENV_BIN
 from tests.support.stack import TEST_API_KEY, TEST_API_SECRET, settings_env, worker_proc
 from tests.support.ingress import ingress_proc

@@ -159,7 +159,7 @@ class Chaos:
     async def run(self) -> dict[str, Any]:
         self._started = time.monotonic()
         since_ms = int(time.time() * 1000) - 1000
-        prices = {s: Decimal(p) for s, p in (await self.h.prices()).items() if s in self.h.settings.allowed_symbols}
+        prices = {s: Decimal(p) for s, p in (await self.h.paper.prices()).items() if s in self.h.settings.allowed_symbols}
         mix = Mix(self.run_id, self.rng, prices)
         self.say(f"chaos run {mix.source}: {self.decisions} decisions over ~{self.window:.0f}s, seed {self.seed}, "
                  f"{self.worker_kills} worker kills, Temporal/Redis/exchange restarted once each")
@@ -179,7 +179,7 @@ class Chaos:
         self.say(f"published {self.tally.published} decisions ({self.tally.duplicates} repeats, {len(self.tally.unique)} unique); "
                  "waiting for every intent to end")
         ended = await self.wait_all_ended(mix.source)
-        await self.h.clear_faults()
+        await self.h.paper.clear_faults()
         reconciliation = await self.reconcile(mix.source, since_ms)
         seconds = time.monotonic() - self._started
         self.out.write("\n" + reconciliation.table() + "\n\n")
@@ -251,8 +251,8 @@ class Chaos:
     # --- disruptions ----------------------------------------------------------------------
 
     async def arm_faults(self) -> None:
-        await self.h.arm("error_5xx", probability=0.10)
-        await self.h.arm("drop_response", path=ORDER_PATH, method="POST", probability=0.05)
+        await self.h.paper.arm("error_5xx", probability=0.10)
+        await self.h.paper.arm("drop_response", path=ORDER_PATH, method="POST", probability=0.05)
 
     async def drive(self) -> None:
         """Worker kills at random moments; Temporal, Redis and the exchange once each."""
@@ -287,7 +287,7 @@ class Chaos:
         while not publishing.done():
             await asyncio.sleep(self.rng.uniform(5, 12))
             with contextlib.suppress(Exception):
-                await self.h.arm("rate_limit_429", count=self.rng.randrange(3, 10), retry_after=1)
+                await self.h.paper.arm("rate_limit_429", count=self.rng.randrange(3, 10), retry_after=1)
                 self.tally.bursts_429 += 1
 
     # --- the end ----------------------------------------------------------------------------
@@ -315,7 +315,7 @@ class Chaos:
         client = await self.h.client()
         workflows = await read_workflows(client, f'WorkflowType="{constants.WORKFLOW_NAME}" AND {constants.SA_SOURCE}="{source}"')
         results = await self.h.redis_call(lambda redis: read_results(redis, self.h.settings.result_stream, self.tally.unique))
-        orders = order_rows(await self.h.orders(), since_ms=since_ms)
+        orders = order_rows(await self.h.paper.orders(), since_ms=since_ms)
         reconciliation = reconcile(self.tally.unique, workflows, results, orders)
         reconciliation.counts = {
             "decisions published": self.tally.published,

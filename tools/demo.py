@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-import aiohttp
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -35,6 +34,7 @@ from rich.text import Text
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants, logs
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import CancelRequest, IntentResult, IntentStatus, TradeDecision
@@ -355,14 +355,10 @@ class Demo:
     # --- the exchange and the ingress -----------------------------------------------------
 
     async def _prices(self) -> dict[str, Decimal]:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            async with session.get(f"{self.stack.exchange_url}/api/v3/ticker/price") as response:
-                rows = await response.json()
+        prices = await PaperAdmin(self.stack.exchange_url, timeout=10).prices()
         allowed = set(self.settings.allowed_symbols)
-        return {row["symbol"]: Decimal(row["price"]) for row in rows if row["symbol"] in allowed}
+        return {symbol: Decimal(price) for symbol, price in prices.items() if symbol in allowed}
 
     async def _exchange_orders(self, client_order_ids: set[str]) -> list[dict[str, Any]]:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            async with session.get(f"{self.stack.exchange_url}/_paper/orders") as response:
-                data = await response.json()
-        return [order for order in data["orders"] if order.get("clientOrderId") in client_order_ids]
+        orders = await PaperAdmin(self.stack.exchange_url).orders()
+        return [order for order in orders if order.get("clientOrderId") in client_order_ids]

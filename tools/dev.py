@@ -42,6 +42,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants, logs
 from quantum_trader.cli import CommandError
 from quantum_trader.connections import redis_client
@@ -397,9 +398,7 @@ class DevStack:
     async def _exchange_healthy(self, child: Child) -> bool:
         if not _port_open(self.options.exchange_port):
             return False
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
-            async with session.get(f"{self.exchange_url}/_paper/health") as response:
-                return response.status == 200
+        return bool((await PaperAdmin(self.exchange_url, timeout=2).health()).get("ok"))
 
     async def _worker_healthy(self, child: Child) -> bool:
         """Healthy once this very process polls the task queue (its identity is pid@host)."""

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from temporalio.client import Client
 
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader.cli import CommandError
 from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
@@ -42,6 +42,8 @@ COMPONENTS = ("redis", "temporal", "exchange", "worker", "ingress")
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 # The fresh stack's ingress takes over a dead consumer's entries after this long.
 FRESH_RECLAIM_IDLE_MS = 3_000
+# How long an admin call waits for a restarting exchange.
+EXCHANGE_RESTART_SECONDS = 120.0
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -141,40 +143,10 @@ class Harness:
             await asyncio.sleep(0.2)
         raise Unavailable(f"{component} was not replaced within {timeout:.0f}s; see {self.log_path(component)}")
 
-    # --- the exchange's admin API ------------------------------------------------------
-
-    async def admin(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 120.0) -> Any:
-        """Call ``/_paper/<path>``, retrying while the exchange restarts."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-                    async with session.request(method, f"{self.exchange_url}/_paper/{path}", json=body) as response:
-                        response.raise_for_status()
-                        return await response.json()
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.3)
-
-    async def orders(self) -> list[dict[str, Any]]:
-        return (await self.admin("GET", "orders"))["orders"]
-
-    async def arm(self, kind: str, **fault: Any) -> dict[str, Any]:
-        return await self.admin("POST", "faults", {"kind": kind, **fault})
-
-    async def faults(self) -> list[dict[str, Any]]:
-        data = await self.admin("GET", "faults")
-        return data["faults"] if isinstance(data, dict) else data
-
-    async def clear_faults(self) -> None:
-        await self.admin("DELETE", "faults")
-
-    async def prices(self) -> dict[str, str]:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            async with session.get(f"{self.exchange_url}/api/v3/ticker/price") as response:
-                rows = await response.json()
-        return {row["symbol"]: row["price"] for row in rows}
+    @property
+    def paper(self) -> PaperAdmin:
+        """The exchange's admin API; each call retries while the exchange restarts."""
+        return PaperAdmin(self.exchange_url, retry_for=EXCHANGE_RESTART_SECONDS)
 
     def child_environment(self, **extra: str) -> dict[str, str]:
         """Environment for an extra process of this stack (e.g. a second ingress)."""

@@ -209,7 +209,7 @@ class Proof:
             evidence.require(False, f"check could not finish: {type(error).__name__}: {error}")
         finally:
             with contextlib.suppress(Exception):
-                await self.h.clear_faults()
+                await self.h.paper.clear_faults()
         result = CheckResult(name, evidence.passed, evidence.lines, time.monotonic() - started)
         if self.out is not None:
             self.out.write(result.render() + "\n\n")
@@ -217,8 +217,8 @@ class Proof:
         return result
 
     async def _prepare(self) -> None:
-        await self.h.clear_faults()
-        self._prices = {symbol: Decimal(price) for symbol, price in (await self.h.prices()).items()}
+        await self.h.paper.clear_faults()
+        self._prices = {symbol: Decimal(price) for symbol, price in (await self.h.paper.prices()).items()}
         if self.out is not None:
             self.out.write(f"proof run proof-{self.run_id} against {self.settings.temporal_address} "
                            f"(Redis {self.settings.redis_url}, exchange {self.h.exchange_url})\n\n")
@@ -312,12 +312,12 @@ class Proof:
 
     async def orders_by_client_id(self) -> dict[str, list[dict[str, Any]]]:
         grouped: dict[str, list[dict[str, Any]]] = {}
-        for order in await self.h.orders():
+        for order in await self.h.paper.orders():
             grouped.setdefault(str(order.get("clientOrderId")), []).append(order)
         return grouped
 
     async def order_keys(self) -> set[tuple[str, int]]:
-        return {(str(o.get("market")), int(o.get("orderId") or 0)) for o in await self.h.orders()}
+        return {(str(o.get("market")), int(o.get("orderId") or 0)) for o in await self.h.paper.orders()}
 
     async def result_entries(self, trace_ids: Iterable[str]) -> dict[str, int]:
         wanted = set(trace_ids)
@@ -360,7 +360,7 @@ class Proof:
         """Wait until an armed ``count=1`` fault has met its request."""
         deadline = time.monotonic() + timeout
         while True:
-            live = {f["id"]: f for f in await self.h.faults()}
+            live = {f["id"]: f for f in await self.h.paper.faults()}
             if fault_id not in live or (live[fault_id].get("remaining") or 0) <= 0:
                 return
             if time.monotonic() > deadline:
@@ -472,7 +472,7 @@ class Proof:
 
         # 1. The worker SIGKILLed while its order request is inside the exchange.
         worker_trace = self.trace("rs-worker")
-        fault = await self.h.arm("latency", path=ORDER_PATH, method="POST", latency_ms=4000, count=1)
+        fault = await self.h.paper.arm("latency", path=ORDER_PATH, method="POST", latency_ms=4000, count=1)
         await self.publish(self.market(worker_trace, source))
         traces.append(worker_trace)
         await self.wait_fault_used(fault["id"])
@@ -599,7 +599,7 @@ class Proof:
         traces: dict[str, str] = {}
         for kind, label in (("drop_response", "idem-lost"), ("error_5xx", "idem-5xx"), ("unknown_1007_after", "idem-1007")):
             trace_id = self.trace(label)
-            fault = await self.h.arm(kind, path=ORDER_PATH, method="POST", count=1)
+            fault = await self.h.paper.arm(kind, path=ORDER_PATH, method="POST", count=1)
             await self.publish(self.market(trace_id, source))
             await self.wait_fault_used(fault["id"])
             traces[trace_id] = kind
@@ -608,7 +608,7 @@ class Proof:
         orders = await self.orders_by_client_id()
         entries = await self.result_entries(traces)
         ours = {client_order_id(t) for t in traces}
-        new_orders = [o for o in await self.h.orders() if (str(o.get("market")), int(o.get("orderId") or 0)) not in before]
+        new_orders = [o for o in await self.h.paper.orders() if (str(o.get("market")), int(o.get("orderId") or 0)) not in before]
         for trace_id, kind in traces.items():
             cid = client_order_id(trace_id)
             own = orders.get(cid, [])
@@ -679,7 +679,7 @@ class Proof:
                     workflows += [(trace_id, "?")] * await self.runs_of(trace_id)
         orders = await self.orders_by_client_id()
         own = [o for _, f in events if f.get("trace_id") for o in orders.get(client_order_id(f["trace_id"]), [])]
-        new_orders = [o for o in await self.h.orders() if (str(o.get("market")), int(o.get("orderId") or 0)) not in orders_before]
+        new_orders = [o for o in await self.h.paper.orders() if (str(o.get("market")), int(o.get("orderId") or 0)) not in orders_before]
         ev.require(not workflows, f"workflows started for them: {len(workflows)}")
         ev.require(not own and not new_orders, f"exchange orders for them: {len(own)}; orders accepted during the check: {len(new_orders)}")
 

@@ -9,7 +9,8 @@ import pytest_asyncio
 from binance.async_client import AsyncClient
 from binance.client import Client
 
-from tests.support.exchange import API_KEY, API_SECRET, Admin, Exchange, start_exchange
+from paper_exchange.admin_client import SyncPaperAdmin
+from tests.support.exchange import API_KEY, API_SECRET, Exchange, start_exchange
 from tests.support.processes import Proc, free_port
 
 
@@ -28,13 +29,13 @@ def exchange_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
 def exchange(exchange_process: tuple[Proc, str]) -> Exchange:
     proc, base_url = exchange_process
     assert proc.alive(), proc.log_tail()
-    admin = Admin(base_url)
+    admin = SyncPaperAdmin(base_url)
     admin.reset()
     return Exchange(base_url, API_KEY, API_SECRET, admin)
 
 
 @pytest.fixture
-def admin(exchange: Exchange) -> Admin:
+def admin(exchange: Exchange) -> SyncPaperAdmin:
     return exchange.admin
 
 

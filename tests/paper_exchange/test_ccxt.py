@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ccxt
 
-from tests.support.exchange import Admin, Exchange
+from paper_exchange.admin_client import SyncPaperAdmin
+from tests.support.exchange import Exchange
 
 
 def ccxt_binance(exchange: Exchange) -> ccxt.binance:
@@ -26,8 +27,8 @@ def ccxt_binance(exchange: Exchange) -> ccxt.binance:
     return client
 
 
-def test_ccxt_places_fetches_and_cancels_spot_limit_order(exchange: Exchange, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_ccxt_places_fetches_and_cancels_spot_limit_order(exchange: Exchange, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     client = ccxt_binance(exchange)
     markets = client.load_markets()
     assert "BTC/USDT" in markets
@@ -41,8 +42,8 @@ def test_ccxt_places_fetches_and_cancels_spot_limit_order(exchange: Exchange, ad
     assert [o["status"] for o in admin.orders(clientOrderId="ccxt-1")] == ["CANCELED"]
 
 
-def test_ccxt_market_order_fills_and_balance_moves(exchange: Exchange, admin: Admin) -> None:
-    admin.price("ETHUSDT", "3000")
+def test_ccxt_market_order_fills_and_balance_moves(exchange: Exchange, admin: SyncPaperAdmin) -> None:
+    admin.set_price("ETHUSDT", "3000")
     client = ccxt_binance(exchange)
     client.load_markets()
     order = client.create_order("ETH/USDT", "market", "buy", 0.5)

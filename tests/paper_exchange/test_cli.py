@@ -7,7 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.support.exchange import API_KEY, API_SECRET, Admin, Exchange, client_for
+from paper_exchange.admin_client import SyncPaperAdmin
+from tests.support.exchange import API_KEY, API_SECRET, Exchange, client_for
 from tests.support.processes import VENV_BIN, Proc, free_port
 
 
@@ -53,7 +54,7 @@ def test_exchange_takes_key_pair_from_settings_and_never_logs_secret(tmp_path: P
     assert "settings-secret-value" not in log
 
 
-def test_admin_cli_actions_reach_running_exchange(exchange: Exchange, admin: Admin) -> None:
+def test_admin_cli_actions_reach_running_exchange(exchange: Exchange, admin: SyncPaperAdmin) -> None:
     def cli(*args: str) -> object:
         result = subprocess.run(
             [str(VENV_BIN / "quantum-trader"), "exchange", *args, "--url", exchange.base_url],

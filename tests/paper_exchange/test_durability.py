@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.exchange import API_KEY, API_SECRET, Admin, client_for, exchange_args, start_exchange
+from paper_exchange.admin_client import SyncPaperAdmin
+from tests.support.exchange import API_KEY, API_SECRET, client_for, exchange_args, start_exchange
 from tests.support.processes import Proc, free_port
 
 
@@ -26,15 +27,15 @@ def test_exchange_killed_and_restarted_keeps_orders_balances_positions_and_ids(
     state_file = root / "state.db"
     base_url = f"http://127.0.0.1:{port}"
     procs.append(start_exchange("exchange-1", port, state_file, root / "exchange-1.log"))
-    admin = Admin(base_url)
-    admin.price("BTCUSDT", "60000")
+    admin = SyncPaperAdmin(base_url)
+    admin.set_price("BTCUSDT", "60000")
     client = client_for(base_url, API_KEY, API_SECRET)
     filled = client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="keep-1")
     resting = client.create_order(
         symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="50000", newClientOrderId="keep-2"
     )
     client.futures_change_leverage(symbol="ETHUSDT", leverage=3)
-    admin.price("ETHUSDT", "3000")
+    admin.set_price("ETHUSDT", "3000")
     client.futures_create_order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="1", newClientOrderId="keep-f")
     client.futures_create_order(
         symbol="ETHUSDT", side="SELL", type="STOP_MARKET", stopPrice="2800", closePosition="true", clientAlgoId="keep-sl"
@@ -63,10 +64,10 @@ def test_exchange_killed_and_restarted_keeps_orders_balances_positions_and_ids(
     after = client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
     assert after["orderId"] > resting["orderId"]
     # The restored stop still triggers on the mark price.
-    admin.price("ETHUSDT", "2790")
+    admin.set_price("ETHUSDT", "2790")
     assert client.futures_position_information(symbol="ETHUSDT")[0]["positionAmt"] == "0"
     assert client.futures_get_order(symbol="ETHUSDT", clientAlgoId="keep-sl")["algoStatus"] == "FINISHED"
-    assert len(Admin(base_url).orders()) == 6
+    assert len(SyncPaperAdmin(base_url).orders()) == 6
     client.close_connection()
 
 
@@ -78,7 +79,7 @@ def test_exchange_without_state_file_restart_starts_empty(tmp_path: Path) -> Non
     try:
         client = client_for(f"http://127.0.0.1:{port}", API_KEY, API_SECRET)
         client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
-        assert len(Admin(f"http://127.0.0.1:{port}").orders()) == 1
+        assert len(SyncPaperAdmin(f"http://127.0.0.1:{port}").orders()) == 1
         assert not (tmp_path / "unused.db").exists()
     finally:
         proc.stop()

@@ -9,7 +9,8 @@ from binance.async_client import AsyncClient
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
-from tests.support.exchange import Admin, Exchange
+from paper_exchange.admin_client import SyncPaperAdmin
+from tests.support.exchange import Exchange
 
 
 def position(client: Client, symbol: str = "BTCUSDT") -> dict[str, str]:
@@ -24,8 +25,8 @@ def api_error(call, **kwargs) -> BinanceAPIException:  # noqa: ANN001 - any clie
     return caught.value
 
 
-def test_futures_market_data_endpoints_answer(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_futures_market_data_endpoints_answer(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     assert client.futures_ping() == {}
     assert client.futures_time()["serverTime"] > 0
     info = client.futures_exchange_info()
@@ -42,13 +43,13 @@ def test_futures_leverage_change_shows_in_position_risk(client: Client) -> None:
     assert api_error(client.futures_change_leverage, symbol="BTCUSDT", leverage=500).code == -4028
 
 
-def test_futures_market_entry_opens_position_and_charges_fee(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_futures_market_entry_opens_position_and_charges_fee(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     order = client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="fut-entry")
     assert (order["status"], order["executedQty"], order["avgPrice"]) == ("FILLED", "0.01", "60000")
     held = position(client)
     assert (held["positionAmt"], held["entryPrice"]) == ("0.01", "60000")
-    admin.price("BTCUSDT", "61000")
+    admin.set_price("BTCUSDT", "61000")
     assert Decimal(position(client)["unRealizedProfit"]) == 10
     account = client.futures_account()
     assert Decimal(account["totalWalletBalance"]) == Decimal("1000000") - Decimal("0.24")
@@ -58,8 +59,8 @@ def test_futures_market_entry_opens_position_and_charges_fee(client: Client, adm
     assert client.futures_get_order(symbol="BTCUSDT", origClientOrderId="fut-entry")["status"] == "FILLED"
 
 
-def test_futures_stop_market_close_position_triggers_on_mark_and_closes(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_futures_stop_market_close_position_triggers_on_mark_and_closes(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="t1-entry")
     stop = client.futures_create_order(
         symbol="BTCUSDT", side="SELL", type="STOP_MARKET", stopPrice="58000", closePosition="true", clientAlgoId="t1-sl"
@@ -69,9 +70,9 @@ def test_futures_stop_market_close_position_triggers_on_mark_and_closes(client: 
     )
     assert (stop["clientAlgoId"], stop["algoStatus"], stop["triggerPrice"]) == ("t1-sl", "NEW", "58000")
     assert {a["clientAlgoId"] for a in client.futures_get_open_algo_orders(symbol="BTCUSDT")} == {"t1-sl", "t1-tp"}
-    admin.price("BTCUSDT", "59000")
+    admin.set_price("BTCUSDT", "59000")
     assert position(client)["positionAmt"] == "0.01"
-    admin.price("BTCUSDT", "57900")
+    admin.set_price("BTCUSDT", "57900")
     assert position(client)["positionAmt"] == "0"
     finished = client.futures_get_order(symbol="BTCUSDT", clientAlgoId="t1-sl")
     assert finished["algoStatus"] == "FINISHED"
@@ -89,22 +90,22 @@ def test_futures_stop_market_close_position_triggers_on_mark_and_closes(client: 
     assert triggered["parentAlgoId"] == stop["algoId"]
 
 
-def test_futures_take_profit_with_quantity_reduce_only_closes_part(client: Client, admin: Admin) -> None:
-    admin.price("ETHUSDT", "3000")
+def test_futures_take_profit_with_quantity_reduce_only_closes_part(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("ETHUSDT", "3000")
     client.futures_create_order(symbol="ETHUSDT", side="SELL", type="MARKET", quantity="1")
     client.futures_create_order(
         symbol="ETHUSDT", side="BUY", type="TAKE_PROFIT_MARKET", triggerPrice="2900", quantity="0.4", reduceOnly="true",
         clientAlgoId="eth-tp",
     )
-    admin.price("ETHUSDT", "2890")
+    admin.set_price("ETHUSDT", "2890")
     assert position(client, "ETHUSDT")["positionAmt"] == "-0.6"
     wallet = Decimal(client.futures_account()["totalWalletBalance"])
     fees = Decimal("3000") * Decimal("0.0004") + Decimal("0.4") * Decimal("2890") * Decimal("0.0004")
     assert wallet == Decimal("1000000") + Decimal("0.4") * 110 - fees
 
 
-def test_futures_algo_duplicate_client_algo_id_while_open_is_refused(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_futures_algo_duplicate_client_algo_id_while_open_is_refused(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
     params = dict(symbol="BTCUSDT", side="SELL", type="STOP_MARKET", stopPrice="58000", closePosition="true", clientAlgoId="dup-sl")
     client.futures_create_order(**params)
@@ -113,28 +114,28 @@ def test_futures_algo_duplicate_client_algo_id_while_open_is_refused(client: Cli
     assert client.futures_create_order(**params)["algoStatus"] == "NEW"
 
 
-def test_futures_algo_that_would_trigger_now_is_refused(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_futures_algo_that_would_trigger_now_is_refused(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     error = api_error(
         client.futures_create_order, symbol="BTCUSDT", side="SELL", type="STOP_MARKET", stopPrice="61000", closePosition="true"
     )
     assert error.code == -2021
 
 
-def test_futures_reduce_only_without_position_is_refused(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_futures_reduce_only_without_position_is_refused(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     error = api_error(client.futures_create_order, symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.01", reduceOnly="true")
     assert error.code == -2022
 
 
-def test_futures_limit_rests_fills_on_cross_and_unknown_lookups_fail(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_futures_limit_rests_fills_on_cross_and_unknown_lookups_fail(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     order = client.futures_create_order(
         symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="59000", newClientOrderId="fut-lmt"
     )
     assert order["status"] == "NEW"
     assert [o["clientOrderId"] for o in client.futures_get_open_orders(symbol="BTCUSDT")] == ["fut-lmt"]
-    admin.price("BTCUSDT", "58950")
+    admin.set_price("BTCUSDT", "58950")
     assert client.futures_get_order(symbol="BTCUSDT", orderId=order["orderId"])["status"] == "FILLED"
     assert position(client)["entryPrice"] == "59000"
     assert api_error(client.futures_get_order, symbol="BTCUSDT", origClientOrderId="nope").code == -2013
@@ -143,28 +144,28 @@ def test_futures_limit_rests_fills_on_cross_and_unknown_lookups_fail(client: Cli
     assert api_error(client.futures_cancel_order, symbol="BTCUSDT", clientAlgoId="nope").code == -2011
 
 
-def test_futures_limit_cancel_reports_canceled(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_futures_limit_cancel_reports_canceled(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     client.futures_create_order(
         symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price="65000", newClientOrderId="fut-cx"
     )
     assert client.futures_cancel_order(symbol="BTCUSDT", origClientOrderId="fut-cx")["status"] == "CANCELED"
 
 
-def test_futures_filter_and_symbol_errors(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_futures_filter_and_symbol_errors(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     assert api_error(client.futures_create_order, symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.0015").code == -1013
     assert api_error(client.futures_create_order, symbol="NOPEUSDT", side="BUY", type="MARKET", quantity="1").code == -1121
 
 
-def test_futures_insufficient_margin_is_refused(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
-    admin.balance("USDT", "10", market="usdm")
+def test_futures_insufficient_margin_is_refused(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
+    admin.set_balance("USDT", "10", market="usdm")
     assert api_error(client.futures_create_order, symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01").code == -2019
 
 
-async def test_futures_async_client_full_flow(aclient: AsyncClient, admin: Admin) -> None:
-    admin.price("SOLUSDT", "150")
+async def test_futures_async_client_full_flow(aclient: AsyncClient, admin: SyncPaperAdmin) -> None:
+    await admin.aio.set_price("SOLUSDT", "150")
     assert await aclient.futures_ping() == {}
     assert (await aclient.futures_time())["serverTime"] > 0
     assert len((await aclient.futures_exchange_info())["symbols"]) == 5
@@ -192,7 +193,7 @@ async def test_futures_async_client_full_flow(aclient: AsyncClient, admin: Admin
     assert (await aclient.futures_cancel_order(symbol="SOLUSDT", orderId=limit["orderId"]))["status"] == "CANCELED"
     risk = await aclient.futures_position_information(symbol="SOLUSDT")
     assert (risk[0]["positionAmt"], risk[0]["leverage"]) == ("10", "5")
-    admin.price("SOLUSDT", "139")
+    await admin.aio.set_price("SOLUSDT", "139")
     assert (await aclient.futures_position_information(symbol="SOLUSDT"))[0]["positionAmt"] == "0"
     account = await aclient.futures_account()
     assert Decimal(account["totalWalletBalance"]) < Decimal("1000000")
@@ -200,8 +201,8 @@ async def test_futures_async_client_full_flow(aclient: AsyncClient, admin: Admin
     assert [t["realizedPnl"] for t in trades] == ["0", "-110"]
 
 
-def test_futures_history_balance_and_test_order_endpoints(exchange: Exchange, client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_futures_history_balance_and_test_order_endpoints(exchange: Exchange, client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     assert client.futures_create_test_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01") == {}
     assert admin.orders() == []
     client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="h-1")

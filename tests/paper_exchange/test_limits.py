@@ -6,11 +6,12 @@ import pytest
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
-from tests.support.exchange import Admin, Exchange
+from paper_exchange.admin_client import SyncPaperAdmin
+from tests.support.exchange import Exchange
 
 
-def test_responses_carry_weight_and_order_count_headers(exchange: Exchange, client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_responses_carry_weight_and_order_count_headers(exchange: Exchange, client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001")
     headers = client.response.headers
     assert int(headers["X-MBX-USED-WEIGHT-1M"]) >= 1
@@ -19,9 +20,9 @@ def test_responses_carry_weight_and_order_count_headers(exchange: Exchange, clie
     assert "X-MBX-USED-WEIGHT-1M" in client.response.headers
 
 
-def test_order_limit_exceeded_answers_429_with_retry_after(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
-    admin.config(order_limit_10s=2)
+def test_order_limit_exceeded_answers_429_with_retry_after(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
+    admin.configure(order_limit_10s=2)
     placed = 0
     with pytest.raises(BinanceAPIException) as caught:
         for _ in range(3 * 10):
@@ -33,11 +34,11 @@ def test_order_limit_exceeded_answers_429_with_retry_after(client: Client, admin
     assert len(admin.orders()) == placed
 
 
-def test_weight_limit_exceeded_answers_429(client: Client, admin: Admin) -> None:
-    admin.config(weight_limit=50)
+def test_weight_limit_exceeded_answers_429(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.configure(weight_limit=50)
     with pytest.raises(BinanceAPIException) as caught:
         for _ in range(10):
             client.get_account()  # weight 20
     assert (caught.value.status_code, caught.value.code) == (429, -1003)
-    admin.config(weight_limit=0)
+    admin.configure(weight_limit=0)
     assert client.get_account()["canTrade"] is True

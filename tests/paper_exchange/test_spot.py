@@ -10,7 +10,8 @@ from binance.async_client import AsyncClient
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
-from tests.support.exchange import Admin, Exchange, error_of
+from paper_exchange.admin_client import SyncPaperAdmin
+from tests.support.exchange import Exchange, error_of
 
 
 def balances(client: Client) -> dict[str, tuple[Decimal, Decimal]]:
@@ -36,8 +37,8 @@ def test_exchange_info_lists_default_symbols_with_filters(client: Client) -> Non
     assert filters["NOTIONAL"]["minNotional"] == "5.00000000"
 
 
-def test_ticker_price_after_admin_set_is_that_price(client: Client, admin: Admin) -> None:
-    admin.price("ETHUSDT", "3100.5")
+def test_ticker_price_after_admin_set_is_that_price(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("ETHUSDT", "3100.5")
     assert client.get_symbol_ticker(symbol="ETHUSDT") == {"symbol": "ETHUSDT", "price": "3100.50000000"}
 
 
@@ -53,8 +54,8 @@ def test_server_time_and_ping_answer(client: Client) -> None:
 # ---- MARKET and LIMIT orders -------------------------------------------------------------
 
 
-def test_market_buy_fills_at_price_with_fee_in_quote(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_market_buy_fills_at_price_with_fee_in_quote(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     before = balances(client)
     order = client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="mkt-1")
     assert order["status"] == "FILLED"
@@ -69,15 +70,15 @@ def test_market_buy_fills_at_price_with_fee_in_quote(client: Client, admin: Admi
     assert before["USDT"][0] - after["USDT"][0] == Decimal("600.6")
 
 
-def test_market_buy_by_quote_order_qty_rounds_quantity_down(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_market_buy_by_quote_order_qty_rounds_quantity_down(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     order = client.order_market_buy(symbol="BTCUSDT", quoteOrderQty="100")
     assert order["status"] == "FILLED"
     assert order["executedQty"] == "0.00166000"
 
 
-def test_market_sell_moves_base_to_quote(client: Client, admin: Admin) -> None:
-    admin.price("SOLUSDT", "150")
+def test_market_sell_moves_base_to_quote(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("SOLUSDT", "150")
     before = balances(client)
     client.create_order(symbol="SOLUSDT", side="SELL", type="MARKET", quantity="2")
     after = balances(client)
@@ -85,8 +86,8 @@ def test_market_sell_moves_base_to_quote(client: Client, admin: Admin) -> None:
     assert after["USDT"][0] - before["USDT"][0] == Decimal("300") - Decimal("0.3")
 
 
-def test_limit_below_price_rests_and_locks_quote(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_limit_below_price_rests_and_locks_quote(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     order = client.create_order(
         symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="50000", newClientOrderId="rest-1"
     )
@@ -98,22 +99,22 @@ def test_limit_below_price_rests_and_locks_quote(client: Client, admin: Admin) -
     assert client.get_order(symbol="BTCUSDT", origClientOrderId="rest-1")["orderId"] == order["orderId"]
 
 
-def test_limit_crossing_at_placement_fills_as_taker_at_current_price(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_limit_crossing_at_placement_fills_as_taker_at_current_price(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     order = client.create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="61000")
     assert order["status"] == "FILLED"
     assert order["fills"][0]["price"] == "60000.00000000"
     assert balances(client)["USDT"][1] == 0
 
 
-def test_limit_fills_when_admin_price_crosses(client: Client, admin: Admin) -> None:
-    admin.price("ETHUSDT", "3000")
+def test_limit_fills_when_admin_price_crosses(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("ETHUSDT", "3000")
     order = client.create_order(
         symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="1", price="3100", newClientOrderId="tp-1"
     )
     assert order["status"] == "NEW"
     assert balances(client)["ETH"][1] == 1
-    assert admin.price("ETHUSDT", "3150")["fills"] == 1
+    assert admin.set_price("ETHUSDT", "3150")["fills"] == 1
     filled = client.get_order(symbol="ETHUSDT", origClientOrderId="tp-1")
     assert filled["status"] == "FILLED"
     assert filled["cummulativeQuoteQty"] == "3100.00000000"  # a resting order fills at its own price
@@ -124,8 +125,8 @@ def test_limit_fills_when_admin_price_crosses(client: Client, admin: Admin) -> N
     ]
 
 
-def test_cancel_by_client_id_unlocks_and_reports_canceled(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_cancel_by_client_id_unlocks_and_reports_canceled(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     client.create_order(
         symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="50000", newClientOrderId="cx-1"
     )
@@ -136,14 +137,14 @@ def test_cancel_by_client_id_unlocks_and_reports_canceled(client: Client, admin:
     assert client.get_open_orders(symbol="BTCUSDT") == []
 
 
-def test_liquidity_cap_partially_fills_limit_then_cancel_keeps_executed(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
-    admin.config(liquidity={"BTCUSDT": "0.4"})
+def test_liquidity_cap_partially_fills_limit_then_cancel_keeps_executed(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
+    admin.configure(liquidity={"BTCUSDT": "0.4"})
     order = client.create_order(symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="1", price="61000")
     assert order["status"] == "NEW"
-    admin.price("BTCUSDT", "61500")
+    admin.set_price("BTCUSDT", "61500")
     assert client.get_order(symbol="BTCUSDT", orderId=order["orderId"])["executedQty"] == "0.40000000"
-    admin.price("BTCUSDT", "61500")
+    admin.set_price("BTCUSDT", "61500")
     partial = client.get_order(symbol="BTCUSDT", orderId=order["orderId"])
     assert (partial["status"], partial["executedQty"]) == ("PARTIALLY_FILLED", "0.80000000")
     cancelled = client.cancel_order(symbol="BTCUSDT", orderId=order["orderId"])
@@ -152,53 +153,53 @@ def test_liquidity_cap_partially_fills_limit_then_cancel_keeps_executed(client: 
     assert balances(client)["BTC"] == (Decimal("99.2"), Decimal(0))
 
 
-def test_market_order_over_liquidity_cap_expires_rest(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
-    admin.config(liquidity={"*": "0.3"})
+def test_market_order_over_liquidity_cap_expires_rest(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
+    admin.configure(liquidity={"*": "0.3"})
     order = client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="1")
     assert (order["status"], order["executedQty"]) == ("EXPIRED", "0.30000000")
 
 
-def test_ioc_limit_fills_what_crosses_and_expires_rest(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
-    admin.config(liquidity={"BTCUSDT": "0.5"})
+def test_ioc_limit_fills_what_crosses_and_expires_rest(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
+    admin.configure(liquidity={"BTCUSDT": "0.5"})
     order = client.create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="IOC", quantity="1", price="60000")
     assert (order["status"], order["executedQty"]) == ("EXPIRED", "0.50000000")
     assert balances(client)["USDT"][1] == 0
 
 
-def test_fok_limit_that_cannot_fill_whole_expires_untouched(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
-    admin.config(liquidity={"BTCUSDT": "0.5"})
+def test_fok_limit_that_cannot_fill_whole_expires_untouched(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
+    admin.configure(liquidity={"BTCUSDT": "0.5"})
     order = client.create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="FOK", quantity="1", price="60000")
     assert (order["status"], order["executedQty"]) == ("EXPIRED", "0.00000000")
     full = client.create_order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="FOK", quantity="0.5", price="60000")
     assert full["status"] == "FILLED"
 
 
-def test_new_order_resp_type_ack_and_result_shapes(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_new_order_resp_type_ack_and_result_shapes(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     ack = client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001", newOrderRespType="ACK")
     assert set(ack) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
     result = client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001", newOrderRespType="RESULT")
     assert result["status"] == "FILLED" and "fills" not in result
 
 
-def test_order_ids_increase_monotonically(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_order_ids_increase_monotonically(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     ids = [client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001")["orderId"] for _ in range(3)]
     assert ids == sorted(ids) and len(set(ids)) == 3
 
 
-def test_test_order_validates_without_placing(client: Client, admin: Admin) -> None:
+def test_test_order_validates_without_placing(client: Client, admin: SyncPaperAdmin) -> None:
     assert client.create_test_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001") == {}
     error = api_error(client.create_test_order, symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.000001")
     assert error.code == -1013
     assert admin.orders() == []
 
 
-def test_admin_orders_lists_every_accepted_order_with_audit_fields(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_admin_orders_lists_every_accepted_order_with_audit_fields(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="audit-1")
     client.create_order(
         symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="50000", newClientOrderId="audit-2"
@@ -216,8 +217,8 @@ def test_admin_orders_lists_every_accepted_order_with_audit_fields(client: Clien
 # ---- the duplicate client order ID rule ----------------------------------------------------
 
 
-def test_duplicate_client_id_while_open_is_refused_with_2010(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_duplicate_client_id_while_open_is_refused_with_2010(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     params = dict(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="50000")
     client.create_order(newClientOrderId="dup-open", **params)
     error = api_error(client.create_order, newClientOrderId="dup-open", **params)
@@ -225,8 +226,8 @@ def test_duplicate_client_id_while_open_is_refused_with_2010(client: Client, adm
     assert len(admin.orders(clientOrderId="dup-open")) == 1
 
 
-def test_duplicate_client_id_after_fill_is_accepted_as_new_order(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_duplicate_client_id_after_fill_is_accepted_as_new_order(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     first = client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="dup-filled")
     second = client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01", newClientOrderId="dup-filled")
     assert second["orderId"] > first["orderId"]
@@ -235,8 +236,8 @@ def test_duplicate_client_id_after_fill_is_accepted_as_new_order(client: Client,
     assert client.get_order(symbol="BTCUSDT", origClientOrderId="dup-filled")["orderId"] == second["orderId"]
 
 
-def test_duplicate_client_id_after_cancel_is_accepted(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_duplicate_client_id_after_cancel_is_accepted(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     params = dict(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="50000")
     client.create_order(newClientOrderId="dup-cx", **params)
     client.cancel_order(symbol="BTCUSDT", origClientOrderId="dup-cx")
@@ -255,8 +256,8 @@ def test_duplicate_client_id_after_cancel_is_accepted(client: Client, admin: Adm
         ({"type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "50000.001"}, "Filter failure: PRICE_FILTER"),
     ],
 )
-def test_order_breaking_filter_is_refused_with_1013(client: Client, admin: Admin, params: dict[str, str], message: str) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_order_breaking_filter_is_refused_with_1013(client: Client, admin: SyncPaperAdmin, params: dict[str, str], message: str) -> None:
+    admin.set_price("BTCUSDT", "60000")
     error = api_error(client.create_order, symbol="BTCUSDT", side="BUY", **params)
     assert (error.code, error.message) == (-1013, message)
     assert admin.orders() == []
@@ -268,8 +269,8 @@ def test_unknown_symbol_is_refused_with_1121(client: Client) -> None:
     assert api_error(client.get_symbol_ticker, symbol="NOPEUSDT").code == -1121
 
 
-def test_insufficient_quote_balance_is_refused_with_2010(client: Client, admin: Admin) -> None:
-    admin.balance("USDT", "10")
+def test_insufficient_quote_balance_is_refused_with_2010(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_balance("USDT", "10")
     error = api_error(client.create_order, symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
     assert (error.code, error.message) == (-2010, "Account has insufficient balance for requested action.")
     limit = api_error(
@@ -279,8 +280,8 @@ def test_insufficient_quote_balance_is_refused_with_2010(client: Client, admin: 
     assert admin.orders() == []
 
 
-def test_insufficient_base_balance_is_refused_with_2010(client: Client, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+def test_insufficient_base_balance_is_refused_with_2010(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
     error = api_error(client.create_order, symbol="BTCUSDT", side="SELL", type="MARKET", quantity="101")
     assert error.code == -2010
 
@@ -291,10 +292,10 @@ def test_get_unknown_order_is_refused_with_2013(client: Client) -> None:
     assert (error.code, error.message) == (-2013, "Order does not exist.")
 
 
-def test_cancel_unknown_or_filled_order_is_refused_with_2011(client: Client, admin: Admin) -> None:
+def test_cancel_unknown_or_filled_order_is_refused_with_2011(client: Client, admin: SyncPaperAdmin) -> None:
     error = api_error(client.cancel_order, symbol="BTCUSDT", origClientOrderId="never-sent")
     assert (error.code, error.message) == (-2011, "Unknown order sent.")
-    admin.price("BTCUSDT", "60000")
+    admin.set_price("BTCUSDT", "60000")
     filled = client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001")
     assert api_error(client.cancel_order, symbol="BTCUSDT", orderId=filled["orderId"]).code == -2011
 
@@ -355,8 +356,8 @@ def test_unknown_path_answers_json_404(exchange: Exchange) -> None:
 # ---- the async client ----------------------------------------------------------------------
 
 
-async def test_async_client_market_limit_get_cancel_account_trades(aclient: AsyncClient, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+async def test_async_client_market_limit_get_cancel_account_trades(aclient: AsyncClient, admin: SyncPaperAdmin) -> None:
+    await admin.aio.set_price("BTCUSDT", "60000")
     assert await aclient.ping() == {}
     assert (await aclient.get_server_time())["serverTime"] > 0
     assert len((await aclient.get_exchange_info())["symbols"]) == 5
@@ -378,8 +379,8 @@ async def test_async_client_market_limit_get_cancel_account_trades(aclient: Asyn
     assert await aclient.create_test_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01") == {}
 
 
-async def test_async_client_errors_carry_binance_codes(aclient: AsyncClient, admin: Admin) -> None:
-    admin.price("BTCUSDT", "60000")
+async def test_async_client_errors_carry_binance_codes(aclient: AsyncClient, admin: SyncPaperAdmin) -> None:
+    await admin.aio.set_price("BTCUSDT", "60000")
     params = dict(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="50000")
     await aclient.create_order(newClientOrderId="async-dup", **params)
     for call, kwargs, code in (

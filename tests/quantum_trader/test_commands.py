@@ -13,6 +13,7 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client
 
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants, wire
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import IntentResult, IntentStatus
@@ -20,7 +21,6 @@ from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
 from tests.conftest import trace_id
 from tests.support.eventually import eventually
-from tests.support.paper import PaperAdmin
 from tests.support.processes import VENV_BIN
 from tests.support.stack import settings_env
 

@@ -1,4 +1,4 @@
-"""Helpers for driving a paper exchange process in tests: admin calls, raw signed requests, clients."""
+"""Helpers for driving a paper exchange process in tests: raw signed requests, clients."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import requests
 from binance.async_client import AsyncClient
 from binance.client import Client
 
+from paper_exchange.admin_client import SyncPaperAdmin
 from paper_exchange.auth import sign
 from tests.support.processes import VENV_BIN, Proc
 
@@ -41,47 +42,6 @@ def start_exchange(name: str, port: int, state_file: Path, log_path: Path) -> Pr
     return Proc(name, exchange_args(port, state_file), log_path).start(wait_port=port, timeout=30)
 
 
-@dataclass
-class Admin:
-    """The ``/_paper/`` admin API of one exchange."""
-
-    base_url: str
-
-    def __post_init__(self) -> None:
-        self.http = requests.Session()
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None, **query: str) -> Any:
-        response = self.http.request(method, self.base_url + path, json=body, params=query or None, timeout=10)
-        assert response.headers["Content-Type"].startswith("application/json"), response.text
-        return response.json()
-
-    def reset(self) -> None:
-        assert self.call("POST", "/_paper/reset") == {"ok": True}
-
-    def price(self, symbol: str, price: str, hold: bool = True) -> dict[str, Any]:
-        return self.call("POST", "/_paper/price", {"symbol": symbol, "price": price, "hold": hold})
-
-    def orders(self, **query: str) -> list[dict[str, Any]]:
-        return self.call("GET", "/_paper/orders", **query)["orders"]
-
-    def fault(self, **body: Any) -> dict[str, Any]:
-        result = self.call("POST", "/_paper/faults", body)
-        assert "id" in result, result
-        return result
-
-    def faults(self) -> list[dict[str, Any]]:
-        return self.call("GET", "/_paper/faults")["faults"]
-
-    def config(self, **body: Any) -> dict[str, Any]:
-        return self.call("POST", "/_paper/config", body)
-
-    def balance(self, asset: str, free: str, market: str = "spot") -> dict[str, Any]:
-        return self.call("POST", "/_paper/balance", {"asset": asset, "free": free, "market": market})
-
-    def state(self) -> dict[str, Any]:
-        return self.call("GET", "/_paper/state")
-
-
 @dataclass(frozen=True)
 class Exchange:
     """A running paper exchange as tests see it."""
@@ -89,7 +49,7 @@ class Exchange:
     base_url: str
     api_key: str
     api_secret: str
-    admin: Admin
+    admin: SyncPaperAdmin
 
     def client(self) -> Client:
         return client_for(self.base_url, self.api_key, self.api_secret)

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import IntentStatus
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
 from quantum_trader.temporal import connect
 from tests.support.eventually import eventually, eventually_sync
-from tests.support.paper import PaperAdmin
 from tests.support.processes import VENV_BIN, free_port
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc to look for leftover processes")

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 
 from activities.exchange_gateway import ExchangeGateway
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants
 from quantum_trader.connections import redis_client
 from quantum_trader.ids import client_order_id
@@ -34,7 +35,6 @@ from tests.support.ingress import (
     run_id, running_ingress, workflow_exists,
 )
 from tests.support.eventually import eventually
-from tests.support.paper import PaperAdmin
 from tests.support.processes import free_port
 from tests.support.stack import redis_proc, temporal_proc, worker_proc
 from workers.worker import build_worker

@@ -27,6 +27,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from activities.exchange_gateway import ExchangeGateway
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader.ids import Step, client_order_id, protection_workflow_id
 from quantum_trader.models import ClosePositionSignal, IntentResult, ProtectionStatus, TradeDecision
 from quantum_trader.risk import FuturesPolicy, MarketFacts, evaluate, evaluate_futures
@@ -35,7 +36,6 @@ from quantum_trader.states import IntentState
 from tests.conftest import Stack, running_worker, trace_id
 from tests.support.eventually import eventually
 from tests.support.intents import HISTORIES, record_history, result_of, start
-from tests.support.paper import PaperAdmin
 from tests.support.processes import Proc
 from tests.support.stack import exchange_proc, temporal_binary, worker_proc
 from workflows.protection import ProtectionWorkflow

@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 from activities.exchange_gateway import ExchangeError, ExchangeGateway, RequestRefused
 from activities.placement import Progress, place_exactly_once
 from activities.trading import TradingActivities
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants, errors
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import CancelRequest, IntentResult, IntentStatus, Market, OrderRequest, OrderSnapshot, OrderType, Side
@@ -30,7 +31,6 @@ from quantum_trader.temporal import start_intent
 from tests.conftest import running_worker, trace_id
 from tests.support.eventually import eventually
 from tests.support.intents import decision, record_history, result_of, start
-from tests.support.paper import PaperAdmin
 from tests.support.stack import temporal_binary
 
 pytestmark = pytest.mark.usefixtures("worker")

@@ -10,12 +10,12 @@ from pathlib import Path
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client
 
+from paper_exchange.admin_client import PaperAdmin
 from quantum_trader.ids import client_order_id
 from quantum_trader.states import IntentState
 from tests.conftest import Stack, trace_id
 from tests.support.eventually import eventually
 from tests.support.intents import record_history, result_of, start
-from tests.support.paper import PaperAdmin
 from tests.support.stack import worker_proc
 
 
