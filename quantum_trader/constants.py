@@ -2,6 +2,8 @@
 
 TASK_QUEUE = "trade-intents"
 WORKFLOW_NAME = "TradeIntentWorkflow"
+# The OCO watch a futures intent starts over its protective orders (child `<trace_id>-oco`).
+PROTECTION_WORKFLOW_NAME = "ProtectionWorkflow"
 
 # Redis streams and keys (the first four are the original system's names).
 DECISION_STREAM = "quantum:stream:ai.decision.made"

@@ -1,18 +1,24 @@
-"""Timeouts and retry policies shared by the workflows (deterministic constants only)."""
+"""Every timeout, window and retry policy of the workflows (deterministic constants only).
+
+Deadlines for a whole intent come from the worker's settings through the approval; these
+bound the individual steps.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
 from quantum_trader import errors
 
+# --- shared by every exchange step ------------------------------------------------------
+
 # Activities that heartbeat are retried this soon after their worker dies.
 HEARTBEAT_TIMEOUT = timedelta(seconds=5)
 # How long clean-up keeps trying to confirm that no order is live.
 RECONCILE_WINDOW = timedelta(hours=1)
-
 # Exchange calls: quick first retry, capped backoff; business refusals are not retried.
 EXCHANGE_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=500),
@@ -20,3 +26,36 @@ EXCHANGE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     non_retryable_error_types=list(errors.NON_RETRYABLE),
 )
+# A watch activity may run this much past its window before it counts as timed out.
+WATCH_GRACE = timedelta(seconds=30)
+
+# --- TradeIntentWorkflow ----------------------------------------------------------------
+
+# One attempt of the risk gate (and of setting the futures leverage).
+APPROVE_TIMEOUT = timedelta(seconds=10)
+# All attempts of the risk gate (and of setting the futures leverage).
+APPROVE_WINDOW = timedelta(minutes=2)
+# One attempt of an order placement, cancel or close.
+PLACE_TIMEOUT = timedelta(seconds=60)
+# A placement gets at least this long, even when the intent's deadline is nearer.
+MIN_PLACEMENT_WINDOW = timedelta(seconds=15)
+# Longest single watch of the entry order; the follow loop re-checks TTL, deadline and cancel between watches.
+ORDER_WATCH_WINDOW = timedelta(seconds=30)
+# One attempt of publishing the result to the result stream.
+PUBLISH_TIMEOUT = timedelta(seconds=10)
+# All attempts of publishing the result (it is idempotent per trace_id).
+PUBLISH_WINDOW = timedelta(minutes=15)
+# Publication retries without a bound on attempts, at most every ten seconds.
+PUBLISH_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
+# A protective order gets this long (and PROTECT_RETRY's attempts) before the position is
+# flattened instead: long enough to ride out a blip, short for an unprotected position.
+PROTECT_WINDOW = timedelta(minutes=2)
+# The exchange policy, with a lower cap and a bound on attempts.
+PROTECT_RETRY = dataclasses.replace(EXCHANGE_RETRY, maximum_interval=timedelta(seconds=5), maximum_attempts=4)
+
+# --- ProtectionWorkflow -----------------------------------------------------------------
+
+# Longest single watch of the protective orders; the loop re-checks for a close request between watches.
+PROTECTION_WATCH_WINDOW = timedelta(minutes=5)
+# One attempt of a protective order's cancel or of the position's close.
+PROTECTION_STEP_TIMEOUT = timedelta(seconds=60)

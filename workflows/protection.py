@@ -11,7 +11,8 @@ policy ABANDON). Deterministic code only. It:
 4. on the ``close_position`` signal closes the position now (reduce-only MARKET with its
    own deterministic ID) and cancels both protective orders.
 
-Its state is visible in the Web UI: ``TradeState`` is ``PROTECTED`` while it watches,
+Its state (:class:`quantum_trader.states.ProtectionState`) is visible in the Web UI:
+``TradeState`` is ``PROTECTED`` while it watches,
 ``CLOSED`` when it ends (``CLOSE_FAILED`` if its close order failed for good),
 ``Symbol``/``Side`` are the intent's, and the current details list both orders.
 Cancelling this workflow stops the watch and leaves the protective orders at the
@@ -21,14 +22,17 @@ exchange, where they keep protecting the position.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
+from workflows import details
+from workflows.steps import cause_message, exchange_step
+
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
+    from quantum_trader import constants
     from quantum_trader.models import (
         AlgoSnapshot,
         CancelProtectionRequest,
@@ -40,29 +44,24 @@ with workflow.unsafe.imports_passed_through():
         ProtectionWatch,
         ProtectiveOrder,
     )
+    from quantum_trader.states import AlgoStatus, ProtectionState
     from quantum_trader.visibility import SIDE, SYMBOL, TRADE_STATE
-    from workflows.policies import EXCHANGE_RETRY, HEARTBEAT_TIMEOUT, RECONCILE_WINDOW
-
-WORKFLOW_NAME = "ProtectionWorkflow"
-# Values of the TradeState search attribute for this workflow (not intent states).
-PROTECTED = "PROTECTED"
-CLOSED = "CLOSED"
-# The close order failed after all its retries: the position may be open, and the
-# protective orders were left in place.
-CLOSE_FAILED = "CLOSE_FAILED"
-
-
-WATCH_WINDOW = timedelta(minutes=5)
-STEP_TIMEOUT = timedelta(seconds=60)
+    from workflows.policies import (
+        EXCHANGE_RETRY,
+        HEARTBEAT_TIMEOUT,
+        PROTECTION_STEP_TIMEOUT,
+        PROTECTION_WATCH_WINDOW,
+        RECONCILE_WINDOW,
+        WATCH_GRACE,
+    )
 
 
-
-@workflow.defn(name=WORKFLOW_NAME)
+@workflow.defn(name=constants.PROTECTION_WORKFLOW_NAME)
 class ProtectionWorkflow:
     def __init__(self) -> None:
         self._plan: ProtectionPlan | None = None
         self._snapshots: list[AlgoSnapshot] = []
-        self._state = PROTECTED
+        self._state = ProtectionState.PROTECTED
         self._finished = False
         self._reason = ""
         self._fired: str | None = None
@@ -73,11 +72,11 @@ class ProtectionWorkflow:
     @workflow.run
     async def run(self, plan: ProtectionPlan) -> ProtectionStatus:
         self._plan = plan
-        self._snapshots = list(plan.snapshots) or [AlgoSnapshot(client_algo_id=o.client_algo_id, status="NEW") for o in plan.orders]
+        self._snapshots = list(plan.snapshots) or [AlgoSnapshot(client_algo_id=o.client_algo_id, status=AlgoStatus.NEW) for o in plan.orders]
         if plan.close_reason is not None:
             self._close = ClosePositionSignal(reason=plan.close_reason)
         workflow.upsert_search_attributes(
-            [TRADE_STATE.value_set(PROTECTED), SYMBOL.value_set(plan.symbol), SIDE.value_set(plan.entry_side.value)]
+            [TRADE_STATE.value_set(ProtectionState.PROTECTED.value), SYMBOL.value_set(plan.symbol), SIDE.value_set(plan.entry_side.value)]
         )
         self._show_details()
         while True:
@@ -99,9 +98,9 @@ class ProtectionWorkflow:
                     plan.model_copy(update={"snapshots": self._snapshots, "close_reason": self._close.reason if self._close else None})
                 )
             await self._watch()
-        self._state = CLOSE_FAILED if self._close_failed else CLOSED
+        self._state = ProtectionState.CLOSE_FAILED if self._close_failed else ProtectionState.CLOSED
         self._reason, self._finished = reason, True
-        workflow.upsert_search_attributes([TRADE_STATE.value_set(self._state)])
+        workflow.upsert_search_attributes([TRADE_STATE.value_set(self._state.value)])
         self._show_details()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.status()
@@ -141,9 +140,12 @@ class ProtectionWorkflow:
         handle = workflow.start_activity_method(
             FuturesActivities.watch_protection,
             ProtectionWatch(
-                orders=plan.orders, since=self._snapshots, window_seconds=WATCH_WINDOW.total_seconds(), poll_seconds=plan.poll_seconds
+                orders=plan.orders,
+                since=self._snapshots,
+                window_seconds=PROTECTION_WATCH_WINDOW.total_seconds(),
+                poll_seconds=plan.poll_seconds,
             ),
-            start_to_close_timeout=WATCH_WINDOW + timedelta(seconds=30),
+            start_to_close_timeout=PROTECTION_WATCH_WINDOW + WATCH_GRACE,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=EXCHANGE_RETRY,
             cancellation_type=ActivityCancellationType.TRY_CANCEL,
@@ -190,19 +192,17 @@ class ProtectionWorkflow:
         assert plan is not None
         order = plan.close_order.model_copy(update={"quantity": quantity})
         try:
-            result = await workflow.execute_activity_method(
+            result = await exchange_step(
                 FuturesActivities.close_position,
                 ClosePositionRequest(order=order, entry_side=plan.entry_side),
-                start_to_close_timeout=STEP_TIMEOUT,
-                schedule_to_close_timeout=RECONCILE_WINDOW,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=EXCHANGE_RETRY,
+                timeout=PROTECTION_STEP_TIMEOUT,
+                window=RECONCILE_WINDOW,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=f"close {quantity} {plan.symbol} as {order.client_order_id} ({why})",
             )
         except ActivityError as error:
             self._close_failed = True
-            return f"close order {order.client_order_id} failed, position may be open: {_cause_message(error)}"
+            return f"close order {order.client_order_id} failed, position may be open: {cause_message(error)}"
         self._close_snapshot = result.snapshot
         if result.snapshot is None:
             return "nothing was left open to close"
@@ -219,42 +219,30 @@ class ProtectionWorkflow:
 
     async def _cancel(self, order: ProtectiveOrder) -> AlgoSnapshot:
         try:
-            final = await workflow.execute_activity_method(
+            final = await exchange_step(
                 FuturesActivities.cancel_protection,
                 CancelProtectionRequest(order=order),
-                start_to_close_timeout=STEP_TIMEOUT,
-                schedule_to_close_timeout=RECONCILE_WINDOW,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=EXCHANGE_RETRY,
+                timeout=PROTECTION_STEP_TIMEOUT,
+                window=RECONCILE_WINDOW,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=f"cancel {order.label()} {order.client_algo_id}",
             )
         except ActivityError as error:
-            workflow.logger.error("protective order not cancelled client_algo_id=%s error=%s", order.client_algo_id, _cause_message(error))
-            return AlgoSnapshot(client_algo_id=order.client_algo_id, status="UNKNOWN")
-        return final or AlgoSnapshot(client_algo_id=order.client_algo_id, status="NONE")
+            workflow.logger.error("protective order not cancelled client_algo_id=%s error=%s", order.client_algo_id, cause_message(error))
+            return AlgoSnapshot(client_algo_id=order.client_algo_id, status=AlgoStatus.UNKNOWN)
+        return final or AlgoSnapshot(client_algo_id=order.client_algo_id, status=AlgoStatus.NONE)
 
     def _show_details(self) -> None:
         """Markdown for the Web UI's current details."""
         plan = self._plan
         assert plan is not None
-        lines = [f"**{self._state}** {plan.entry_side.value} {plan.quantity} {plan.symbol} (intent `{plan.trace_id}`)"]
-        for order, snapshot in zip(plan.orders, self._snapshots):
-            lines.append(f"- {order.label()} `{order.client_algo_id}` {order.order_type} {order.side.value} @ {order.trigger_price}: {snapshot.status}")
-        if self._close is not None:
-            lines.append(f"- close requested: {self._close.reason}")
-        if self._close_snapshot is not None:
-            snap = self._close_snapshot
-            lines.append(f"- close order `{snap.client_order_id}` {snap.status}, filled {snap.executed_qty}")
-        if self._reason:
-            lines.append(f"- reason: {self._reason}")
-        workflow.set_current_details("\n".join(lines))
-
-
-def _cause_message(error: ActivityError) -> str:
-    messages = []
-    cause: BaseException | None = error.cause
-    while cause is not None:
-        messages.append(getattr(cause, "message", None) or str(cause))
-        cause = getattr(cause, "cause", None)
-    return ": ".join(messages) or str(error)
+        workflow.set_current_details(
+            details.protection_details(
+                self._state,
+                plan,
+                snapshots=self._snapshots,
+                close=self._close,
+                close_snapshot=self._close_snapshot,
+                reason=self._reason,
+            )
+        )
