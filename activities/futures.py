@@ -1,7 +1,7 @@
 """USD-M futures activities: approve, set leverage, protective orders, close the position.
 
 The entry order itself goes through :class:`activities.trading.TradingActivities` (the
-gateway routes an ``OrderRequest`` with ``market=usdm`` to ``/fapi``), so it keeps the
+exchange routes an ``OrderRequest`` with ``market=usdm`` to ``/fapi``), so it keeps the
 spot placement discipline unchanged. The protective conditional orders and the closing
 order follow the same discipline here, each under its own deterministic ID:
 
@@ -20,48 +20,40 @@ import time
 from decimal import Decimal
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.exchange_gateway import (
-    CODE_REDUCE_ONLY_REJECTED,
-    ExchangeConfigError,
-    ExchangeError,
-    ExchangeGateway,
-    OrderRejected,
-    OutcomeUnknown,
-    RequestRefused,
-)
-from activities.placement import as_application_error, kill_switch_engaged, place_exactly_once, reconcile
-from quantum_trader import errors
+from activities.approval import Opening, approval, open_gate
+from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce, OutcomeUnknown, RequestRefused
+from activities.placement import as_application_error, place_exactly_once, reconcile
 from quantum_trader.models import (
     AlgoSnapshot,
-    Approval,
     CancelProtectionRequest,
     ClosePositionRequest,
     CloseResult,
     FuturesApproval,
     LeverageRequest,
+    Market,
     OrderSnapshot,
-    OrderType,
     ProtectionPlacement,
     ProtectionWatch,
     ProtectiveOrder,
     Side,
     TradeDecision,
 )
-from quantum_trader.risk import FuturesPolicy, MarketFacts, evaluate_futures, futures_policy_check, policy_check
+from quantum_trader.risk import FuturesPolicy, evaluate_futures, futures_policy_check
 from quantum_trader.settings import Settings
+from quantum_trader.states import AlgoStatus
 
 log = logging.getLogger(__name__)
 
+
 class FuturesActivities:
-    """Futures-facing activities for one worker; they share the worker's gateway."""
+    """Futures-facing activities for one worker; they share the worker's exchange connection."""
 
     def __init__(
-        self, settings: Settings, gateway: ExchangeGateway, redis: object | None = None, policy: FuturesPolicy | None = None
+        self, settings: Settings, exchange: FuturesExchange, redis: object | None = None, policy: FuturesPolicy | None = None
     ) -> None:
         self._settings = settings
-        self._gateway = gateway
+        self._exchange = exchange
         self._redis = redis
         self._policy = policy or FuturesPolicy(
             max_leverage=settings.max_leverage, require_stop_loss=settings.futures_require_stop_loss
@@ -72,50 +64,16 @@ class FuturesActivities:
     @activity.defn
     async def approve_futures_intent(self, decision: TradeDecision) -> FuturesApproval:
         """The risk gate for a ``usdm`` decision: futures filters, mark price, leverage, levels."""
-        settings = self._settings
-        kill_switch = settings.kill_switch or await kill_switch_engaged(self._redis)
-        reason = policy_check(decision, settings, kill_switch) or futures_policy_check(decision, self._policy)
-        facts = MarketFacts(listed=False)
-        if reason is None:
-            try:
-                facts = await self._market_facts(decision)
-            except ExchangeConfigError as error:
-                raise as_application_error(error) from None
-            except ExchangeError as error:
-                raise ApplicationError(str(error), type=errors.EXCHANGE_UNAVAILABLE) from None
-        outcome = evaluate_futures(decision, settings, facts, self._policy, kill_switch)
+        opening: Opening[None] = await open_gate(
+            self._settings, self._exchange, self._redis, decision, Market.USDM,
+            extra_policy=lambda d: futures_policy_check(d, self._policy),
+        )
+        outcome = evaluate_futures(decision, self._settings, opening.facts, self._policy, opening.kill_switch)
         verdict = outcome.verdict
-        log.info("futures intent %s trace_id=%s reason=%r", "approved" if verdict.approved else "rejected", decision.trace_id, verdict.reason)
-        ttl = None if decision.order_type is OrderType.MARKET else decision.ttl_seconds or settings.limit_default_ttl_seconds
-        deadline = settings.market_deadline_seconds if ttl is None else ttl + settings.limit_deadline_margin_seconds
         return FuturesApproval(
-            approval=Approval(
-                approved=verdict.approved,
-                reason=verdict.reason,
-                order=verdict.order,
-                notional=verdict.notional,
-                reference_price=verdict.reference_price,
-                deadline_seconds=deadline,
-                poll_seconds=settings.order_poll_seconds,
-                ttl_seconds=ttl,
-            ),
+            approval=approval(self._settings, decision, verdict, verdict.order, "futures intent"),
             leverage=outcome.leverage,
             protection=list(outcome.protection),
-        )
-
-    async def _market_facts(self, decision: TradeDecision) -> MarketFacts:
-        rules = await self._gateway.futures_symbol_rules(decision.symbol)
-        if rules is None:
-            return MarketFacts(listed=False)
-        mark = await self._gateway.mark_price(decision.symbol) if decision.order_type is OrderType.MARKET else None
-        return MarketFacts(
-            listed=True,
-            step_size=rules.step_size,
-            min_qty=rules.min_qty,
-            max_qty=rules.max_qty,
-            tick_size=rules.tick_size,
-            min_notional=rules.min_notional,
-            last_price=mark,
         )
 
     # --- leverage ----------------------------------------------------------------------
@@ -124,7 +82,7 @@ class FuturesActivities:
     async def set_leverage(self, request: LeverageRequest) -> int:
         """Set the symbol's leverage. Idempotent: setting the same value again changes nothing."""
         try:
-            leverage = await self._gateway.set_leverage(request.symbol, request.leverage)
+            leverage = await self._exchange.set_leverage(request.symbol, request.leverage)
         except ExchangeError as error:
             raise as_application_error(error) from None
         log.info("leverage set trace_id=%s symbol=%s leverage=%d", request.trace_id, request.symbol, leverage)
@@ -137,9 +95,9 @@ class FuturesActivities:
         """Place one protective conditional order exactly once, adopting an earlier placement."""
         try:
             snapshot, attempt, adopted = await place_exactly_once(
-                self._gateway.in_flight_horizon_ms,
-                lambda: self._gateway.algo_lookup(order),
-                lambda: self._gateway.algo_place(order),
+                self._exchange.in_flight_horizon_ms,
+                lambda: self._exchange.algo_lookup(order),
+                lambda: self._exchange.algo_place(order),
                 on_wait=lambda wait_ms: log.info("protection waiting for earlier request to expire client_algo_id=%s wait_ms=%d",
                                                  order.client_algo_id, wait_ms),
             )
@@ -161,17 +119,17 @@ class FuturesActivities:
         order = request.order
         try:
             final = await reconcile(
-                lambda: self._cancel_or_lookup(order), request.may_be_in_flight, self._gateway.in_flight_horizon_ms
+                lambda: self._cancel_or_lookup(order), request.may_be_in_flight, self._exchange.in_flight_horizon_ms
             )
         except ExchangeError as error:
             raise as_application_error(error) from None
         log.info("protection reconciled trace_id=%s client_algo_id=%s status=%s",
-                 order.trace_id, order.client_algo_id, final.status if final else "NONE")
+                 order.trace_id, order.client_algo_id, final.status if final else AlgoStatus.NONE)
         return final
 
     async def _cancel_or_lookup(self, order: ProtectiveOrder) -> AlgoSnapshot | None:
-        await self._gateway.algo_cancel(order)
-        found = await self._gateway.algo_lookup(order)
+        await self._exchange.algo_cancel(order)
+        found = await self._exchange.algo_lookup(order)
         if found is not None and found.is_open:
             raise OutcomeUnknown(f"protective order {order.client_algo_id} still open after cancel")
         return await self._with_fill(order, found) if found is not None else None
@@ -186,7 +144,7 @@ class FuturesActivities:
             changed = False
             for index, order in enumerate(request.orders):
                 try:
-                    found = await self._gateway.algo_lookup(order)
+                    found = await self._exchange.algo_lookup(order)
                 except (OutcomeUnknown, RequestRefused) as error:
                     log.warning("protection poll failed trace_id=%s error=%r", order.trace_id, str(error))
                     continue
@@ -205,7 +163,7 @@ class FuturesActivities:
         """``snapshot`` with the filled quantity of the order its trigger created."""
         if snapshot.actual_order_id is None:
             return snapshot
-        actual = await self._gateway.futures_order_by_id(order.symbol, snapshot.actual_order_id)
+        actual = await self._exchange.futures_order_by_id(order.symbol, snapshot.actual_order_id)
         if actual is None:
             return snapshot
         return snapshot.model_copy(update={"executed_qty": actual.executed_qty})
@@ -221,25 +179,23 @@ class FuturesActivities:
         a protective order fired first); the exchange would refuse a reduce-only order then.
         """
         order = request.order
-        gateway = self._gateway
+        exchange = self._exchange
 
         async def send() -> OrderSnapshot | None:
-            amount = await gateway.position_amount(order.symbol)
+            amount = await exchange.position_amount(order.symbol)
             held = amount if request.entry_side is Side.BUY else -amount
             quantity = min(order.quantity, held) if held > 0 else Decimal(0)
             if quantity <= 0:
                 return None
             try:
-                return await gateway.place(order.model_copy(update={"quantity": quantity}))
-            except OrderRejected as error:
-                if error.code == CODE_REDUCE_ONLY_REJECTED:
-                    return None  # the position was closed meanwhile
-                raise
+                return await exchange.place(order.model_copy(update={"quantity": quantity}))
+            except NothingToReduce:
+                return None  # the position was closed meanwhile
 
         try:
             snapshot, attempt, _ = await place_exactly_once(
-                gateway.in_flight_horizon_ms,
-                lambda: gateway.lookup(order),
+                exchange.in_flight_horizon_ms,
+                lambda: exchange.find_order(order.market, order.symbol, order.client_order_id),
                 send,
                 on_wait=lambda wait_ms: log.info("close waiting for earlier request to expire client_order_id=%s wait_ms=%d",
                                                  order.client_order_id, wait_ms),
@@ -248,8 +204,8 @@ class FuturesActivities:
                 # A MARKET order closes at once; an open one is looked at again on retry.
                 raise OutcomeUnknown(f"close order {order.client_order_id} still {snapshot.status}")
             if snapshot is not None:
-                snapshot = await gateway.fees(order, snapshot)
-            remaining = await gateway.position_amount(order.symbol)
+                snapshot = await exchange.fees(order, snapshot)
+            remaining = await exchange.position_amount(order.symbol)
         except ExchangeError as error:
             log.warning("close attempt failed trace_id=%s client_order_id=%s error=%r", order.trace_id, order.client_order_id, str(error))
             raise as_application_error(error) from None

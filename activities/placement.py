@@ -27,7 +27,7 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.exchange_gateway import (
+from activities.exchange import (
     DuplicateOrder,
     ExchangeConfigError,
     ExchangeError,
@@ -80,7 +80,7 @@ async def sleep_heartbeating(seconds: float, *details: object) -> None:
 
 
 def as_application_error(error: ExchangeError) -> ApplicationError:
-    """Map gateway errors to Temporal: rejections stop retries, the rest retry."""
+    """Map exchange errors to Temporal: rejections stop retries, the rest retry."""
     if isinstance(error, OrderRejected):
         return ApplicationError(str(error), error.code, type=errors.ORDER_REJECTED, non_retryable=True)
     if isinstance(error, ExchangeConfigError):

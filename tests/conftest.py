@@ -15,7 +15,7 @@ import pytest_asyncio
 from redis.asyncio import Redis
 from temporalio.client import Client
 
-from activities.exchange_gateway import ExchangeGateway
+from activities.exchange.binance import BinanceExchange
 from paper_exchange.admin_client import PaperAdmin
 from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
@@ -129,7 +129,7 @@ def trace_id(prefix: str = "t") -> str:
 @asynccontextmanager
 async def running_worker(client: Client, settings: Settings, redis: Redis) -> AsyncIterator[None]:
     """An extra in-process worker, for tests that need other settings on their own task queue."""
-    gateway = ExchangeGateway(settings)
+    gateway = BinanceExchange(settings)
     async with build_worker(client, settings, gateway, redis):
         yield
     await gateway.close()

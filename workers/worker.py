@@ -20,7 +20,8 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.exchange_gateway import ExchangeGateway
+from activities.exchange import FuturesExchange
+from activities.exchange.binance import BinanceExchange
 from activities.futures import FuturesActivities
 from activities.results import ResultActivities
 from activities.trading import TradingActivities
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def build_worker(client: Client, settings: Settings, gateway: ExchangeGateway, redis: Redis, **options) -> Worker:  # noqa: ANN003
+def build_worker(client: Client, settings: Settings, gateway: FuturesExchange, redis: Redis, **options) -> Worker:  # noqa: ANN003
     trading = TradingActivities(settings, gateway, redis)
     futures = FuturesActivities(settings, gateway, redis)
     results = ResultActivities(settings, redis)
@@ -135,7 +136,7 @@ async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
     if runtime is not None:
         log.info("worker metrics on http://%s:%s/metrics", settings.worker_metrics_host, settings.worker_metrics_port)
     await prepare(client, settings)
-    gateway = ExchangeGateway(settings)
+    gateway = BinanceExchange(settings)
     redis = redis_client(settings)
     worker = build_worker(client, settings, gateway, redis, **options)
     stop = asyncio.Event()

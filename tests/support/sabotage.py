@@ -22,16 +22,16 @@ from quantum_trader.models import CancelOrderRequest, OrderSnapshot
 
 
 def _random_client_order_id() -> None:
-    from activities.exchange_gateway import ExchangeGateway
+    from activities.exchange.binance import BinanceExchange
 
-    original = ExchangeGateway.place
+    original = BinanceExchange.place
 
-    async def place(self: ExchangeGateway, order: Any) -> Any:
+    async def place(self: BinanceExchange, order: Any) -> Any:
         sent = order.model_copy(update={"client_order_id": f"rnd-{uuid.uuid4().hex[:24]}"})
         snapshot = await original(self, sent)
         return snapshot.model_copy(update={"client_order_id": order.client_order_id})
 
-    ExchangeGateway.place = place  # type: ignore[method-assign]
+    BinanceExchange.place = place  # type: ignore[method-assign]
 
 
 def _no_cancel() -> None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from temporalio.client import Client
 
-from activities.exchange_gateway import ExchangeGateway
+from activities.exchange.binance import BinanceExchange
 from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants
 from quantum_trader.connections import redis_client
@@ -75,7 +75,7 @@ async def test_ingress_1000_events_30pct_duplicates_one_workflow_and_one_order_p
     first = [event(i, tid) for i, tid in enumerate(unique)]
     repeats = [event(i, unique[i % 150]) for i in range(150)]  # published again, later
     racing = [event(i, unique[150 + i % 75]) for i in range(150)]  # same trace_ids from two publishers at once
-    gateway = ExchangeGateway(cfg)
+    gateway = BinanceExchange(cfg)
     worker = build_worker(client, cfg, gateway, redis, max_concurrent_workflow_tasks=100, max_concurrent_activities=200)
     async with worker, running_ingress(cfg, client) as ingress:
         await publish(stream_redis, *first[:400])

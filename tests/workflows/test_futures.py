@@ -26,7 +26,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from activities.exchange_gateway import ExchangeGateway
+from activities.exchange.binance import BinanceExchange
 from paper_exchange.admin_client import PaperAdmin
 from quantum_trader.ids import Step, client_order_id, protection_workflow_id
 from quantum_trader.models import ClosePositionSignal, IntentResult, ProtectionStatus, TradeDecision
@@ -84,9 +84,9 @@ async def fpaper(fsettings: Settings) -> AsyncIterator[PaperAdmin]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def gateway(fsettings: Settings) -> AsyncIterator[ExchangeGateway]:
+async def gateway(fsettings: Settings) -> AsyncIterator[BinanceExchange]:
     """python-binance against the module's exchange, to read positions and leverage."""
-    gateway = ExchangeGateway(fsettings)
+    gateway = BinanceExchange(fsettings)
     yield gateway
     await gateway.close()
 
@@ -122,7 +122,7 @@ async def _record_protection(handle: WorkflowHandle[Any, Any], name: str) -> Non
     await record_history(handle, f"protection/{name}")
 
 
-async def _position(gateway: ExchangeGateway, symbol: str) -> Decimal:
+async def _position(gateway: BinanceExchange, symbol: str) -> Decimal:
     return await gateway.position_amount(symbol)
 
 
@@ -173,7 +173,7 @@ uses_futures_worker = pytest.mark.usefixtures("fworker")
 
 @uses_futures_worker
 async def test_protected_entry_fills_and_both_protective_orders_exist_with_deterministic_ids(
-    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
+    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange
 ) -> None:
     tid = trace_id("fut")
     sl_id, tp_id = _ids(tid)
@@ -206,7 +206,7 @@ async def test_protected_entry_fills_and_both_protective_orders_exist_with_deter
 
 @uses_futures_worker
 async def test_mark_price_crosses_stop_fills_stop_cancels_take_profit_child_ends(
-    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
+    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange
 ) -> None:
     tid = trace_id("fstop")
     sl_id, tp_id = _ids(tid)
@@ -228,7 +228,7 @@ async def test_mark_price_crosses_stop_fills_stop_cancels_take_profit_child_ends
 
 @uses_futures_worker
 async def test_protection_fails_repeatedly_position_flattened_intent_failed(
-    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
+    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange
 ) -> None:
     tid = trace_id("funp")
     sl_id, tp_id = _ids(tid)
@@ -264,7 +264,7 @@ async def test_limit_entry_with_no_fill_places_no_protection(client: Client, fse
 
 @uses_futures_worker
 async def test_limit_entry_partially_filled_is_protected_for_the_filled_quantity(
-    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
+    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange
 ) -> None:
     tid = trace_id("fpart")
     sl_id, tp_id = _ids(tid)
@@ -303,7 +303,7 @@ def _temporal_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
 
 @uses_futures_worker
 async def test_close_position_from_temporal_cli_closes_and_cancels_both(
-    stack: Stack, client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway
+    stack: Stack, client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange
 ) -> None:
     tid = trace_id("fcli")
     sl_id, tp_id = _ids(tid)
@@ -334,7 +334,7 @@ async def test_close_position_from_temporal_cli_closes_and_cancels_both(
 
 
 async def test_worker_killed_between_fill_and_protection_places_protection_once(
-    stack: Stack, client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: ExchangeGateway, tmp_path: Path
+    stack: Stack, client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange, tmp_path: Path
 ) -> None:
     settings = fsettings.model_copy(update={"task_queue": f"fcrash-{uuid.uuid4().hex[:8]}"})
     first = worker_proc(tmp_path, settings, "worker-1").start()
@@ -385,7 +385,7 @@ async def test_close_refused_for_good_ends_close_failed_and_leaves_the_protectio
     proc.start(wait_port=port)
     settings = stack.settings(exchange_url=f"http://127.0.0.1:{port}", task_queue=f"fclosefail-{uuid.uuid4().hex[:8]}")
     paper = PaperAdmin(settings.exchange_url or "")
-    gateway = ExchangeGateway(settings)
+    gateway = BinanceExchange(settings)
     tid = trace_id("fclosefail")
     sl_id, tp_id = _ids(tid)
     try:

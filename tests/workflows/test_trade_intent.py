@@ -18,7 +18,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.testing import ActivityEnvironment
 from temporalio.service import RPCError
 
-from activities.exchange_gateway import ExchangeError, ExchangeGateway, RequestRefused
+from activities.exchange import ExchangeError, RequestRefused
+from activities.exchange.binance import BinanceExchange
 from activities.placement import Progress, place_exactly_once
 from activities.trading import TradingActivities
 from paper_exchange.admin_client import PaperAdmin
@@ -307,7 +308,7 @@ def _activity_environment() -> ActivityEnvironment:
 
 
 async def test_exchange_filter_failure_is_a_non_retryable_rejection(settings: Settings) -> None:
-    gateway = ExchangeGateway(settings)
+    gateway = BinanceExchange(settings)
     activities = TradingActivities(settings, gateway)
     order = OrderRequest(
         trace_id="filter-1", market=Market.SPOT, symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.MARKET,
@@ -324,7 +325,7 @@ async def test_exchange_filter_failure_is_a_non_retryable_rejection(settings: Se
 
 
 async def test_placement_attempt_near_its_timeout_sends_nothing(settings: Settings, paper: PaperAdmin) -> None:
-    gateway = ExchangeGateway(settings)
+    gateway = BinanceExchange(settings)
     activities = TradingActivities(settings, gateway)
     tid = trace_id("late-send")
     order = OrderRequest(
@@ -360,7 +361,7 @@ async def test_gate_records_that_no_order_exists_yet_for_its_run(client: Client,
 async def test_gate_that_finds_the_order_leaves_placement_to_adopt_it(client: Client, settings: Settings, paper: PaperAdmin) -> None:
     # A trace_id reused once the dedup window has passed: its order is already at the exchange.
     tid = trace_id("reused")
-    gateway = ExchangeGateway(settings)
+    gateway = BinanceExchange(settings)
     try:
         await gateway.place(_market_order(tid))
     finally:
@@ -387,7 +388,7 @@ async def test_placement_skips_its_lookup_only_on_the_gates_run_and_first_attemp
     await paper.arm("error_5xx", path="/api/v3/order", method="GET", count=1)
     environment = _activity_environment()
     environment.info = dataclasses.replace(environment.info, attempt=attempt, workflow_run_id="run-a")
-    gateway = ExchangeGateway(settings)
+    gateway = BinanceExchange(settings)
     activities = TradingActivities(settings, gateway)
     try:
         if looks_up:
@@ -407,7 +408,7 @@ async def test_a_send_stalled_past_its_recorded_horizon_cannot_execute(stack, pa
     # stalls (GC pause, suspended VM) past the request's recvWindow before the send goes
     # out. A retry trusts that record, so the late send must be refused, not placed.
     settings = stack.settings(recv_window_ms=1_000)
-    gateway = ExchangeGateway(settings)
+    gateway = BinanceExchange(settings)
     tid = trace_id("stall")
     order = _market_order(tid)
     heartbeats: list[Progress] = []
@@ -439,8 +440,8 @@ async def _later_than(paper: PaperAdmin, moment_ms: int) -> bool:
 
 
 async def test_gate_reuses_a_recent_price_and_shares_one_read(stack, paper: PaperAdmin) -> None:  # noqa: ANN001
-    cached = ExchangeGateway(stack.settings(price_max_age_seconds=60))
-    fresh = ExchangeGateway(stack.settings(price_max_age_seconds=0))
+    cached = BinanceExchange(stack.settings(price_max_age_seconds=60))
+    fresh = BinanceExchange(stack.settings(price_max_age_seconds=0))
     try:
         await paper.set_price("SOLUSDT", "150")
         assert await cached.last_price("SOLUSDT") == Decimal("150")

@@ -1,0 +1,193 @@
+"""What the activities need from an exchange: a small Protocol, its errors, and the send stamp.
+
+The exactly-once discipline (:mod:`activities.placement`) and the activities talk only to
+this module, never to a venue's client library; Binance is one implementation
+(:mod:`activities.exchange.binance`). To add another exchange, write
+``activities/exchange/<name>.py`` with a class that satisfies :class:`Exchange` (and
+:class:`FuturesExchange` if it trades futures), turn its failures into the errors below
+(a definite refusal, a refusal that may be retried, or an outcome that is unknown), send
+every order under the client order ID it is given and find it again by that ID, and make a
+request sent inside :func:`signed_at` unable to execute after the stamped moment plus
+``in_flight_horizon_ms``. Then construct it instead of ``BinanceExchange`` in
+``workers/worker.py`` (behind a setting when both must stay available).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
+
+from quantum_trader.models import AlgoSnapshot, Market, OrderRequest, OrderSnapshot, ProtectiveOrder
+
+
+class ExchangeError(Exception):
+    """Base of the exchange errors.
+
+    Attributes:
+        code: the exchange's own error code, when it gave one.
+    """
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class OrderRejected(ExchangeError):
+    """The exchange refused the order for good: retrying cannot help."""
+
+
+class NothingToReduce(OrderRejected):
+    """A reduce-only order was refused because there is no position left to reduce."""
+
+
+class ExchangeConfigError(ExchangeError):
+    """Keys, permissions or signing are wrong: an operator must fix the settings."""
+
+
+class RequestRefused(ExchangeError):
+    """The request did not execute (rate limit, clock); it may be retried later.
+
+    Attributes:
+        retry_after: seconds the exchange asked to wait, when it said.
+    """
+
+    def __init__(self, message: str, code: int | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, code)
+        self.retry_after = retry_after
+
+
+class OutcomeUnknown(ExchangeError):
+    """The request may or may not have executed."""
+
+
+class DuplicateOrder(ExchangeError):
+    """An open order with this client order ID already exists."""
+
+
+@dataclass(frozen=True)
+class SymbolRules:
+    """The exchange filters that decide whether an order is acceptable."""
+
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    step_size: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    tick_size: Decimal
+    min_notional: Decimal
+
+
+# The moment (local ms) that requests made inside :func:`signed_at` are stamped with.
+_SIGNED_AT_MS: ContextVar[int | None] = ContextVar("signed_at_ms", default=None)
+
+
+@contextlib.contextmanager
+def signed_at(moment_ms: int) -> Iterator[None]:
+    """Requests made inside are stamped with ``moment_ms`` instead of their send time.
+
+    An implementation must make sure such a request cannot execute after ``moment_ms +
+    in_flight_horizon_ms``. A placement records that it may have an order in flight until
+    that moment, then sends; the stamp keeps the record true even when the process stalls
+    in between (a GC pause, a suspended VM, SIGSTOP): a late send is refused instead of
+    placing an order after a retry already looked and found none.
+    """
+    token = _SIGNED_AT_MS.set(moment_ms)
+    try:
+        yield
+    finally:
+        _SIGNED_AT_MS.reset(token)
+
+
+def send_stamp_ms() -> int | None:
+    """The moment set by the enclosing :func:`signed_at`, or ``None`` outside one."""
+    return _SIGNED_AT_MS.get()
+
+
+class Exchange(Protocol):
+    """One exchange connection, shared by every activity of a worker.
+
+    Every method raises only :class:`ExchangeError` kinds for exchange and transport
+    failures, and none retries on its own.
+    """
+
+    @property
+    def in_flight_horizon_ms(self) -> int:
+        """How long after its stamp a request may still execute at the exchange."""
+        ...
+
+    async def symbol_rules(self, market: Market, symbol: str) -> SymbolRules | None:
+        """Filters of ``symbol`` on ``market``, or ``None`` if it is not traded there."""
+        ...
+
+    async def reference_price(self, market: Market, symbol: str) -> Decimal:
+        """The price market orders are sized with: last price (spot), mark price (futures)."""
+        ...
+
+    async def find_order(self, market: Market, symbol: str, client_order_id: str) -> OrderSnapshot | None:
+        """The order with this client order ID, or ``None`` if the exchange has none."""
+        ...
+
+    async def place(self, order: OrderRequest) -> OrderSnapshot:
+        """Send the order once, under ``order.client_order_id``."""
+        ...
+
+    async def cancel(self, order: OrderRequest) -> OrderSnapshot | None:
+        """Cancel by client order ID; ``None`` when the exchange knows no open order by it."""
+        ...
+
+    async def fees(self, order: OrderRequest, snapshot: OrderSnapshot) -> OrderSnapshot:
+        """``snapshot`` with the fees the order's trades were charged."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class FuturesExchange(Exchange, Protocol):
+    """The futures steps: leverage, position, and conditional (protective) orders."""
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        """Set the symbol's leverage and return what the exchange set; idempotent."""
+        ...
+
+    async def position_amount(self, symbol: str) -> Decimal:
+        """Signed one-way position of ``symbol``: positive long, negative short."""
+        ...
+
+    async def futures_order_by_id(self, symbol: str, order_id: int) -> OrderSnapshot | None:
+        """The futures order with this exchange order ID, or ``None``."""
+        ...
+
+    async def algo_place(self, order: ProtectiveOrder) -> AlgoSnapshot:
+        """Send the conditional order once, under ``order.client_algo_id``."""
+        ...
+
+    async def algo_lookup(self, order: ProtectiveOrder) -> AlgoSnapshot | None:
+        """The conditional order with this client algo ID, or ``None``."""
+        ...
+
+    async def algo_cancel(self, order: ProtectiveOrder) -> bool:
+        """Cancel by client algo ID; ``False`` when no open conditional order has it."""
+        ...
+
+
+__all__ = [
+    "DuplicateOrder",
+    "Exchange",
+    "ExchangeConfigError",
+    "ExchangeError",
+    "FuturesExchange",
+    "NothingToReduce",
+    "OrderRejected",
+    "OutcomeUnknown",
+    "RequestRefused",
+    "SymbolRules",
+    "send_stamp_ms",
+    "signed_at",
+]

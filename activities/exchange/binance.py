@@ -1,0 +1,386 @@
+"""Binance (or the paper exchange, which speaks its API) through python-binance.
+
+One :class:`BinanceExchange` per worker process: it owns one ``AsyncClient`` (one HTTP
+session, reused by every activity), caches symbol filters per market, and turns
+python-binance's failures into the errors of :mod:`activities.exchange`:
+
+* :class:`OrderRejected`: the exchange definitively refused (balance, filter, symbol).
+* :class:`RequestRefused`: the request definitively did not execute but may be retried
+  (rate limit, timestamp window); ``retry_after`` says when.
+* :class:`OutcomeUnknown`: a timeout, a 5xx, ``-1006`` or ``-1007``: the order may exist.
+
+Spot (``/api``) and USD-M futures (``/fapi``) differ only in python-binance's method names
+and a few parameters, which :data:`_APIS` lists per market.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+from binance import AsyncClient
+from binance.exceptions import BinanceAPIException, BinanceRequestException
+
+from activities.exchange import (
+    DuplicateOrder,
+    ExchangeConfigError,
+    ExchangeError,
+    NothingToReduce,
+    OrderRejected,
+    OutcomeUnknown,
+    RequestRefused,
+    SymbolRules,
+    send_stamp_ms,
+)
+from activities.exchange import parse
+from quantum_trader.models import AlgoSnapshot, Market, OrderRequest, OrderSnapshot, ProtectiveOrder
+from quantum_trader.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Error codes, as Binance documents them.
+CODE_TOO_MANY_REQUESTS = -1003
+CODE_UNKNOWN_ERROR = -1006
+CODE_TIMEOUT = -1007
+CODE_TIMESTAMP = -1021
+CODE_NEW_ORDER_REJECTED = -2010
+CODE_CANCEL_REJECTED = -2011
+CODE_NO_SUCH_ORDER = -2013
+CODE_REDUCE_ONLY_REJECTED = -2022
+CONFIG_ERROR_CODES = frozenset({-2014, -2015, -1022, -1002})
+DUPLICATE_ORDER_MESSAGE = "Duplicate order sent."
+# A cancel answered with these found no open order under the ID.
+NOTHING_TO_CANCEL_CODES = frozenset({CODE_CANCEL_REJECTED, CODE_NO_SUCH_ORDER})
+
+RULES_MAX_AGE_SECONDS = 300.0
+
+
+def classify(error: BaseException) -> ExchangeError:
+    """Map a python-binance / transport failure to the exchange error kinds."""
+    if isinstance(error, ExchangeError):
+        return error
+    if isinstance(error, BinanceAPIException):
+        code, message, status = error.code, error.message, error.status_code
+        text = f"{code} {message}"
+        if status >= 500 or code in (CODE_UNKNOWN_ERROR, CODE_TIMEOUT):
+            return OutcomeUnknown(f"outcome unknown: HTTP {status} {text}", code)
+        if status in (418, 429) or code == CODE_TOO_MANY_REQUESTS:
+            retry_after = _retry_after(error)
+            return RequestRefused(f"rate limited: HTTP {status} {text}", code, retry_after)
+        if code == CODE_TIMESTAMP:
+            return RequestRefused(f"clock outside recvWindow: {text}", code, None)
+        if code == CODE_NEW_ORDER_REJECTED and message == DUPLICATE_ORDER_MESSAGE:
+            return DuplicateOrder(text, code)
+        if code in CONFIG_ERROR_CODES:
+            return ExchangeConfigError(f"exchange refused credentials: {text}", code)
+        if code == CODE_REDUCE_ONLY_REJECTED:
+            return NothingToReduce(text, code)
+        return OrderRejected(text, code)
+    if isinstance(error, (asyncio.TimeoutError, aiohttp.ClientError, BinanceRequestException, OSError)):
+        return OutcomeUnknown(f"outcome unknown: {type(error).__name__}: {error}")
+    raise error
+
+
+def _retry_after(error: BinanceAPIException) -> float | None:
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class _Api:
+    """python-binance's names for one market's endpoints, and what differs in their use."""
+
+    exchange_info: str
+    price: str
+    price_field: str
+    create_order: str
+    get_order: str
+    cancel_order: str
+    trades: str
+    # newOrderRespType: FULL carries the spot fills; futures answers RESULT at most.
+    response_type: str
+    accepts_reduce_only: bool
+
+
+_APIS: dict[Market, _Api] = {
+    Market.SPOT: _Api(
+        exchange_info="get_exchange_info",
+        price="get_symbol_ticker",
+        price_field="price",
+        create_order="create_order",
+        get_order="get_order",
+        cancel_order="cancel_order",
+        trades="get_my_trades",
+        response_type="FULL",
+        accepts_reduce_only=False,
+    ),
+    Market.USDM: _Api(
+        exchange_info="futures_exchange_info",
+        price="futures_mark_price",
+        price_field="markPrice",
+        create_order="futures_create_order",
+        get_order="futures_get_order",
+        cancel_order="futures_cancel_order",
+        trades="futures_account_trades",
+        response_type="RESULT",
+        accepts_reduce_only=True,
+    ),
+}
+
+
+def _order_params(order: OrderRequest, api: _Api) -> dict[str, Any]:
+    """The new-order parameters, with the idempotency key."""
+    params: dict[str, Any] = {
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "type": order.order_type.value,
+        "quantity": _plain(order.quantity),
+        "newClientOrderId": order.client_order_id,
+        "newOrderRespType": api.response_type,
+    }
+    if order.price is not None:
+        params["price"] = _plain(order.price)
+    if order.time_in_force is not None:
+        params["timeInForce"] = order.time_in_force.value
+    if order.reduce_only and api.accepts_reduce_only:
+        params["reduceOnly"] = "true"
+    return params
+
+
+def _plain(value: Decimal) -> str:
+    """Decimal as Binance wants it: no exponent, no trailing zeros."""
+    return format(value.normalize(), "f")
+
+
+class BinanceExchange:
+    """python-binance ``AsyncClient`` for one worker, created on first use; an
+    :class:`activities.exchange.FuturesExchange`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: AsyncClient | None = None
+        self._lock = asyncio.Lock()
+        # market -> (monotonic time read, rules by symbol)
+        self._rules: dict[Market, tuple[float, dict[str, SymbolRules]]] = {}
+        # (market, symbol) -> (monotonic time read, price) and the read in flight, if any.
+        self._prices: dict[tuple[Market, str], tuple[float, Decimal]] = {}
+        self._price_reads: dict[tuple[Market, str], asyncio.Task[Decimal]] = {}
+
+    @property
+    def in_flight_horizon_ms(self) -> int:
+        """How long after sending a request it may still execute at the exchange."""
+        return self._settings.recv_window_ms + self._settings.unknown_outcome_grace_ms
+
+    async def client(self) -> AsyncClient:
+        async with self._lock:
+            if self._client is None:
+                self._client = await self._connect()
+            return self._client
+
+    async def _connect(self) -> AsyncClient:
+        settings = self._settings
+        key, secret = settings.binance_credentials
+        client_class = _client_class(settings)
+        try:
+            client = await client_class.create(key, secret, testnet=settings.binance_testnet and not settings.exchange_url)
+        except Exception as error:  # connection refused, DNS, 5xx at ping
+            raise classify(error) from None
+        client.REQUEST_RECVWINDOW = settings.recv_window_ms
+        client.REQUEST_TIMEOUT = settings.exchange_timeout_seconds
+        log.info("exchange connected url=%s testnet=%s", settings.exchange_url or "binance", settings.binance_testnet)
+        return client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close_connection()
+            self._client = None
+
+    async def _call(self, method: str, **params: Any) -> Any:
+        client = await self.client()
+        try:
+            return await getattr(client, method)(**params)
+        except (BinanceAPIException, BinanceRequestException, asyncio.TimeoutError, aiohttp.ClientError, OSError) as error:
+            if isinstance(error, BinanceAPIException) and error.code == CODE_TIMESTAMP:
+                await self._resync_clock(client)
+            raise classify(error) from None
+
+    async def _call_unless(self, codes: frozenset[int], method: str, **params: Any) -> Any | None:
+        """``_call``, with ``None`` for a rejection carrying one of ``codes``."""
+        try:
+            return await self._call(method, **params)
+        except OrderRejected as error:
+            if error.code in codes:
+                return None
+            raise
+
+    async def _resync_clock(self, client: AsyncClient) -> None:
+        try:
+            server = await client.get_server_time()
+            client.timestamp_offset = server["serverTime"] - int(time.time() * 1000)
+        except Exception:  # best effort; the retry will tell
+            log.warning("exchange clock resync failed")
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def symbol_rules(self, market: Market, symbol: str, max_age_seconds: float = RULES_MAX_AGE_SECONDS) -> SymbolRules | None:
+        """Filters of ``symbol`` on ``market``, or ``None`` if the exchange does not list it."""
+        loaded_at, rules = self._rules.get(market, (0.0, {}))
+        if time.monotonic() - loaded_at > max_age_seconds or symbol not in rules:
+            rules = parse.rules_by_symbol(await self._call(_APIS[market].exchange_info))
+            self._rules[market] = (time.monotonic(), rules)
+        return rules.get(symbol)
+
+    async def reference_price(self, market: Market, symbol: str) -> Decimal:
+        """Spot last price or USD-M mark price, at most ``QT_PRICE_MAX_AGE_SECONDS`` old.
+
+        Concurrent callers that find no recent price share one read.
+        """
+        key = (market, symbol)
+        cached = self._prices.get(key)
+        if cached is not None and time.monotonic() - cached[0] <= self._settings.price_max_age_seconds:
+            return cached[1]
+        task = self._price_reads.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._read_price(market, symbol))
+            self._price_reads[key] = task
+            task.add_done_callback(lambda done: self._price_read_done(key, done))
+        return await asyncio.shield(task)
+
+    async def last_price(self, symbol: str) -> Decimal:
+        """Spot last price (:meth:`reference_price` of the spot market)."""
+        return await self.reference_price(Market.SPOT, symbol)
+
+    async def _read_price(self, market: Market, symbol: str) -> Decimal:
+        api = _APIS[market]
+        data = await self._call(api.price, symbol=symbol)
+        return Decimal(str(data[api.price_field]))
+
+    def _price_read_done(self, key: tuple[Market, str], task: asyncio.Task[Decimal]) -> None:
+        self._price_reads.pop(key, None)
+        if not task.cancelled() and task.exception() is None:
+            self._prices[key] = (time.monotonic(), task.result())
+
+    async def find_order(self, market: Market, symbol: str, client_order_id: str) -> OrderSnapshot | None:
+        """The ``market`` order with this client order ID, or ``None`` if the exchange has none."""
+        data = await self._call_unless(
+            frozenset({CODE_NO_SUCH_ORDER}), _APIS[market].get_order, symbol=symbol, origClientOrderId=client_order_id
+        )
+        return None if data is None else parse.order_snapshot(data, client_order_id)
+
+    async def lookup(self, order: OrderRequest) -> OrderSnapshot | None:
+        """:meth:`find_order` for ``order``'s own client order ID."""
+        return await self.find_order(order.market, order.symbol, order.client_order_id)
+
+    async def fees(self, order: OrderRequest, snapshot: OrderSnapshot) -> OrderSnapshot:
+        """``snapshot`` with fees totalled from the order's trades."""
+        if snapshot.executed_qty == 0 or snapshot.order_id is None:
+            return snapshot
+        trades = await self._call(_APIS[order.market].trades, symbol=order.symbol, orderId=snapshot.order_id)
+        return parse.with_fees(snapshot, trades)
+
+    # --- writes ------------------------------------------------------------------------
+
+    async def place(self, order: OrderRequest) -> OrderSnapshot:
+        """Send the order once. Raises the exchange error kinds; never retries."""
+        api = _APIS[order.market]
+        data = await self._call(api.create_order, **_order_params(order, api))
+        return parse.order_snapshot(data, order.client_order_id)
+
+    async def cancel(self, order: OrderRequest) -> OrderSnapshot | None:
+        """Cancel by client order ID. ``None`` when the exchange knows no open order by it."""
+        data = await self._call_unless(
+            NOTHING_TO_CANCEL_CODES, _APIS[order.market].cancel_order, symbol=order.symbol, origClientOrderId=order.client_order_id
+        )
+        return None if data is None else parse.order_snapshot(data, order.client_order_id)
+
+    # --- USD-M futures (``/fapi``) ------------------------------------------------------
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        """Set the symbol's leverage; the same value twice is a no-op at the exchange."""
+        data = await self._call("futures_change_leverage", symbol=symbol, leverage=leverage)
+        return int(data.get("leverage", leverage))
+
+    async def position_amount(self, symbol: str) -> Decimal:
+        """Signed one-way-mode position of ``symbol``: positive long, negative short."""
+        return parse.position_amount(await self._call("futures_position_information", symbol=symbol))
+
+    async def futures_order_by_id(self, symbol: str, order_id: int) -> OrderSnapshot | None:
+        data = await self._call_unless(frozenset({CODE_NO_SUCH_ORDER}), "futures_get_order", symbol=symbol, orderId=order_id)
+        return None if data is None else parse.order_snapshot(data, str(data.get("clientOrderId", "")))
+
+    # --- USD-M conditional (algo) orders: the protective stop-loss and take-profit -------
+
+    async def algo_lookup(self, order: ProtectiveOrder) -> AlgoSnapshot | None:
+        """The conditional order with this client algo ID, or ``None`` if there is none."""
+        data = await self._call_unless(
+            frozenset({CODE_NO_SUCH_ORDER}), "futures_get_algo_order", symbol=order.symbol, clientAlgoId=order.client_algo_id
+        )
+        return None if data is None else parse.algo_snapshot(data, order.client_algo_id)
+
+    async def algo_place(self, order: ProtectiveOrder) -> AlgoSnapshot:
+        """Send the conditional order once, with its deterministic ``clientAlgoId``.
+
+        python-binance would invent a random ``clientAlgoId`` if none were passed, which
+        would make a retried placement a second order.
+        """
+        data = await self._call(
+            "futures_create_algo_order",
+            algoType="CONDITIONAL",
+            symbol=order.symbol,
+            side=order.side.value,
+            type=order.order_type,
+            triggerPrice=_plain(order.trigger_price),
+            quantity=_plain(order.quantity),
+            reduceOnly="true",
+            workingType="MARK_PRICE",
+            clientAlgoId=order.client_algo_id,
+        )
+        return parse.algo_snapshot(data, order.client_algo_id)
+
+    async def algo_cancel(self, order: ProtectiveOrder) -> bool:
+        """Cancel by client algo ID; ``False`` when no open conditional order has it."""
+        cancelled = await self._call_unless(
+            NOTHING_TO_CANCEL_CODES, "futures_cancel_algo_order", symbol=order.symbol, clientAlgoId=order.client_algo_id
+        )
+        return cancelled is not None
+
+
+class _StampedClient(AsyncClient):
+    """python-binance's client, honouring :func:`activities.exchange.signed_at`: Binance
+    executes a request only until its ``timestamp + recvWindow``, which is within the
+    exchange's ``in_flight_horizon_ms`` of the stamp."""
+
+    def _get_request_kwargs(self, method, signed, force_params=False, **kwargs):  # noqa: ANN001, ANN202, FBT002 - python-binance's signature
+        moment = send_stamp_ms()
+        if not signed or moment is None:
+            return super()._get_request_kwargs(method, signed, force_params, **kwargs)
+        # The client stamps ``time.time() * 1000 + timestamp_offset`` while it signs, all in
+        # this synchronous call: shift the offset to the recorded moment for just this call.
+        offset = self.timestamp_offset
+        self.timestamp_offset = offset + moment - time.time() * 1000
+        try:
+            return super()._get_request_kwargs(method, signed, force_params, **kwargs)
+        finally:
+            self.timestamp_offset = offset
+
+
+def _client_class(settings: Settings) -> type[AsyncClient]:
+    """python-binance's client (stamped by ``signed_at``), pointed at ``QT_EXCHANGE_URL`` when it is set."""
+    if not settings.exchange_url:
+        return _StampedClient
+    base = settings.exchange_url.rstrip("/")
+    return type(
+        "PaperAsyncClient",
+        (_StampedClient,),
+        {"API_URL": f"{base}/api", "API_TESTNET_URL": f"{base}/api", "FUTURES_URL": f"{base}/fapi", "FUTURES_TESTNET_URL": f"{base}/fapi"},
+    )
