@@ -33,42 +33,42 @@ class Settings(BaseSettings):
     )
 
     # Temporal
-    temporal_address: str = "127.0.0.1:7233"
-    temporal_namespace: str = "default"
-    task_queue: str = constants.TASK_QUEUE
-    temporal_api_key: SecretStr | None = None
-    temporal_tls: bool = False
-    temporal_tls_cert: Path | None = None
-    temporal_tls_key: Path | None = None
-    temporal_tls_ca: Path | None = None
-    temporal_tls_server_name: str | None = None
-    dedup_retention_days: int = Field(default=7, ge=1, le=3650)
+    temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend, host:port.")
+    temporal_namespace: str = Field(default="default", description="Temporal namespace.")
+    task_queue: str = Field(default=constants.TASK_QUEUE, description="Task queue of the workflows and activities.")
+    temporal_api_key: SecretStr | None = Field(default=None, description="Temporal API key (implies TLS).")
+    temporal_tls: bool = Field(default=False, description="Connect to Temporal over TLS (also on when a certificate or CA is given).")
+    temporal_tls_cert: Path | None = Field(default=None, description="Client certificate file, for mTLS to Temporal.")
+    temporal_tls_key: Path | None = Field(default=None, description="Client private key file, for mTLS to Temporal.")
+    temporal_tls_ca: Path | None = Field(default=None, description="CA certificate file that Temporal's server certificate is checked against.")
+    temporal_tls_server_name: str | None = Field(default=None, description="Server name expected in Temporal's certificate.")
+    dedup_retention_days: int = Field(default=7, ge=1, le=3650, description="Namespace retention the worker sets where permitted: the dedup window, how long a finished trace_id is still refused.")
     codec_keys: SecretStr | None = Field(
         default=None, description='Encrypt Temporal payloads: JSON {"<key id>": "<base64 32-byte key>"}.'
     )
     codec_key_id: str | None = Field(default=None, description="Key ID new payloads are encrypted with.")
 
     # Redis
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_password: SecretStr | None = None
-    result_stream: str = constants.RESULT_STREAM
-    result_stream_maxlen: int = Field(default=10_000, ge=100)
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL (`rediss://user@host:port/0` for TLS and an ACL user).")
+    redis_password: SecretStr | None = Field(default=None, description="Redis password.")
+    result_stream: str = Field(default=constants.RESULT_STREAM, description="Stream each intent's result is published to, once per trace_id.")
+    result_stream_maxlen: int = Field(default=10_000, ge=100, description="The result stream is trimmed to about this many entries (`MAXLEN ~`).")
 
     # Exchange
     exchange_url: str | None = Field(
         default=None,
         description="Base URL of a Binance-compatible server (the paper exchange); unset means real Binance.",
     )
-    binance_testnet: bool = False
-    binance_api_key: SecretStr | None = None
-    binance_api_secret: SecretStr | None = None
-    recv_window_ms: int = Field(default=5_000, ge=1_000, le=60_000)
+    binance_testnet: bool = Field(default=False, description="With no `QT_EXCHANGE_URL`: Binance's testnets (spot, and USDⓈ-M futures for futures calls) instead of live.")
+    binance_api_key: SecretStr | None = Field(default=None, description="Exchange API key.")
+    binance_api_secret: SecretStr | None = Field(default=None, description="Exchange API secret.")
+    recv_window_ms: int = Field(default=5_000, ge=1_000, le=60_000, description="`recvWindow` sent with every signed request.")
     unknown_outcome_grace_ms: int = Field(
         default=11_000,
         ge=0,
         description="Wait past timestamp+recvWindow before trusting 'order does not exist' (exchange queue + skew).",
     )
-    exchange_timeout_seconds: float = Field(default=10.0, gt=0)
+    exchange_timeout_seconds: float = Field(default=10.0, gt=0, description="HTTP timeout of one exchange call.")
     price_max_age_seconds: float = Field(
         default=1.0,
         ge=0,
@@ -76,10 +76,10 @@ class Settings(BaseSettings):
     )
 
     # Risk gate
-    kill_switch: bool = False
-    min_confidence: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
-    allowed_symbols: tuple[str, ...] = DEFAULT_SYMBOLS
-    max_notional_usd: Decimal = Field(default=Decimal("10000"), gt=0)
+    kill_switch: bool = Field(default=False, description="Refuse every new intent (also: the Redis key `quantum:control:kill_switch`).")
+    min_confidence: Decimal = Field(default=Decimal("0.5"), ge=0, le=1, description="Lowest decision confidence the risk gate approves; a decision without one is rejected while this is above 0.")
+    allowed_symbols: tuple[str, ...] = Field(default=DEFAULT_SYMBOLS, description="Symbols that may be traded (a JSON list).")
+    max_notional_usd: Decimal = Field(default=Decimal("10000"), gt=0, description="Largest order, in quote currency.")
     max_leverage: int = Field(default=20, ge=1, le=125, description="Highest leverage a usdm decision may ask for.")
     futures_require_stop_loss: bool = Field(default=True, description="Refuse usdm decisions without a stop_loss level.")
 
@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(
         default=None, ge=0, le=65_535, description="Serve the worker's Prometheus metrics (SDK and intents) on this port."
     )
-    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_host: str = Field(default="127.0.0.1", description="Address the worker's metrics endpoint binds to.")
     workflow_sandbox: bool = Field(
         default=False,
         description="Run workflows in the SDK sandbox, which refuses non-deterministic calls (the workflow tests do).",
@@ -98,10 +98,10 @@ class Settings(BaseSettings):
     )
 
     # Intent lifetimes
-    market_deadline_seconds: int = Field(default=180, ge=5)
-    limit_default_ttl_seconds: int = Field(default=3_600, ge=1)
-    limit_deadline_margin_seconds: int = Field(default=60, ge=5)
-    order_poll_seconds: float = Field(default=1.0, gt=0)
+    market_deadline_seconds: int = Field(default=180, ge=5, description="Deadline of a MARKET intent.")
+    limit_default_ttl_seconds: int = Field(default=3_600, ge=1, description="TTL of a LIMIT intent that names none.")
+    limit_deadline_margin_seconds: int = Field(default=60, ge=5, description="A LIMIT intent's deadline is its TTL plus this.")
+    order_poll_seconds: float = Field(default=1.0, gt=0, description="How often a resting order is polled.")
 
     # Secret files: QT_<SECRET>_FILE reads the secret from a file (Docker/Kubernetes secrets).
     binance_api_key_file: Path | None = None
@@ -111,8 +111,8 @@ class Settings(BaseSettings):
     codec_keys_file: Path | None = None
 
     # Logging
-    log_level: str = "INFO"
-    log_json: bool = False
+    log_level: str = Field(default="INFO", description="Log level (`DEBUG`, `INFO`, `WARNING`, `ERROR`).")
+    log_json: bool = Field(default=False, description="Log JSON lines instead of key=value lines.")
 
     # Ingress (quantum-trader ingress)
     ingress_group_start_id: str = Field(
@@ -121,18 +121,17 @@ class Settings(BaseSettings):
     ingress_consumer: str | None = Field(
         default=None, max_length=200, description="Consumer name; unset means ingress-<host>-<pid>-<random>. A stable name resumes its own pending entries at once."
     )
-    ingress_batch_size: int = Field(default=500, ge=1, le=10_000)
-    ingress_block_ms: int = Field(default=2_000, ge=10, le=60_000)
-    ingress_max_concurrent_starts: int = Field(default=128, ge=1, le=1_000)
+    ingress_batch_size: int = Field(default=500, ge=1, le=10_000, description="Entries read per `XREADGROUP`.")
+    ingress_block_ms: int = Field(default=2_000, ge=10, le=60_000, description="How long one `XREADGROUP` blocks waiting for entries.")
+    ingress_max_concurrent_starts: int = Field(default=128, ge=1, le=1_000, description="Workflow starts in flight at once.")
     ingress_reclaim_idle_ms: int = Field(default=30_000, ge=100, description="Pending entries idle this long are taken over from their consumer.")
     ingress_max_deliveries: int = Field(default=10, ge=2, description="A reclaimed entry delivered more often than this is dead-lettered.")
-    ingress_backoff_initial_seconds: float = Field(default=0.2, gt=0)
-    ingress_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    ingress_backoff_initial_seconds: float = Field(default=0.2, gt=0, description="First backoff while Temporal or Redis is unreachable.")
+    ingress_backoff_max_seconds: float = Field(default=10.0, gt=0, description="Longest backoff while Temporal or Redis is unreachable.")
     ingress_publish_intents: bool = Field(default=False, description="Also append each started intent to quantum:stream:trade.intent.")
     ingress_metrics_port: int | None = Field(default=None, ge=0, le=65_535, description="Serve Prometheus metrics on this port.")
-    ingress_metrics_host: str = "127.0.0.1"
-    # Test hook: SIGKILL the ingress right after its first workflow start, before the ack.
-    ingress_crash_after_start: bool = False
+    ingress_metrics_host: str = Field(default="127.0.0.1", description="Address the ingress's metrics endpoint binds to.")
+    ingress_crash_after_start: bool = Field(default=False, description="Test hook: the ingress kills itself right after its first workflow start, before the ack.")
 
     @model_validator(mode="before")
     @classmethod

@@ -5,9 +5,8 @@
 
 One row per field: the ``QT_*`` variable, its default (a secret is always shown unset,
 never a value), what it does and the values it accepts. A field's ``description`` in the
-model is the text; :data:`FALLBACK` covers the fields that do not carry one yet, and an
-entry there for a field the model now describes (or no longer has) is an error, so the
-two never disagree. ``tests/test_docs.py`` checks that the file equals :func:`render`.
+model is the text, and a field without one is an error. ``tests/test_docs.py`` checks that
+the file equals :func:`render`.
 """
 
 from __future__ import annotations
@@ -28,52 +27,6 @@ from quantum_trader.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "settings.md"
 PREFIX = Settings.model_config.get("env_prefix", "QT_")
-
-# What a field does, for the fields whose Field(...) has no description yet. Move a line into
-# quantum_trader/settings.py as description=... and delete it here.
-FALLBACK: dict[str, str] = {
-    "temporal_address": "Temporal frontend, host:port.",
-    "temporal_namespace": "Temporal namespace.",
-    "task_queue": "Task queue of the workflows and activities.",
-    "temporal_api_key": "Temporal API key (implies TLS).",
-    "temporal_tls": "Connect to Temporal over TLS (also on when a certificate or CA is given).",
-    "temporal_tls_cert": "Client certificate file, for mTLS to Temporal.",
-    "temporal_tls_key": "Client private key file, for mTLS to Temporal.",
-    "temporal_tls_ca": "CA certificate file that Temporal's server certificate is checked against.",
-    "temporal_tls_server_name": "Server name expected in Temporal's certificate.",
-    "dedup_retention_days": "Namespace retention the worker sets where permitted: the dedup window, "
-    "how long a finished trace_id is still refused.",
-    "redis_url": "Redis URL (`rediss://user@host:port/0` for TLS and an ACL user).",
-    "redis_password": "Redis password.",
-    "result_stream": "Stream each intent's result is published to, once per trace_id.",
-    "result_stream_maxlen": "The result stream is trimmed to about this many entries (`MAXLEN ~`).",
-    "binance_testnet": "With no `QT_EXCHANGE_URL`: Binance's testnets (spot, and USDⓈ-M futures for futures "
-    "calls) instead of live.",
-    "binance_api_key": "Exchange API key.",
-    "binance_api_secret": "Exchange API secret.",
-    "recv_window_ms": "`recvWindow` sent with every signed request.",
-    "exchange_timeout_seconds": "HTTP timeout of one exchange call.",
-    "kill_switch": "Refuse every new intent (also: the Redis key `quantum:control:kill_switch`).",
-    "min_confidence": "Lowest decision confidence the risk gate approves; a decision without one is rejected "
-    "while this is above 0.",
-    "allowed_symbols": "Symbols that may be traded (a JSON list).",
-    "max_notional_usd": "Largest order, in quote currency.",
-    "worker_metrics_host": "Address the worker's metrics endpoint binds to.",
-    "market_deadline_seconds": "Deadline of a MARKET intent.",
-    "limit_default_ttl_seconds": "TTL of a LIMIT intent that names none.",
-    "limit_deadline_margin_seconds": "A LIMIT intent's deadline is its TTL plus this.",
-    "order_poll_seconds": "How often a resting order is polled.",
-    "log_level": "Log level (`DEBUG`, `INFO`, `WARNING`, `ERROR`).",
-    "log_json": "Log JSON lines instead of key=value lines.",
-    "ingress_batch_size": "Entries read per `XREADGROUP`.",
-    "ingress_block_ms": "How long one `XREADGROUP` blocks waiting for entries.",
-    "ingress_max_concurrent_starts": "Workflow starts in flight at once.",
-    "ingress_backoff_initial_seconds": "First backoff while Temporal or Redis is unreachable.",
-    "ingress_backoff_max_seconds": "Longest backoff while Temporal or Redis is unreachable.",
-    "ingress_metrics_host": "Address the ingress's metrics endpoint binds to.",
-    "ingress_crash_after_start": "Test hook: the ingress kills itself right after its first workflow start, "
-    "before the ack.",
-}
 
 HEADER = """\
 # Settings
@@ -98,7 +51,7 @@ stops the process with one line: `quantum-trader: invalid settings: {prefix}<NAM
 
 
 class OutOfDate(Exception):
-    """The descriptions in FALLBACK and the model disagree about which fields exist or are described."""
+    """A field of the model has no description."""
 
 
 def _is_secret(info: FieldInfo) -> bool:
@@ -138,8 +91,6 @@ def default_text(info: FieldInfo) -> str:
 def description(name: str, info: FieldInfo) -> str:
     if info.description:
         text = info.description
-    elif name in FALLBACK:
-        text = FALLBACK[name]
     elif (secret := _secret_of_file_field(name)) is not None:
         text = f"Read `{env_name(secret)}` from this file."
     else:
@@ -178,16 +129,7 @@ def _cell(text: str) -> str:
     return "`".join(p if i % 2 else p.replace("<", "&lt;").replace(">", "&gt;") for i, p in enumerate(pieces))
 
 
-def check_fallback() -> None:
-    fields = Settings.model_fields
-    stale = sorted(name for name in FALLBACK if name not in fields or fields[name].description)
-    if stale:
-        raise OutOfDate("tools/settings_doc.py FALLBACK has entries for fields the model describes or no longer "
-                        f"has; delete them: {', '.join(stale)}")
-
-
 def render() -> str:
-    check_fallback()
     rows = [
         f"| `{env_name(name)}` | {default_text(info)} | {_cell(description(name, info))} | {_cell(limits(info))} |"
         for name, info in Settings.model_fields.items()
