@@ -1,0 +1,131 @@
+"""states.outcome(): an intent's end state and reason, one test per branch (pure)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from quantum_trader.models import OrderSnapshot
+from quantum_trader.states import Cause, IntentState, OrderStatus, outcome
+
+S = IntentState
+
+
+def _order(status: OrderStatus, executed: str = "0", orig: str = "1") -> OrderSnapshot:
+    return OrderSnapshot(client_order_id="t-1-e", order_id=7, status=status, orig_qty=Decimal(orig), executed_qty=Decimal(executed))
+
+
+# --- no order at the exchange ---------------------------------------------------------------
+
+
+def test_outcome_no_order_cancel_ends_cancelled_with_the_cancel_reason() -> None:
+    assert outcome(None, Cause.CANCEL, "ops") == (S.CANCELLED, "ops")
+
+
+def test_outcome_no_order_cancel_without_reason_says_cancel_requested() -> None:
+    assert outcome(None, Cause.CANCEL) == (S.CANCELLED, "cancel requested")
+
+
+def test_outcome_no_order_expiry_ends_expired_with_nothing_filled() -> None:
+    assert outcome(None, Cause.EXPIRY) == (S.EXPIRED, "ttl reached with nothing filled")
+
+
+def test_outcome_no_order_deadline_ends_failed_before_placement() -> None:
+    assert outcome(None, Cause.DEADLINE) == (S.FAILED, "deadline passed before the order could be placed")
+
+
+def test_outcome_no_order_failure_ends_failed_with_the_failure() -> None:
+    assert outcome(None, Cause.FAILURE, "placement failed: timeout") == (
+        S.FAILED,
+        "placement failed: timeout; no order exists at the exchange",
+    )
+
+
+# --- the workflow cancelled the order: what was filled by then decides -----------------------
+
+
+@pytest.mark.parametrize(
+    ("cause", "why", "words"),
+    [
+        (Cause.CANCEL, "ops", "ops"),
+        (Cause.CANCEL, "", "cancel requested"),
+        (Cause.EXPIRY, "", "ttl reached"),
+        (Cause.DEADLINE, "", "deadline passed"),
+        (Cause.FAILURE, "placement failed: timeout", "placement failed: timeout"),
+    ],
+)
+def test_outcome_cancelled_order_already_filled_ends_filled(cause: Cause, why: str, words: str) -> None:
+    final = _order(OrderStatus.FILLED, executed="1")
+    assert outcome(final, cause, why) == (S.FILLED, f"filled before the cancel took effect ({words})")
+
+
+@pytest.mark.parametrize(
+    ("cause", "why", "words"),
+    [
+        (Cause.CANCEL, "ops", "ops"),
+        (Cause.EXPIRY, "", "ttl reached"),
+        (Cause.DEADLINE, "", "deadline passed"),
+        (Cause.FAILURE, "placement failed: timeout", "placement failed: timeout"),
+    ],
+)
+def test_outcome_cancelled_order_with_some_fills_ends_partially_filled(cause: Cause, why: str, words: str) -> None:
+    final = _order(OrderStatus.CANCELED, executed="0.4")
+    assert outcome(final, cause, why) == (S.PARTIALLY_FILLED, f"{words}; 0.4 of 1 filled")
+
+
+def test_outcome_cancelled_order_nothing_filled_on_cancel_ends_cancelled() -> None:
+    assert outcome(_order(OrderStatus.CANCELED), Cause.CANCEL, "ops") == (S.CANCELLED, "ops")
+
+
+def test_outcome_cancelled_order_nothing_filled_on_expiry_ends_expired() -> None:
+    assert outcome(_order(OrderStatus.CANCELED), Cause.EXPIRY) == (S.EXPIRED, "ttl reached")
+
+
+def test_outcome_cancelled_order_nothing_filled_at_deadline_ends_failed() -> None:
+    assert outcome(_order(OrderStatus.CANCELED), Cause.DEADLINE) == (
+        S.FAILED,
+        "deadline passed; order cancelled with nothing filled",
+    )
+
+
+def test_outcome_cancelled_order_nothing_filled_after_failure_ends_failed() -> None:
+    assert outcome(_order(OrderStatus.CANCELED), Cause.FAILURE, "placement failed: timeout") == (
+        S.FAILED,
+        "placement failed: timeout; order cancelled with nothing filled",
+    )
+
+
+# --- the exchange closed the order on its own -----------------------------------------------
+
+
+def test_outcome_exchange_filled_ends_filled() -> None:
+    assert outcome(_order(OrderStatus.FILLED, executed="1"), Cause.EXCHANGE) == (S.FILLED, "filled")
+
+
+def test_outcome_exchange_filled_after_a_late_cancel_names_the_cancel() -> None:
+    assert outcome(_order(OrderStatus.FILLED, executed="1"), Cause.EXCHANGE, "ops") == (
+        S.FILLED,
+        "filled before the cancel took effect (ops)",
+    )
+
+
+def test_outcome_exchange_closed_with_some_fills_ends_partially_filled() -> None:
+    assert outcome(_order(OrderStatus.EXPIRED, executed="0.4"), Cause.EXCHANGE) == (
+        S.PARTIALLY_FILLED,
+        "exchange closed the order as EXPIRED; 0.4 of 1 filled",
+    )
+
+
+def test_outcome_exchange_rejected_ends_rejected() -> None:
+    assert outcome(_order(OrderStatus.REJECTED), Cause.EXCHANGE) == (S.REJECTED, "exchange rejected the order")
+
+
+def test_outcome_exchange_canceled_nothing_filled_ends_cancelled() -> None:
+    # Binance spells the order's status CANCELED; the intent ends CANCELLED.
+    assert outcome(_order(OrderStatus.CANCELED), Cause.EXCHANGE) == (S.CANCELLED, "cancelled at the exchange")
+
+
+@pytest.mark.parametrize("status", [OrderStatus.EXPIRED, OrderStatus.EXPIRED_IN_MATCH])
+def test_outcome_exchange_expired_nothing_filled_ends_expired(status: OrderStatus) -> None:
+    assert outcome(_order(status), Cause.EXCHANGE) == (S.EXPIRED, f"exchange closed the order as {status} with nothing filled")
