@@ -40,6 +40,7 @@ from redis.exceptions import ResponseError
 from quantum_trader import constants, logs
 from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
+from quantum_trader.states import OrderStatus
 
 log = logging.getLogger("bench.baseline")
 
@@ -47,6 +48,8 @@ ROUTER_GROUP = "quantum:group:router:ai.decision.made"
 EXECUTION_GROUP = "quantum:group:execution:trade.intent"
 READ_COUNT = 64
 BLOCK_MS = 1_000
+# The original result's status for the exchange order's; anything else was "rejected".
+RESULT_STATUS = {OrderStatus.FILLED: "filled", OrderStatus.PARTIALLY_FILLED: "partial"}
 
 
 def _text(value: Any) -> str:
@@ -143,7 +146,7 @@ class Executor:
             return result
         filled = Decimal(str(order.get("executedQty", "0")))
         quote = Decimal(str(order.get("cummulativeQuoteQty", "0")))
-        status = {"FILLED": "filled", "PARTIALLY_FILLED": "partial"}.get(order.get("status", ""), "rejected")
+        status = RESULT_STATUS.get(order.get("status", ""), "rejected")
         result.update(
             order_id=str(order.get("orderId", "")), status=status, timestamp=str(int(time.time() * 1000)),
             entry_price=str(quote / filled) if filled else "", position_size_usd=str(quote),

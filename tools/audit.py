@@ -32,11 +32,13 @@ from typing import Any
 from quantum_trader import constants
 from quantum_trader.ids import Step
 from quantum_trader.ids import client_order_id as default_client_order_id
-from quantum_trader.states import TERMINAL_STATES
+from quantum_trader.states import OPEN_ORDER_STATUSES, TERMINAL_STATES, IntentState, OrderStatus
 
 TERMINAL = {state.value for state in TERMINAL_STATES}
-OPEN_ORDER_STATUSES = {"NEW", "PARTIALLY_FILLED", "PENDING_NEW"}
-FILLED_STATES = {"FILLED", "PARTIALLY_FILLED"}
+# The end states whose result reports an executed quantity.
+FILLED_STATES = frozenset({IntentState.FILLED, IntentState.PARTIALLY_FILLED})
+# Temporal's name for an execution without a status.
+UNSPECIFIED_STATUS = "UNSPECIFIED"
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,7 @@ def reconcile(
         "exchange: orders": len(orders),
         "exchange: client order IDs": len(by_client_id),
         "exchange: open orders": sum(1 for o in orders if o.status in OPEN_ORDER_STATUSES),
-        "exchange: filled orders": sum(1 for o in orders if o.status == "FILLED"),
+        "exchange: filled orders": sum(1 for o in orders if o.status == OrderStatus.FILLED),
     }
     return Reconciliation(counts, violations)
 
@@ -242,11 +244,16 @@ async def read_workflows(client: Any, query: str) -> list[WorkflowRow]:
             WorkflowRow(
                 trace_id=execution.id,
                 run_id=execution.run_id,
-                status=execution.status.name if execution.status is not None else "UNKNOWN",
+                status=execution_status(execution),
                 trade_state=str(values[0]) if values else None,
             )
         )
     return rows
+
+
+def execution_status(execution: Any) -> str:
+    """A listed execution's status name (RUNNING, COMPLETED, ...)."""
+    return execution.status.name if execution.status is not None else UNSPECIFIED_STATUS
 
 
 async def read_results(redis: Any, stream: str, wanted: set[str] | None = None) -> list[ResultRow]:

@@ -46,9 +46,9 @@ from temporalio.service import RPCError
 from quantum_trader import constants, logs
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import CancelRequest, IntentResult, IntentStatus
-from tools.audit import OPEN_ORDER_STATUSES, read_results
+from tools.audit import execution_status, read_results
 from quantum_trader.settings import Settings
-from quantum_trader.states import TERMINAL_STATES, IntentState
+from quantum_trader.states import OPEN_ORDER_STATUSES, TERMINAL_STATES, IntentState
 from tools.harness import Harness, add_stack_arguments, kill_group, stack_from_args
 
 CHECKS = ("DEDUP", "TERMINAL", "RESTART", "IDEMPOTENT", "CANCEL", "BADINPUT")
@@ -291,7 +291,7 @@ class Proof:
         client = await self.h.client()
         rows = []
         async for execution in client.list_workflows(f'{constants.SA_SOURCE}="{source}"'):
-            rows.append((execution.id, execution.status.name if execution.status else "UNKNOWN"))
+            rows.append((execution.id, execution_status(execution)))
         return rows
 
     async def settled_workflows_of(self, source: str, at_least: int, timeout: float | None = None) -> list[tuple[str, str]]:
