@@ -37,27 +37,20 @@ def intent_details(
     protection_workflow_id: str | None = None,
 ) -> str:
     """An intent's state, its order at the exchange and, for futures, its protection."""
-    lines = [f"**{state.value}** {decision.summary()}"]
-    if order is not None:
-        lines.append(f"- client order ID: `{order.client_order_id}`")
-    if snapshot is not None:
-        lines.append(f"- exchange: order `{snapshot.order_id}` {snapshot.status}, filled {snapshot.executed_qty} of {snapshot.orig_qty}")
-    if deadline is not None:
-        lines.append(f"- deadline: {deadline.isoformat()}")
-    if cancel is not None:
-        lines.append(f"- cancel requested: {cancel.reason}")
-    if leverage is not None:
-        lines.append(f"- leverage: x{leverage}")
-    for index, protective in enumerate(protection):
-        placed = protection_placed[index].status if index < len(protection_placed) else "not placed"
-        lines.append(f"- {protective.label()} `{protective.client_algo_id}` {protective.order_type} @ {protective.trigger_price}: {placed}")
-    if flatten is not None:
-        lines.append(f"- flatten order `{flatten.client_order_id}` {flatten.status}, filled {flatten.executed_qty}")
-    if protection_workflow_id is not None:
-        lines.append(f"- protection workflow: `{protection_workflow_id}`")
-    if reason:
-        lines.append(f"- reason: {reason}")
-    return "\n".join(lines)
+    placed = [s.status for s in protection_placed]
+    placed += ["not placed"] * (len(protection) - len(placed))
+    return _markdown(
+        f"**{state.value}** {decision.summary()}",
+        f"client order ID: `{order.client_order_id}`" if order is not None else None,
+        f"exchange: order `{snapshot.order_id}` {snapshot.status}, filled {snapshot.executed_qty} of {snapshot.orig_qty}" if snapshot is not None else None,
+        f"deadline: {deadline.isoformat()}" if deadline is not None else None,
+        f"cancel requested: {cancel.reason}" if cancel is not None else None,
+        f"leverage: x{leverage}" if leverage is not None else None,
+        *(f"{o.label()} `{o.client_algo_id}` {o.order_type} @ {o.trigger_price}: {status}" for o, status in zip(protection, placed)),
+        f"flatten order `{flatten.client_order_id}` {flatten.status}, filled {flatten.executed_qty}" if flatten is not None else None,
+        f"protection workflow: `{protection_workflow_id}`" if protection_workflow_id is not None else None,
+        f"reason: {reason}" if reason else None,
+    )
 
 
 def protection_details(
@@ -70,13 +63,15 @@ def protection_details(
     reason: str,
 ) -> str:
     """A protection workflow's state, its protective orders and its close order."""
-    lines = [f"**{state}** {plan.entry_side.value} {plan.quantity} {plan.symbol} (intent `{plan.trace_id}`)"]
-    for order, snapshot in zip(plan.orders, snapshots):
-        lines.append(f"- {order.label()} `{order.client_algo_id}` {order.order_type} {order.side.value} @ {order.trigger_price}: {snapshot.status}")
-    if close is not None:
-        lines.append(f"- close requested: {close.reason}")
-    if close_snapshot is not None:
-        lines.append(f"- close order `{close_snapshot.client_order_id}` {close_snapshot.status}, filled {close_snapshot.executed_qty}")
-    if reason:
-        lines.append(f"- reason: {reason}")
-    return "\n".join(lines)
+    return _markdown(
+        f"**{state}** {plan.entry_side.value} {plan.quantity} {plan.symbol} (intent `{plan.trace_id}`)",
+        *(f"{o.label()} `{o.client_algo_id}` {o.order_type} {o.side.value} @ {o.trigger_price}: {s.status}" for o, s in zip(plan.orders, snapshots)),
+        f"close requested: {close.reason}" if close is not None else None,
+        f"close order `{close_snapshot.client_order_id}` {close_snapshot.status}, filled {close_snapshot.executed_qty}" if close_snapshot is not None else None,
+        f"reason: {reason}" if reason else None,
+    )
+
+
+def _markdown(title: str, *items: str | None) -> str:
+    """The title line, then one bullet per item that is not None."""
+    return "\n".join([title, *(f"- {item}" for item in items if item is not None)])

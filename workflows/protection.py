@@ -28,7 +28,7 @@ from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
 from workflows import details
-from workflows.steps import cause_message, exchange_step
+from workflows.steps import cause_message, close_position, exchange_step
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
@@ -36,7 +36,6 @@ with workflow.unsafe.imports_passed_through():
     from quantum_trader.models import (
         AlgoSnapshot,
         CancelProtectionRequest,
-        ClosePositionRequest,
         ClosePositionSignal,
         OrderSnapshot,
         ProtectionPlan,
@@ -192,11 +191,10 @@ class ProtectionWorkflow:
         assert plan is not None
         order = plan.close_order.model_copy(update={"quantity": quantity})
         try:
-            result = await exchange_step(
-                FuturesActivities.close_position,
-                ClosePositionRequest(order=order, entry_side=plan.entry_side),
+            result = await close_position(
+                order,
+                plan.entry_side,
                 timeout=PROTECTION_STEP_TIMEOUT,
-                window=RECONCILE_WINDOW,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=f"close {quantity} {plan.symbol} as {order.client_order_id} ({why})",
             )

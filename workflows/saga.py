@@ -17,7 +17,7 @@ from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 from workflows.protection import ProtectionWorkflow
-from workflows.steps import cause_message, exchange_step
+from workflows.steps import cause_message, close_position, exchange_step
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
     from quantum_trader.models import (
         AlgoSnapshot,
         CancelProtectionRequest,
-        ClosePositionRequest,
         FuturesApproval,
         Market,
         OrderRequest,
@@ -109,12 +108,8 @@ class ProtectionSaga:
         workflow.logger.warning("protection failed, flattening trace_id=%s %s", decision.trace_id, why)
         flatten = self._closing_order(Step.FLATTEN, filled)
         try:
-            closed = await exchange_step(
-                FuturesActivities.close_position,
-                ClosePositionRequest(order=flatten, entry_side=decision.side),
-                timeout=PLACE_TIMEOUT,
-                window=RECONCILE_WINDOW,
-                summary=f"flatten {flatten.quantity} {flatten.symbol} as {flatten.client_order_id}",
+            closed = await close_position(
+                flatten, decision.side, timeout=PLACE_TIMEOUT, summary=f"flatten {flatten.quantity} {flatten.symbol} as {flatten.client_order_id}"
             )
         except ActivityError as flatten_error:
             return IntentState.FAILED, (

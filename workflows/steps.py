@@ -13,7 +13,9 @@ from temporalio.exceptions import ActivityError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.policies import EXCHANGE_RETRY, HEARTBEAT_TIMEOUT
+    from activities.futures import FuturesActivities
+    from quantum_trader.models import ClosePositionRequest, CloseResult, OrderRequest, Side
+    from workflows.policies import EXCHANGE_RETRY, HEARTBEAT_TIMEOUT, RECONCILE_WINDOW
 
 T = TypeVar("T")
 
@@ -38,6 +40,28 @@ async def exchange_step(
         retry_policy=retry,
         cancellation_type=cancellation_type,
         summary=summary,
+    )
+
+
+async def close_position(
+    order: OrderRequest,
+    entry_side: Side,
+    *,
+    timeout: timedelta,
+    summary: str,
+    cancellation_type: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL,
+) -> CloseResult:
+    """Close a futures position with ``order`` (reduce-only MARKET), retried for up to RECONCILE_WINDOW.
+
+    The saga's flatten and the protection workflow's close both take this step.
+    """
+    return await exchange_step(
+        FuturesActivities.close_position,
+        ClosePositionRequest(order=order, entry_side=entry_side),
+        timeout=timeout,
+        window=RECONCILE_WINDOW,
+        summary=summary,
+        cancellation_type=cancellation_type,
     )
 
 
