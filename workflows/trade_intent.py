@@ -203,7 +203,7 @@ class TradeIntentWorkflow:
             approve, summary = TradingActivities.approve_intent, f"risk gate {decision.symbol}"
         try:
             return await workflow.execute_local_activity_method(
-                approve,  # type: ignore[arg-type]
+                approve,
                 decision,
                 start_to_close_timeout=APPROVE_TIMEOUT,
                 schedule_to_close_timeout=APPROVE_WINDOW,
