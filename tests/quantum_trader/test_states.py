@@ -1,4 +1,4 @@
-"""states.outcome(): an intent's end state and reason, one test per branch (pure)."""
+"""The state module: the intent table, and outcome(), an intent's end state and reason (one test per branch)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from quantum_trader.models import OrderSnapshot
-from quantum_trader.states import Cause, IntentState, OrderStatus, outcome
+from quantum_trader.states import TERMINAL_STATES, TRANSITIONS, Cause, IntentState, InvalidTransition, OrderStatus, outcome, transition
 
 S = IntentState
 
@@ -129,3 +129,30 @@ def test_outcome_exchange_canceled_nothing_filled_ends_cancelled() -> None:
 @pytest.mark.parametrize("status", [OrderStatus.EXPIRED, OrderStatus.EXPIRED_IN_MATCH])
 def test_outcome_exchange_expired_nothing_filled_ends_expired(status: OrderStatus) -> None:
     assert outcome(_order(status), Cause.EXCHANGE) == (S.EXPIRED, f"exchange closed the order as {status} with nothing filled")
+
+
+# --- the intent table -------------------------------------------------------------------
+
+
+def test_state_table_terminal_states_have_no_way_out_except_partial() -> None:
+    assert TERMINAL_STATES == {S.FILLED, S.PARTIALLY_FILLED, S.CANCELLED, S.EXPIRED, S.REJECTED, S.FAILED}
+    for state in TERMINAL_STATES - {S.PARTIALLY_FILLED}:
+        assert TRANSITIONS[state] == frozenset()
+
+
+def test_state_table_every_live_state_can_reach_failed() -> None:
+    for state in set(S) - TERMINAL_STATES:
+        assert S.FAILED in TRANSITIONS[state]
+
+
+@pytest.mark.parametrize(
+    ("current", "target"),
+    [(S.FILLED, S.CANCELLED), (S.REJECTED, S.SUBMITTED), (S.RECEIVED, S.FILLED), (S.OPEN, S.REJECTED)],
+)
+def test_transition_not_in_table_raises(current: IntentState, target: IntentState) -> None:
+    with pytest.raises(InvalidTransition):
+        transition(current, target)
+
+
+def test_transition_same_state_is_allowed() -> None:
+    assert transition(S.OPEN, S.OPEN) is S.OPEN
