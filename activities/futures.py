@@ -117,12 +117,7 @@ class FuturesActivities:
         in flight, that it can no longer appear.
         """
         order = request.order
-        try:
-            final = await reconcile(
-                lambda: self._cancel_or_lookup(order), request.may_be_in_flight, self._exchange.in_flight_horizon_ms
-            )
-        except ExchangeError as error:
-            raise as_application_error(error) from None
+        final = await reconcile(lambda: self._cancel_or_lookup(order), request.may_be_in_flight, self._exchange.in_flight_horizon_ms)
         log.info("protection reconciled trace_id=%s client_algo_id=%s status=%s",
                  order.trace_id, order.client_algo_id, final.status if final else AlgoStatus.NONE)
         return final

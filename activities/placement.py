@@ -127,12 +127,16 @@ async def reconcile(cancel_or_lookup: Callable[[], Awaitable[T | None]], may_be_
     """Cancel (or find closed) the order under its key; ``None`` when the exchange has none.
 
     When a placement may still be in flight, "none" is trusted only once any earlier send
-    can no longer execute: then the order is looked for once more.
+    can no longer execute: then the order is looked for once more. Exchange errors leave as
+    Temporal errors (:func:`as_application_error`), so the activity retries or stops.
     """
-    final = await cancel_or_lookup()
-    if final is None and may_be_in_flight:
-        await wait_out_earlier_sends(horizon_ms)
+    try:
         final = await cancel_or_lookup()
+        if final is None and may_be_in_flight:
+            await wait_out_earlier_sends(horizon_ms)
+            final = await cancel_or_lookup()
+    except ExchangeError as error:
+        raise as_application_error(error) from None
     return final
 
 

@@ -145,12 +145,7 @@ class TradingActivities:
         """
         order = request.order
         metrics.count("quantum_reconciliations", "Order cancellations and reconciliations at the exchange")
-        try:
-            final = await reconcile(
-                lambda: self._cancel_or_lookup(request), request.may_be_in_flight, self._exchange.in_flight_horizon_ms
-            )
-        except ExchangeError as error:
-            raise as_application_error(error) from None
+        final = await reconcile(lambda: self._cancel_or_lookup(request), request.may_be_in_flight, self._exchange.in_flight_horizon_ms)
         log.info("order reconciled trace_id=%s client_order_id=%s status=%s",
                  order.trace_id, order.client_order_id, final.status if final else "absent")
         return final
