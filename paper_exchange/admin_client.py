@@ -132,7 +132,10 @@ class PaperAdmin:
 class SyncPaperAdmin:
     """:class:`PaperAdmin`'s calls, blocking: each runs in a fresh event loop.
 
-    Not for code already inside an event loop; use :class:`PaperAdmin` there.
+    Not for code already inside an event loop: there, await the same call on ``aio``.
+
+    Attributes:
+        aio: The :class:`PaperAdmin` whose calls these are.
     """
 
     def __init__(self, base_url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
