@@ -38,12 +38,12 @@ from activities.exchange import (
 )
 from quantum_trader import errors
 from quantum_trader.constants import KILL_SWITCH_KEY
+from workflows.policies import HEARTBEAT_EVERY, SEND_SAFETY_MARGIN
 
 T = TypeVar("T")
 
-HEARTBEAT_EVERY_SECONDS = 1.0
-# An attempt sends nothing when less than this remains before it may time out.
-SEND_SAFETY_MARGIN_MS = 2_000
+HEARTBEAT_EVERY_SECONDS = HEARTBEAT_EVERY.total_seconds()
+SEND_SAFETY_MARGIN_MS = int(SEND_SAFETY_MARGIN.total_seconds() * 1000)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""Every timeout, window and retry policy of the workflows (deterministic constants only).
+"""Every timeout, window and retry policy of the order path (deterministic constants only).
 
 Deadlines for a whole intent come from the worker's settings through the approval; these
-bound the individual steps.
+bound the individual steps. The last section holds the two the placement activities keep
+inside an attempt; they are here so that one module holds every number a retry depends on.
 """
 
 from __future__ import annotations
@@ -59,3 +60,10 @@ PROTECT_RETRY = dataclasses.replace(EXCHANGE_RETRY, maximum_interval=timedelta(s
 PROTECTION_WATCH_WINDOW = timedelta(minutes=5)
 # One attempt of a protective order's cancel or of the position's close.
 PROTECTION_STEP_TIMEOUT = timedelta(seconds=60)
+
+# --- inside an exchange activity's attempt (activities/placement.py) ----------------------
+
+# A waiting activity heartbeats this often: well inside HEARTBEAT_TIMEOUT.
+HEARTBEAT_EVERY = timedelta(seconds=1)
+# An attempt sends nothing when less than this remains before it may time out.
+SEND_SAFETY_MARGIN = timedelta(seconds=2)
