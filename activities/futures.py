@@ -22,7 +22,7 @@ from decimal import Decimal
 from temporalio import activity
 
 from activities.approval import Opening, approval, open_gate
-from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce, OutcomeUnknown, RequestRefused
+from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce, OutcomeUnknown, RequestRefused, lookup
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from quantum_trader.models import (
     AlgoSnapshot,
@@ -190,7 +190,7 @@ class FuturesActivities:
         try:
             snapshot, attempt, _ = await place_exactly_once(
                 exchange.in_flight_horizon_ms,
-                lambda: exchange.find_order(order.market, order.symbol, order.client_order_id),
+                lambda: lookup(exchange, order),
                 send,
                 on_wait=lambda wait_ms: log.info("close waiting for earlier request to expire client_order_id=%s wait_ms=%d",
                                                  order.client_order_id, wait_ms),

@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
 
 from temporalio import activity
 
 from activities import metrics
 from activities.approval import approval, open_gate
-from activities.exchange import Exchange, ExchangeError, OutcomeUnknown, RequestRefused
+from activities.exchange import Exchange, ExchangeError, OutcomeUnknown, RequestRefused, lookup
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import (
@@ -41,9 +40,6 @@ class TradingActivities:
         self._settings = settings
         self._exchange = exchange
         self._redis = redis
-
-    def _lookup(self, order: OrderRequest) -> Awaitable[OrderSnapshot | None]:
-        return self._exchange.find_order(order.market, order.symbol, order.client_order_id)
 
     # --- approve -----------------------------------------------------------------------
 
@@ -83,7 +79,7 @@ class TradingActivities:
         try:
             snapshot, attempt, adopted = await place_exactly_once(
                 self._exchange.in_flight_horizon_ms,
-                lambda: self._lookup(order),
+                lambda: lookup(self._exchange, order),
                 lambda: self._exchange.place(order),
                 on_wait=waiting,
                 known_absent=order.absent_in_run is not None and order.absent_in_run == activity.info().workflow_run_id,
@@ -111,7 +107,7 @@ class TradingActivities:
         while True:
             activity.heartbeat()
             try:
-                found = await self._lookup(order)
+                found = await lookup(self._exchange, order)
             except (OutcomeUnknown, RequestRefused) as error:
                 log.warning("order poll failed trace_id=%s error=%r", order.trace_id, str(error))
                 found = None
@@ -155,7 +151,7 @@ class TradingActivities:
         cancelled = await self._exchange.cancel(order)
         if cancelled is not None:
             return await self._with_fees(order, cancelled)
-        found = await self._lookup(order)
+        found = await lookup(self._exchange, order)
         if found is None:
             return None
         if found.is_open:

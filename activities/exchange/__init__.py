@@ -149,6 +149,11 @@ class Exchange(Protocol):
         ...
 
 
+async def lookup(exchange: Exchange, order: OrderRequest) -> OrderSnapshot | None:
+    """``order`` as the exchange holds it, found by its client order ID; ``None`` if it has none."""
+    return await exchange.find_order(order.market, order.symbol, order.client_order_id)
+
+
 class FuturesExchange(Exchange, Protocol):
     """The futures steps: leverage, position, and conditional (protective) orders."""
 
@@ -188,6 +193,7 @@ __all__ = [
     "OutcomeUnknown",
     "RequestRefused",
     "SymbolRules",
+    "lookup",
     "send_stamp_ms",
     "signed_at",
 ]

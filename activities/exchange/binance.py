@@ -54,6 +54,8 @@ CODE_NO_SUCH_ORDER = -2013
 CODE_REDUCE_ONLY_REJECTED = -2022
 CONFIG_ERROR_CODES = frozenset({-2014, -2015, -1022, -1002})
 DUPLICATE_ORDER_MESSAGE = "Duplicate order sent."
+# A lookup answered with this found no order under the ID.
+NOT_FOUND_CODES = frozenset({CODE_NO_SUCH_ORDER})
 # A cancel answered with these found no open order under the ID.
 NOTHING_TO_CANCEL_CODES = frozenset({CODE_CANCEL_REJECTED, CODE_NO_SUCH_ORDER})
 
@@ -256,10 +258,6 @@ class BinanceExchange:
             task.add_done_callback(lambda done: self._price_read_done(key, done))
         return await asyncio.shield(task)
 
-    async def last_price(self, symbol: str) -> Decimal:
-        """Spot last price (:meth:`reference_price` of the spot market)."""
-        return await self.reference_price(Market.SPOT, symbol)
-
     async def _read_price(self, market: Market, symbol: str) -> Decimal:
         api = _APIS[market]
         data = await self._call(api.price, symbol=symbol)
@@ -272,14 +270,8 @@ class BinanceExchange:
 
     async def find_order(self, market: Market, symbol: str, client_order_id: str) -> OrderSnapshot | None:
         """The ``market`` order with this client order ID, or ``None`` if the exchange has none."""
-        data = await self._call_unless(
-            frozenset({CODE_NO_SUCH_ORDER}), _APIS[market].get_order, symbol=symbol, origClientOrderId=client_order_id
-        )
+        data = await self._call_unless(NOT_FOUND_CODES, _APIS[market].get_order, symbol=symbol, origClientOrderId=client_order_id)
         return None if data is None else parse.order_snapshot(data, client_order_id)
-
-    async def lookup(self, order: OrderRequest) -> OrderSnapshot | None:
-        """:meth:`find_order` for ``order``'s own client order ID."""
-        return await self.find_order(order.market, order.symbol, order.client_order_id)
 
     async def fees(self, order: OrderRequest, snapshot: OrderSnapshot) -> OrderSnapshot:
         """``snapshot`` with fees totalled from the order's trades."""
@@ -315,16 +307,14 @@ class BinanceExchange:
         return parse.position_amount(await self._call("futures_position_information", symbol=symbol))
 
     async def futures_order_by_id(self, symbol: str, order_id: int) -> OrderSnapshot | None:
-        data = await self._call_unless(frozenset({CODE_NO_SUCH_ORDER}), "futures_get_order", symbol=symbol, orderId=order_id)
+        data = await self._call_unless(NOT_FOUND_CODES, "futures_get_order", symbol=symbol, orderId=order_id)
         return None if data is None else parse.order_snapshot(data, str(data.get("clientOrderId", "")))
 
     # --- USD-M conditional (algo) orders: the protective stop-loss and take-profit -------
 
     async def algo_lookup(self, order: ProtectiveOrder) -> AlgoSnapshot | None:
         """The conditional order with this client algo ID, or ``None`` if there is none."""
-        data = await self._call_unless(
-            frozenset({CODE_NO_SUCH_ORDER}), "futures_get_algo_order", symbol=order.symbol, clientAlgoId=order.client_algo_id
-        )
+        data = await self._call_unless(NOT_FOUND_CODES, "futures_get_algo_order", symbol=order.symbol, clientAlgoId=order.client_algo_id)
         return None if data is None else parse.algo_snapshot(data, order.client_algo_id)
 
     async def algo_place(self, order: ProtectiveOrder) -> AlgoSnapshot:

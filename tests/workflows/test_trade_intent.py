@@ -18,7 +18,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.testing import ActivityEnvironment
 from temporalio.service import RPCError
 
-from activities.exchange import ExchangeError, RequestRefused
+from activities.exchange import ExchangeError, RequestRefused, lookup
 from activities.exchange.binance import BinanceExchange
 from activities.placement import Progress, place_exactly_once
 from activities.trading import TradingActivities
@@ -424,7 +424,7 @@ async def test_a_send_stalled_past_its_recorded_horizon_cannot_execute(stack, pa
         return await gateway.place(order)
 
     async def attempt() -> object:
-        return await place_exactly_once(gateway.in_flight_horizon_ms, lambda: gateway.lookup(order), stalled_send)
+        return await place_exactly_once(gateway.in_flight_horizon_ms, lambda: lookup(gateway, order), stalled_send)
 
     try:
         with pytest.raises(RequestRefused, match="recvWindow"):
@@ -444,15 +444,15 @@ async def test_gate_reuses_a_recent_price_and_shares_one_read(stack, paper: Pape
     fresh = BinanceExchange(stack.settings(price_max_age_seconds=0))
     try:
         await paper.set_price("SOLUSDT", "150")
-        assert await cached.last_price("SOLUSDT") == Decimal("150")
+        assert await cached.reference_price(Market.SPOT, "SOLUSDT") == Decimal("150")
         await paper.set_price("SOLUSDT", "151")
-        assert await cached.last_price("SOLUSDT") == Decimal("150")
-        assert await fresh.last_price("SOLUSDT") == Decimal("151")
+        assert await cached.reference_price(Market.SPOT, "SOLUSDT") == Decimal("150")
+        assert await fresh.reference_price(Market.SPOT, "SOLUSDT") == Decimal("151")
         # Callers that miss together share one read: one armed 5xx fails all of them.
         await paper.arm("error_5xx", path="/api/v3/ticker/price", count=1)
-        outcomes = await asyncio.gather(*(fresh.last_price("SOLUSDT") for _ in range(5)), return_exceptions=True)
+        outcomes = await asyncio.gather(*(fresh.reference_price(Market.SPOT, "SOLUSDT") for _ in range(5)), return_exceptions=True)
         assert all(isinstance(outcome, ExchangeError) for outcome in outcomes), outcomes
-        assert await fresh.last_price("SOLUSDT") == Decimal("151")
+        assert await fresh.reference_price(Market.SPOT, "SOLUSDT") == Decimal("151")
     finally:
         await cached.close()
         await fresh.close()
