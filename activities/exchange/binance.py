@@ -6,8 +6,41 @@ python-binance's failures into the errors of :mod:`activities.exchange`:
 
 * :class:`OrderRejected`: the exchange definitively refused (balance, filter, symbol).
 * :class:`RequestRefused`: the request definitively did not execute but may be retried
-  (rate limit, timestamp window); ``retry_after`` says when.
-* :class:`OutcomeUnknown`: a timeout, a 5xx, ``-1006`` or ``-1007``: the order may exist.
+  (rate limit, throttling, timestamp window); ``retry_after`` says when.
+* :class:`OutcomeUnknown`: the order may exist (a timeout, a 5xx, an error nobody
+  documented): retried, and reconciled by looking the order up.
+
+:func:`classify` decides by the first row that matches, from Binance's spot and USD-M
+futures error code lists. Only codes documented as a refusal of the request are read as
+one; whatever it does not recognise may have executed, so it is an unknown outcome:
+
+=========================================================  ============================
+HTTP status / code                                         kind
+=========================================================  ============================
+HTTP 5xx, whatever the code                                :class:`OutcomeUnknown`
+HTTP 409 (cancel-replace partly done)                      :class:`OutcomeUnknown`
+``-2010`` "Duplicate order sent." (spot), ``-4116``         :class:`DuplicateOrder`
+"ClientOrderId is duplicated." (futures)
+HTTP 418 / 429 / 403 (IP ban, rate limit, WAF), ``-1003``   :class:`RequestRefused` with
+too many requests, ``-1008`` overloaded / throttled,       ``Retry-After``
+``-1015`` too many orders
+``-1021`` outside recvWindow, ``-5028`` outside the        :class:`RequestRefused`
+matching engine's recvWindow
+``-1002``, ``-1011``, ``-1022``, ``-1099``, ``-2014``,      :class:`ExchangeConfigError`
+``-2015`` (key, signature, IP whitelist, permissions)
+``-2022`` ReduceOnly order rejected (futures)               :class:`NothingToReduce`
+``-1013`` filter failure, ``-1014``, ``-1020``; 11xx        :class:`OrderRejected`
+request issues (``-1100`` .. ``-1199``: bad parameter,
+symbol, precision); ``-2010`` new order rejected,
+``-2011`` cancel rejected, ``-2013`` no such order,
+``-2016``, ``-2018`` .. ``-2021``, ``-2023`` .. ``-2028``
+(balance, margin, would trigger, position, open orders,
+leverage); 40xx-44xx futures filters (``-4000`` ..
+``-4499``); ``-5021`` FOK, ``-5022`` post-only rejected
+``-1000`` unknown, ``-1001`` internal, ``-1006``,           :class:`OutcomeUnknown`
+``-1007`` execution status unknown, ``-1016`` service
+shutting down, any other code or 4xx
+=========================================================  ============================
 
 Spot (``/api``) and USD-M futures (``/fapi``) differ only in python-binance's method names
 and a few parameters, which :data:`_APIS` lists per market.
@@ -43,16 +76,25 @@ from quantum_trader.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Error codes, as Binance documents them.
+# Error codes, as Binance documents them (the table in the module docstring).
 CODE_TOO_MANY_REQUESTS = -1003
-CODE_UNKNOWN_ERROR = -1006
-CODE_TIMEOUT = -1007
 CODE_TIMESTAMP = -1021
 CODE_NEW_ORDER_REJECTED = -2010
 CODE_CANCEL_REJECTED = -2011
 CODE_NO_SUCH_ORDER = -2013
 CODE_REDUCE_ONLY_REJECTED = -2022
-CONFIG_ERROR_CODES = frozenset({-2014, -2015, -1022, -1002})
+CODE_FUTURES_DUPLICATE_ORDER = -4116
+# Refused for the rate: too many requests, overloaded or throttled, too many new orders.
+THROTTLED_CODES = frozenset({CODE_TOO_MANY_REQUESTS, -1008, -1015})
+THROTTLED_STATUSES = frozenset({403, 418, 429})
+# Refused for the clock: the request's timestamp is outside recvWindow (API or matching engine).
+TIMESTAMP_CODES = frozenset({CODE_TIMESTAMP, -5028})
+CONFIG_ERROR_CODES = frozenset({-1002, -1011, -1022, -1099, -2014, -2015})
+# Refused for good after validation: the request, the symbol, the account or the order.
+REJECTED_CODES = frozenset(
+    {-1013, -1014, -1020, *range(-1199, -1099), CODE_NEW_ORDER_REJECTED, CODE_CANCEL_REJECTED, CODE_NO_SUCH_ORDER, -2016,
+     -2018, -2019, -2020, -2021, -2023, -2024, -2025, -2026, -2027, -2028, *range(-4499, -3999), -5021, -5022}
+)
 DUPLICATE_ORDER_MESSAGE = "Duplicate order sent."
 # A lookup answered with this found no order under the ID.
 NOT_FOUND_CODES = frozenset({CODE_NO_SUCH_ORDER})
@@ -63,29 +105,34 @@ RULES_MAX_AGE_SECONDS = 300.0
 
 
 def classify(error: BaseException) -> ExchangeError:
-    """Map a python-binance / transport failure to the exchange error kinds."""
+    """Map a python-binance / transport failure to the exchange error kinds (the table above)."""
     if isinstance(error, ExchangeError):
         return error
     if isinstance(error, BinanceAPIException):
-        code, message, status = error.code, error.message, error.status_code
-        text = f"{code} {message}"
-        if status >= 500 or code in (CODE_UNKNOWN_ERROR, CODE_TIMEOUT):
-            return OutcomeUnknown(f"outcome unknown: HTTP {status} {text}", code)
-        if status in (418, 429) or code == CODE_TOO_MANY_REQUESTS:
-            retry_after = _retry_after(error)
-            return RequestRefused(f"rate limited: HTTP {status} {text}", code, retry_after)
-        if code == CODE_TIMESTAMP:
-            return RequestRefused(f"clock outside recvWindow: {text}", code, None)
-        if code == CODE_NEW_ORDER_REJECTED and message == DUPLICATE_ORDER_MESSAGE:
-            return DuplicateOrder(text, code)
-        if code in CONFIG_ERROR_CODES:
-            return ExchangeConfigError(f"exchange refused credentials: {text}", code)
-        if code == CODE_REDUCE_ONLY_REJECTED:
-            return NothingToReduce(text, code)
-        return OrderRejected(text, code)
+        return _classify_api_error(error)
     if isinstance(error, (asyncio.TimeoutError, aiohttp.ClientError, BinanceRequestException, OSError)):
         return OutcomeUnknown(f"outcome unknown: {type(error).__name__}: {error}")
     raise error
+
+
+def _classify_api_error(error: BinanceAPIException) -> ExchangeError:
+    code, message, status = error.code, error.message, error.status_code
+    text = f"{code} {message}"
+    if status >= 500 or status == 409:
+        return OutcomeUnknown(f"outcome unknown: HTTP {status} {text}", code)
+    if code == CODE_FUTURES_DUPLICATE_ORDER or (code == CODE_NEW_ORDER_REJECTED and message == DUPLICATE_ORDER_MESSAGE):
+        return DuplicateOrder(text, code)
+    if status in THROTTLED_STATUSES or code in THROTTLED_CODES:
+        return RequestRefused(f"rate limited: HTTP {status} {text}", code, _retry_after(error))
+    if code in TIMESTAMP_CODES:
+        return RequestRefused(f"clock outside recvWindow: {text}", code, None)
+    if code in CONFIG_ERROR_CODES:
+        return ExchangeConfigError(f"exchange refused credentials: {text}", code)
+    if code == CODE_REDUCE_ONLY_REJECTED:
+        return NothingToReduce(text, code)
+    if code in REJECTED_CODES:
+        return OrderRejected(text, code)
+    return OutcomeUnknown(f"outcome unknown, unrecognised error: HTTP {status} {text}", code)
 
 
 def _retry_after(error: BinanceAPIException) -> float | None:
