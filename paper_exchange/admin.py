@@ -7,8 +7,11 @@
   and runs one matching pass at once.
 - ``POST /_paper/balance {"asset", "free", "locked"?, "market": "spot"|"usdm"}``
 - ``POST /_paper/config {"liquidity": {"BTCUSDT"|"*": "0.4"|null}, "weight_limit", "order_limit_10s",
-  "spot_fee", "futures_fee", "spread"}``
-- ``POST /_paper/reset``; ``GET /_paper/state``
+  "spot_fee", "futures_fee", "spread", "clock_offset_ms"}``; ``clock_offset_ms`` (an integer,
+  at most a day either way) moves the exchange's whole clock: ``serverTime``, the
+  ``timestamp``/``recvWindow`` checks and every order, trade and update time.
+- ``POST /_paper/reset``; ``GET /_paper/state`` (``deferred`` lists the requests an
+  ``execute_later`` fault accepted that have not run yet, with their ``due_ms`` on the exchange clock)
 - ``POST /_paper/faults {...}``, ``GET /_paper/faults``, ``DELETE /_paper/faults[/{id}]``
 """
 
@@ -30,6 +33,7 @@ from paper_exchange.state import PaperExchange
 
 log = logging.getLogger("paper_exchange.admin")
 EXCHANGE: web.AppKey[PaperExchange] = web.AppKey("exchange", PaperExchange)
+MAX_CLOCK_OFFSET_MS = 86_400_000
 
 
 class AdminError(Exception):
@@ -188,8 +192,16 @@ async def config(request: web.Request, ex: PaperExchange) -> Any:
         spread = _decimal(body, "spread")
         assert spread is not None
         engine.spread = spread
+    if "clock_offset_ms" in body:
+        ex.clock_offset_ms = _clock_offset(body["clock_offset_ms"])
     log.info("config_changed keys=%s", ",".join(sorted(body)))
     return _config_view(ex)
+
+
+def _clock_offset(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) > MAX_CLOCK_OFFSET_MS:
+        raise AdminError(f"clock_offset_ms must be an integer between -{MAX_CLOCK_OFFSET_MS} and {MAX_CLOCK_OFFSET_MS}")
+    return value
 
 
 def _config_view(ex: PaperExchange) -> dict[str, Any]:
@@ -200,6 +212,7 @@ def _config_view(ex: PaperExchange) -> dict[str, Any]:
         "spot_fee": fmt(ex.engine.fees[SPOT]),
         "futures_fee": fmt(ex.engine.fees[USDM]),
         "spread": fmt(ex.engine.spread),
+        "clock_offset_ms": ex.clock_offset_ms,
     }
 
 
@@ -223,6 +236,7 @@ async def state(request: web.Request, ex: PaperExchange) -> Any:
         },
         "next_ids": dict(engine.next_ids),
         "config": _config_view(ex),
+        "deferred": [item.describe() for item in ex.deferred],
     }
 
 
@@ -233,8 +247,11 @@ async def arm_fault(request: web.Request, ex: PaperExchange) -> Any:
         fault = ex.faults.arm(body)
     except FaultSpecError as error:
         raise AdminError(str(error)) from None
-    log.info("fault_armed id=%s kind=%s path=%s method=%s count=%s", fault.id, fault.kind, fault.path, fault.method, fault.remaining)
-    return fault.describe()
+    log.info(
+        "fault_armed id=%s kind=%s path=%s method=%s count=%s duration_ms=%s",
+        fault.id, fault.kind, fault.path, fault.method, fault.remaining, fault.duration_ms,
+    )
+    return ex.faults.describe(fault)
 
 
 @handler

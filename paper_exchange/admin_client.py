@@ -97,7 +97,7 @@ class PaperAdmin:
         return await self.request("POST", "balance", json=body)
 
     async def configure(self, **config: Any) -> dict[str, Any]:
-        """Change the runtime config (liquidity, limits, fees, spread); the answer is the whole config."""
+        """Change the runtime config (liquidity, limits, fees, spread, clock_offset_ms); the answer is the whole config."""
         return await self.request("POST", "config", json=config)
 
     async def arm(self, kind: str, **fault: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -71,7 +72,8 @@ def _params(query: str, body: str) -> Params:
     return Params(values)
 
 
-async def _process(request: web.Request, route: Route, ex: PaperExchange) -> web.Response:
+async def _process(request: web.Request, route: Route, ex: PaperExchange, later: Fault | None = None) -> web.StreamResponse:
+    """Charge, authenticate and check the request, then run its handler (or, with ``later``, defer it)."""
     usage: Usage | None = None
     try:
         body = await _read_body(request)
@@ -82,6 +84,15 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange) -> web
         if route.signed:
             ex.credentials.authenticate(request.headers.get("X-MBX-APIKEY"))
             ex.credentials.verify(query, body, params.values, now, ex.config.max_recv_window_ms)
+        if later is not None:
+            # Accepted: from here on nothing checks the timestamp again.
+            run = functools.partial(_run_deferred, ex, route, params, request.method, request.path)
+            ex.defer(request.method, request.path, later.delay_ms, run)
+            log.info(
+                "request_deferred method=%s path=%s delay_ms=%d client_id=%s",
+                request.method, request.path, later.delay_ms, _client_id(params),
+            )
+            return await _drop(request, later)
         result = route.handler(ex, params)
         ex.commit()
         return web.Response(text=_dump(result), content_type=JSON, headers=_usage_headers(usage))
@@ -94,9 +105,28 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange) -> web
         return error_response(ApiError(errors.UNKNOWN, "An unknown error occurred while processing the request.", 500))
 
 
+def _client_id(params: Params) -> str | None:
+    return params.get("newClientOrderId") or params.get("clientAlgoId")
+
+
+def _run_deferred(ex: PaperExchange, route: Route, params: Params, method: str, path: str) -> None:
+    """Process a request an ``execute_later`` fault accepted earlier; its answer goes nowhere."""
+    client_id = _client_id(params)
+    try:
+        route.handler(ex, params)
+        log.info("deferred_executed method=%s path=%s client_id=%s", method, path, client_id)
+    except ApiError as error:
+        log.info("deferred_refused method=%s path=%s client_id=%s code=%d msg=%s", method, path, client_id, error.code, error.msg)
+    except Exception:  # noqa: BLE001 - one request must never take the exchange down
+        log.exception("deferred_failed method=%s path=%s client_id=%s", method, path, client_id)
+    ex.commit()
+
+
 async def _drop(request: web.Request, fault: Fault) -> web.StreamResponse:
-    """Lose the answer: abort the TCP connection, or send a bare 503."""
-    if fault.respond == "503":
+    """Lose the answer: answer -1007, send a bare 503, or abort the TCP connection."""
+    if fault.respond == faults.RESPOND_1007:
+        return error_response(errors.unknown_outcome())
+    if fault.respond == faults.RESPOND_503:
         return web.Response(status=503, body=b"")
     transport = request.transport
     if transport is not None:
@@ -106,14 +136,17 @@ async def _drop(request: web.Request, fault: Fault) -> web.StreamResponse:
 
 def _fault_response(fault: Fault, ex: PaperExchange) -> ApiError:
     kind = fault.kind
+    retry_after = fault.retry_after or 0
+    if kind == faults.ERROR:
+        return errors.armed_error(fault.status, fault.code, fault.msg, fault.retry_after)
     if kind == faults.ERROR_5XX:
         return errors.service_unavailable()
     if kind == faults.UNKNOWN_1007:
         return errors.unknown_outcome()
     if kind == faults.RATE_LIMIT_429:
-        return errors.too_many_requests(fault.retry_after, "6000 request weight per 1 MINUTE")
+        return errors.too_many_requests(retry_after, "6000 request weight per 1 MINUTE")
     if kind == faults.BAN_418:
-        return errors.banned(fault.retry_after, ex.clock() + fault.retry_after * 1000)
+        return errors.banned(retry_after, ex.clock() + retry_after * 1000)
     if kind == faults.TIMESTAMP_1021:
         return errors.timestamp_outside_window()
     if kind == faults.KEY_REVOKED:
@@ -136,6 +169,8 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
         log.info("fault_applied id=%s kind=%s method=%s path=%s", fault.id, fault.kind, request.method, request.path)
         if fault.kind == faults.DOWN:
             return await _drop(request, fault)
+        if fault.kind == faults.EXECUTE_LATER:
+            return await _process(request, route, ex, later=fault)
         if fault.kind not in faults.AFTER_PROCESSING:
             return error_response(_fault_response(fault, ex))
         await _process(request, route, ex)

@@ -26,7 +26,7 @@ from paper_exchange.admin_client import SyncPaperAdmin
 from paper_exchange.app import create_app
 from paper_exchange.config import PaperExchangeConfig
 from paper_exchange.decimals import to_decimal
-from paper_exchange.faults import KINDS
+from paper_exchange.faults import KINDS, RESPOND_MODES
 from paper_exchange.symbols import DEFAULT_SYMBOLS, split_symbol
 
 log = logging.getLogger("paper_exchange")
@@ -85,7 +85,12 @@ def _add_admin_actions(actions: argparse._SubParsersAction) -> None:  # type: ig
     fault.add_argument("--probability", type=float)
     fault.add_argument("--latency-ms", type=int)
     fault.add_argument("--retry-after", type=int)
-    fault.add_argument("--respond", choices=("reset", "503"))
+    fault.add_argument("--respond", choices=RESPOND_MODES)
+    fault.add_argument("--delay-ms", type=int, help="execute_later: process the request this much later")
+    fault.add_argument("--status", type=int, help="error: HTTP status (default 400)")
+    fault.add_argument("--code", type=int, help="error: Binance code, e.g. -1008")
+    fault.add_argument("--msg", help="error: message (Binance's text for well-known codes)")
+    fault.add_argument("--duration-ms", type=int, help="disarm after this many milliseconds")
     action("faults", "list armed faults")
     action("clear-faults", "disarm every fault")
 
@@ -128,7 +133,10 @@ def _admin_request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] |
     if action == "price":
         return "POST", "price", {"symbol": args.symbol, "price": args.price, "hold": not args.release}, None
     if action == "fault":
-        names = ("path", "method", "count", "probability", "latency_ms", "retry_after", "respond")
+        names = (
+            "path", "method", "count", "probability", "latency_ms", "retry_after", "respond",
+            "delay_ms", "status", "code", "msg", "duration_ms",
+        )
         fault = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
         return "POST", "faults", {"kind": args.kind, **fault}, None
     if action not in PLAIN_ACTIONS:

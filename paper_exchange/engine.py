@@ -214,7 +214,7 @@ class Engine:
         key = (request.market, request.symbol, request.client_order_id)
         existing = self.client_ids.get(key)
         if existing is not None and self.orders[request.market][existing].is_open:
-            raise errors.duplicate_order()
+            raise errors.duplicate_order() if request.market == SPOT else errors.futures_duplicate_order()
         now = self.clock()
         order = Order(
             market=request.market,
@@ -269,7 +269,7 @@ class Engine:
         rules = spec.futures
         existing = self.algo_client_ids.get((request.symbol, request.client_algo_id))
         if existing is not None and self.algos[existing].is_open:
-            raise errors.duplicate_order()
+            raise errors.futures_duplicate_order()
         mark = self.prices[request.symbol]
         quantity = request.quantity if request.quantity is not None else ZERO
         rules.check_price(request.trigger_price)

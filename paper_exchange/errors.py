@@ -32,6 +32,7 @@ UNKNOWN = -1000
 DISCONNECTED = -1001
 TOO_MANY_REQUESTS = -1003
 UNKNOWN_OUTCOME = -1007
+SERVER_BUSY = -1008
 TIMESTAMP = -1021
 BAD_SIGNATURE = -1022
 ILLEGAL_CHARS = -1100
@@ -50,8 +51,22 @@ MARGIN_INSUFFICIENT = -2019
 WOULD_TRIGGER = -2021
 REDUCE_ONLY_REJECTED = -2022
 BAD_LEVERAGE = -4028
+DUPLICATED_CLIENT_ORDER_ID = -4116
 
 UNKNOWN_OUTCOME_MSG = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
+
+# Binance's texts (spot error-code list) for codes an ``error`` fault may answer without a msg.
+DEFAULT_MESSAGES: dict[int, str] = {
+    UNKNOWN: "An unknown error occurred while processing the request.",
+    DISCONNECTED: "Internal error; unable to process your request. Please try again.",
+    -1006: "An unexpected response was received from the message bus. Execution status unknown.",
+    UNKNOWN_OUTCOME: UNKNOWN_OUTCOME_MSG,
+    SERVER_BUSY: "Server is currently overloaded with other requests. Please try again in a few minutes.",
+    -1016: "This service is no longer available.",
+    TIMESTAMP: "Timestamp for this request is outside of the recvWindow.",
+    NO_SUCH_ORDER: "Order does not exist.",
+    BAD_KEY: "Invalid API-key, IP, or permissions for action.",
+}
 
 
 def mandatory(name: str) -> ApiError:
@@ -67,7 +82,13 @@ def filter_failure(name: str) -> ApiError:
 
 
 def duplicate_order() -> ApiError:
+    """Spot's refusal of a client order ID that an open order already uses."""
     return ApiError(REJECTED, "Duplicate order sent.")
+
+
+def futures_duplicate_order() -> ApiError:
+    """USD-M futures' refusal of a client order (or algo) ID an open order already uses."""
+    return ApiError(DUPLICATED_CLIENT_ORDER_ID, "ClientOrderId is duplicated.")
 
 
 def insufficient_balance() -> ApiError:
@@ -114,3 +135,9 @@ def unknown_outcome() -> ApiError:
 
 def service_unavailable() -> ApiError:
     return ApiError(DISCONNECTED, "Internal error; unable to process your request. Please try again.", status=503)
+
+
+def armed_error(status: int, code: int, msg: str | None, retry_after: int | None) -> ApiError:
+    """The answer of an ``error`` fault: its msg, or Binance's text for the code."""
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return ApiError(code, msg if msg is not None else DEFAULT_MESSAGES[code], status=status, headers=headers)

@@ -3,26 +3,53 @@
 Kinds and what the client sees:
 
 - ``latency``: waits ``latency_ms`` then processes normally (combines with one other fault).
+  The wait comes *before* the timestamp/recvWindow check: a request held longer than its
+  ``recvWindow`` is refused ``-1021`` and never executes. Compare ``execute_later``.
+- ``execute_later``: "accept now, execute later". The request passes the rate limit, the API
+  key, timestamp/``recvWindow`` and signature checks now; the client gets an unknown outcome
+  at once (``respond``: ``"1007"``, the default, answers HTTP 408 ``-1007``; ``"reset"``
+  aborts the connection; ``"503"`` sends a bare 503); the request is processed ``delay_ms``
+  later, unconditionally, as Binance's matching engine may (its recvWindow checks "do not
+  cover potential delays inside the Matching Engine itself"). Until then a lookup of the
+  order answers ``-2013``. ``GET /_paper/state`` lists pending ones under ``deferred``; a
+  reset (or a restart) forgets them. Works on any route; meant for ``POST /api/v3/order``,
+  ``POST /fapi/v1/order`` and ``POST /fapi/v1/algoOrder``.
+- ``error``: any Binance error without processing: HTTP ``status`` (default 400), ``code``
+  (required, negative) and ``msg`` (optional for the codes in
+  :data:`paper_exchange.errors.DEFAULT_MESSAGES`, required otherwise), with a
+  ``Retry-After`` header only if ``retry_after`` is given.
 - ``error_5xx``: HTTP 503 ``-1001`` without processing.
 - ``unknown_1007``: HTTP 408 ``-1007`` (outcome unknown) without processing.
 - ``unknown_1007_after``: processes the request, then answers HTTP 408 ``-1007``.
 - ``drop_response``: processes the request (the order exists), then drops the answer:
   the TCP connection is aborted without a byte (``respond: "reset"``, default), or an
   HTTP 503 with an empty body is sent (``respond: "503"``).
-- ``rate_limit_429`` / ``ban_418``: HTTP 429 / 418 ``-1003`` with ``Retry-After``.
+- ``rate_limit_429`` / ``ban_418``: HTTP 429 / 418 ``-1003`` with ``Retry-After``
+  (``retry_after`` seconds, default 1).
 - ``timestamp_1021``: HTTP 400 ``-1021``.
 - ``key_revoked``: HTTP 401 ``-2015`` without processing, as when the key loses its
   trading permission or IP whitelist entry.
 - ``down``: every request is refused like ``drop_response`` but without processing.
+
+Every kind is scoped by ``path`` and ``method`` (both optional) and fires with
+``probability`` (default 1). ``count`` disarms it after N matching requests and
+``duration_ms`` after that many milliseconds from arming (host monotonic clock, not the
+exchange clock); with both, whichever comes first; with neither it stays until cleared.
 """
 
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from paper_exchange import errors
+
 LATENCY = "latency"
+EXECUTE_LATER = "execute_later"
+ERROR = "error"
 ERROR_5XX = "error_5xx"
 UNKNOWN_1007 = "unknown_1007"
 UNKNOWN_1007_AFTER = "unknown_1007_after"
@@ -32,10 +59,17 @@ BAN_418 = "ban_418"
 TIMESTAMP_1021 = "timestamp_1021"
 KEY_REVOKED = "key_revoked"
 DOWN = "down"
-KINDS = (LATENCY, ERROR_5XX, UNKNOWN_1007, UNKNOWN_1007_AFTER, DROP_RESPONSE, RATE_LIMIT_429, BAN_418, TIMESTAMP_1021, KEY_REVOKED, DOWN)
+KINDS = (LATENCY, EXECUTE_LATER, ERROR, ERROR_5XX, UNKNOWN_1007, UNKNOWN_1007_AFTER, DROP_RESPONSE, RATE_LIMIT_429, BAN_418, TIMESTAMP_1021, KEY_REVOKED, DOWN)
 # Faults that let the request reach the engine before the answer is spoiled.
 AFTER_PROCESSING = frozenset({UNKNOWN_1007_AFTER, DROP_RESPONSE})
-RESPOND_MODES = ("reset", "503")
+RESPOND_RESET = "reset"
+RESPOND_503 = "503"
+RESPOND_1007 = "1007"
+RESPOND_MODES = (RESPOND_RESET, RESPOND_503, RESPOND_1007)
+# Kinds whose Retry-After header is always sent (default 1 s); ``error`` sends it only if given.
+RETRY_AFTER_KINDS = frozenset({RATE_LIMIT_429, BAN_418})
+MAX_DELAY_MS = 600_000
+MAX_DURATION_MS = 86_400_000
 
 
 class FaultSpecError(ValueError):
@@ -44,6 +78,8 @@ class FaultSpecError(ValueError):
 
 @dataclass
 class Fault:
+    """One armed fault; ``expires_at`` is on the book's monotonic clock (seconds)."""
+
     id: str
     kind: str
     path: str | None
@@ -51,13 +87,23 @@ class Fault:
     remaining: int | None
     probability: float
     latency_ms: int
-    retry_after: int
+    retry_after: int | None
     respond: str
+    delay_ms: int = 0
+    status: int = 400
+    code: int = 0
+    msg: str | None = None
+    duration_ms: int | None = None
+    expires_at: float | None = None
 
     def matches(self, path: str, method: str) -> bool:
         return (self.path is None or self.path == path) and (self.method is None or self.method == method)
 
-    def describe(self) -> dict[str, Any]:
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+    def describe(self, now: float) -> dict[str, Any]:
+        expires_in_ms = None if self.expires_at is None else max(0, round((self.expires_at - now) * 1000))
         return {
             "id": self.id,
             "kind": self.kind,
@@ -69,6 +115,12 @@ class Fault:
             "latency_ms": self.latency_ms,
             "retry_after": self.retry_after,
             "respond": self.respond,
+            "delay_ms": self.delay_ms,
+            "status": self.status,
+            "code": self.code,
+            "msg": self.msg,
+            "duration_ms": self.duration_ms,
+            "expires_in_ms": expires_in_ms,
         }
 
 
@@ -80,7 +132,32 @@ class Selected:
     fault: Fault | None = None
 
 
-def parse_fault(fault_id: str, body: dict[str, Any]) -> Fault:
+def _integer(body: dict[str, Any], name: str, low: int, high: int, default: int | None = None) -> int | None:
+    value = body.get(name, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise FaultSpecError(f"{name} must be an integer between {low} and {high}")
+    return value
+
+
+def _error_fields(body: dict[str, Any]) -> tuple[int, int, str | None]:
+    """``(status, code, msg)`` of an ``error`` fault."""
+    status = _integer(body, "status", 400, 599, default=400)
+    code = _integer(body, "code", -99_999, -1)
+    if code is None:
+        raise FaultSpecError("an error fault needs a Binance code such as -1008")
+    msg = body.get("msg")
+    if msg is not None and (not isinstance(msg, str) or not msg):
+        raise FaultSpecError("msg must be a non-empty string")
+    if msg is None and code not in errors.DEFAULT_MESSAGES:
+        known = ", ".join(str(c) for c in sorted(errors.DEFAULT_MESSAGES, reverse=True))
+        raise FaultSpecError(f"msg is required for code {code} (it is optional for {known})")
+    assert status is not None
+    return status, code, msg
+
+
+def parse_fault(fault_id: str, body: dict[str, Any], now: float) -> Fault:
     kind = body.get("kind")
     if kind not in KINDS:
         raise FaultSpecError(f"kind must be one of {', '.join(KINDS)}")
@@ -98,17 +175,23 @@ def parse_fault(fault_id: str, body: dict[str, Any]) -> Fault:
     probability = body.get("probability", 1.0)
     if not isinstance(probability, (int, float)) or isinstance(probability, bool) or not 0 <= probability <= 1:
         raise FaultSpecError("probability must be a number between 0 and 1")
-    latency_ms = body.get("latency_ms", 0)
-    if not isinstance(latency_ms, int) or isinstance(latency_ms, bool) or not 0 <= latency_ms <= 600_000:
-        raise FaultSpecError("latency_ms must be an integer between 0 and 600000")
+    latency_ms = _integer(body, "latency_ms", 0, MAX_DELAY_MS, default=0)
     if kind == LATENCY and latency_ms == 0:
         raise FaultSpecError("a latency fault needs latency_ms > 0")
-    retry_after = body.get("retry_after", 1)
-    if not isinstance(retry_after, int) or isinstance(retry_after, bool) or retry_after < 0:
+    delay_ms = _integer(body, "delay_ms", 0, MAX_DELAY_MS, default=0)
+    if kind == EXECUTE_LATER and delay_ms == 0:
+        raise FaultSpecError("an execute_later fault needs delay_ms > 0")
+    duration_ms = _integer(body, "duration_ms", 1, MAX_DURATION_MS)
+    retry_after = body.get("retry_after")
+    if retry_after is None and kind in RETRY_AFTER_KINDS:
+        retry_after = 1
+    if retry_after is not None and (not isinstance(retry_after, int) or isinstance(retry_after, bool) or retry_after < 0):
         raise FaultSpecError("retry_after must be a non-negative integer (seconds)")
-    respond = body.get("respond", "reset")
+    respond = body.get("respond", RESPOND_1007 if kind == EXECUTE_LATER else RESPOND_RESET)
     if respond not in RESPOND_MODES:
-        raise FaultSpecError("respond must be 'reset' or '503'")
+        raise FaultSpecError(f"respond must be one of {', '.join(RESPOND_MODES)}")
+    status, code, msg = _error_fields(body) if kind == ERROR else (400, 0, None)
+    assert latency_ms is not None and delay_ms is not None
     return Fault(
         id=fault_id,
         kind=kind,
@@ -119,20 +202,27 @@ def parse_fault(fault_id: str, body: dict[str, Any]) -> Fault:
         latency_ms=latency_ms,
         retry_after=retry_after,
         respond=respond,
+        delay_ms=delay_ms,
+        status=status,
+        code=code,
+        msg=msg,
+        duration_ms=duration_ms,
+        expires_at=None if duration_ms is None else now + duration_ms / 1000,
     )
 
 
 class FaultBook:
     """Armed faults in arming order; a fault with a count disarms itself when used up."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, clock: Callable[[], float] = time.monotonic) -> None:
         self._seed = seed
+        self._clock = clock
         self._rng = random.Random(seed)
         self._faults: list[Fault] = []
         self._next_id = 1
 
     def arm(self, body: dict[str, Any]) -> Fault:
-        fault = parse_fault(f"f{self._next_id}", body)
+        fault = parse_fault(f"f{self._next_id}", body, self._clock())
         self._next_id += 1
         self._faults.append(fault)
         return fault
@@ -153,12 +243,17 @@ class FaultBook:
         self._next_id = 1
 
     def listing(self) -> list[dict[str, Any]]:
-        return [fault.describe() for fault in self._faults]
+        now = self._expire()
+        return [fault.describe(now) for fault in self._faults]
+
+    def describe(self, fault: Fault) -> dict[str, Any]:
+        return fault.describe(self._clock())
 
     def select(self, path: str, method: str) -> Selected:
         """Pick what applies to this request and use up one count of each fault picked."""
         if not self._faults:
             return Selected()
+        self._expire()
         latency = 0
         chosen: Fault | None = None
         for fault in list(self._faults):
@@ -170,6 +265,12 @@ class FaultBook:
             elif chosen is None and self._fires(fault):
                 chosen = fault
         return Selected(latency, chosen)
+
+    def _expire(self) -> float:
+        """Disarm the faults whose duration has passed; return the clock reading used."""
+        now = self._clock()
+        self._faults = [fault for fault in self._faults if not fault.expired(now)]
+        return now
 
     def _fires(self, fault: Fault) -> bool:
         if fault.probability < 1.0 and self._rng.random() >= fault.probability:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from paper_exchange.auth import Credentials
@@ -22,12 +25,31 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """A request accepted now whose processing runs later (the ``execute_later`` fault)."""
+
+    method: str
+    path: str
+    due_ms: int
+    handle: asyncio.TimerHandle
+
+    def describe(self) -> dict[str, object]:
+        return {"method": self.method, "path": self.path, "due_ms": self.due_ms}
+
+
 class PaperExchange:
-    """Everything the HTTP layer acts on; state changes are persisted by :meth:`commit`."""
+    """Everything the HTTP layer acts on; state changes are persisted by :meth:`commit`.
+
+    Attributes:
+        clock_offset_ms: added to the host clock to make the exchange's clock (runtime config).
+        deferred: requests accepted now and processed later, in the order they were accepted.
+    """
 
     def __init__(self, config: PaperExchangeConfig) -> None:
         self.config = config
-        self.clock = now_ms
+        self.clock_offset_ms = 0
+        self.deferred: list[Deferred] = []
         self.specs = {symbol: spec_for(symbol) for symbol in config.symbols}
         self.prices = PriceBook(
             {s: spec.start_price for s, spec in self.specs.items()},
@@ -54,6 +76,25 @@ class PaperExchange:
                 )
             else:
                 self.commit()
+
+    def clock(self) -> int:
+        """The exchange's clock in ms: the host clock plus the configured offset."""
+        return now_ms() + self.clock_offset_ms
+
+    def defer(self, method: str, path: str, delay_ms: int, action: Callable[[], None]) -> None:
+        """Run ``action`` ``delay_ms`` from now on the running event loop, unless reset first."""
+
+        def run() -> None:
+            self.deferred = [d for d in self.deferred if d.handle is not handle]
+            action()
+
+        handle = asyncio.get_running_loop().call_later(delay_ms / 1000, run)
+        self.deferred.append(Deferred(method, path, self.clock() + delay_ms, handle))
+
+    def _drop_deferred(self) -> None:
+        for item in self.deferred:
+            item.handle.cancel()
+        self.deferred = []
 
     def _restore(self, snapshot: Snapshot) -> None:
         engine = self.engine
@@ -101,7 +142,12 @@ class PaperExchange:
         return fills
 
     def reset(self) -> None:
-        """Back to the start: orders, balances, positions, prices, faults, runtime config."""
+        """Back to the start: orders, balances, positions, prices, faults, runtime config.
+
+        Deferred requests are forgotten: they never run.
+        """
+        self._drop_deferred()
+        self.clock_offset_ms = 0
         self.engine.reset()
         self.prices.reset()
         self.faults.reset()
@@ -112,6 +158,7 @@ class PaperExchange:
         self.commit()
 
     def close(self) -> None:
+        self._drop_deferred()
         if self.store is not None:
             self.commit()
             self.store.close()

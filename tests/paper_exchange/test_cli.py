@@ -73,7 +73,10 @@ def test_admin_cli_actions_reach_running_exchange(exchange: Exchange, admin: Syn
     rows = cli("orders", "--symbol", "BTCUSDT")["orders"]  # type: ignore[index]
     assert [(r["clientOrderId"], r["avgPrice"]) for r in rows] == [("cli-1", "64000")]
     assert cli("fault", "error_5xx", "--path", "/api/v3/order", "--count", "2")["remaining"] == 2
-    assert [f["kind"] for f in cli("faults")["faults"]] == ["error_5xx"]  # type: ignore[index]
-    assert cli("clear-faults") == {"cleared": 1}
+    armed = cli("fault", "error", "--path", "/api/v3/order", "--method", "GET", "--code", "-1008", "--duration-ms", "60000")
+    assert (armed["code"], armed["status"], armed["duration_ms"]) == (-1008, 400, 60000)
+    assert cli("fault", "execute_later", "--delay-ms", "500", "--respond", "reset")["delay_ms"] == 500
+    assert [f["kind"] for f in cli("faults")["faults"]] == ["error_5xx", "error", "execute_later"]  # type: ignore[index]
+    assert cli("clear-faults") == {"cleared": 3}
     assert cli("reset") == {"ok": True}
     assert admin.orders() == []

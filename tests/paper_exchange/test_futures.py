@@ -109,9 +109,22 @@ def test_futures_algo_duplicate_client_algo_id_while_open_is_refused(client: Cli
     client.futures_create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01")
     params = dict(symbol="BTCUSDT", side="SELL", type="STOP_MARKET", stopPrice="58000", closePosition="true", clientAlgoId="dup-sl")
     client.futures_create_order(**params)
-    assert api_error(client.futures_create_order, **params).code == -2010
+    error = api_error(client.futures_create_order, **params)
+    assert (error.status_code, error.code, error.message) == (400, -4116, "ClientOrderId is duplicated.")
     client.futures_cancel_algo_order(clientAlgoId="dup-sl")
     assert client.futures_create_order(**params)["algoStatus"] == "NEW"
+
+
+def test_futures_duplicate_client_order_id_while_open_is_refused_with_4116(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.set_price("BTCUSDT", "60000")
+    params = dict(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="50000", newClientOrderId="fdup")
+    client.futures_create_order(**params)
+    error = api_error(client.futures_create_order, **params)
+    # USD-M futures answer with their own code and text, not spot's -2010 "Duplicate order sent.".
+    assert (error.status_code, error.code, error.message) == (400, -4116, "ClientOrderId is duplicated.")
+    assert len(admin.orders(clientOrderId="fdup", market="usdm")) == 1
+    client.futures_cancel_order(symbol="BTCUSDT", origClientOrderId="fdup")
+    assert client.futures_create_order(**params)["status"] == "NEW"
 
 
 def test_futures_algo_that_would_trigger_now_is_refused(client: Client, admin: SyncPaperAdmin) -> None:
