@@ -33,6 +33,8 @@ INTENT_DEDUP_TTL_SECONDS = 86_400
 INTENT_STREAM_MAXLEN = 10_000
 # Running totals of every ingress process (HINCRBY), read by `quantum-trader stats`.
 INGRESS_COUNTERS_KEY = "quantum:ingress:counters"
+# Where the ingress's consumer group starts again if it is lost (an entry ID; suffixed with the group).
+INGRESS_CHECKPOINT_KEY_PREFIX = "quantum:ingress:checkpoint:"
 # Wire form: one field holding JSON, as the original event bus wrote it.
 WIRE_DATA_FIELD = "data"
 WIRE_MAX_FIELDS = 64

@@ -39,9 +39,26 @@ def client_order_id(trace_id: str, step: Step = Step.ENTRY) -> str:
     return value
 
 
+# Appended to an intent's trace_id to name its protection (OCO) child workflow.
+PROTECTION_SUFFIX = "-oco"
+
+
 def protection_workflow_id(trace_id: str) -> str:
     """Workflow ID of the intent's protection (OCO) child workflow."""
-    return f"{trace_id}-oco"
+    return f"{trace_id}{PROTECTION_SUFFIX}"
+
+
+def trace_id_conflict(trace_id: str) -> str | None:
+    """Why ``trace_id`` cannot name an intent, or ``None`` when it can.
+
+    Intents and their protection workflows share one workflow-ID space: a trace_id ending in
+    the protection suffix is the protection workflow ID of the intent named by the rest, and
+    starting it would block that protection (or be adopted by it as its own).
+    """
+    if trace_id.endswith(PROTECTION_SUFFIX):
+        owner = trace_id[: -len(PROTECTION_SUFFIX)]
+        return f"trace_id ends in {PROTECTION_SUFFIX!r}, reserved for the protection workflow of intent {owner!r}"
+    return None
 
 
 def result_key(trace_id: str) -> str:

@@ -12,6 +12,16 @@ their ack. Nothing is acknowledged that has no workflow or dead letter:
 * while Temporal refuses starts it stops reading, retries with capped exponential backoff
   and keeps its claim on the waiting entries fresh so no other consumer takes them over;
 * when Redis goes away it reconnects with backoff; unacknowledged entries stay pending;
+* every few seconds it records durably where its group would have to start again so that
+  nothing unhandled is skipped (before the oldest pending entry, else after the last one
+  delivered); a group that is lost (``NOGROUP``) is created again there, and a start
+  re-reads at most those seconds, whose trace_ids Temporal refuses as duplicates;
+* a decision older than the dedup window (``QT_DEDUP_RETENTION_DAYS``) is dead-lettered,
+  not started: Temporal may have forgotten its trace_id, so it could trade twice;
+* a trace_id that is another intent's protection workflow ID (``<trace_id>-oco``) is
+  dead-lettered with that reason;
+* the standalone process registers the search attributes before it starts anything, so a
+  fresh namespace does not refuse valid decisions;
 * SIGTERM or SIGINT stops reading, finishes the starts and acks in flight, and exits 0.
 """
 
@@ -39,11 +49,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from quantum_trader import connections, constants, logs
+from quantum_trader.ids import trace_id_conflict
 from quantum_trader.metrics import Count, IngressMetrics
 from quantum_trader.models import TradeDecision
 from quantum_trader.settings import Settings
 from quantum_trader.streams import StreamOps, dead_letter_fields, ensure_group, group_info, text
-from quantum_trader.temporal import connect, start_intent
+from quantum_trader.temporal import connect, ensure_search_attributes, start_intent
 from quantum_trader.wire import Accepted, parse
 
 log = logging.getLogger(__name__)
@@ -51,6 +62,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 GAUGE_INTERVAL_SECONDS = 5.0
+# Temporal's refusal of a start whose search attributes the namespace has not registered.
+UNREGISTERED_ATTRIBUTE = "no mapping defined for search attribute"
+# The largest sequence number of a stream entry ID.
+MAX_SEQUENCE = 2**64 - 1
 
 
 def consumer_name() -> str:
@@ -153,6 +168,7 @@ class Ingress:
                     await self._reclaim()
                     next_reclaim = time.monotonic() + self._reclaim_every
                 if now >= next_gauges:
+                    await self._record_checkpoint()
                     await self._refresh_gauges()
                     next_gauges = time.monotonic() + GAUGE_INTERVAL_SECONDS
                 entries = await self._read(">")
@@ -169,9 +185,35 @@ class Ingress:
         await self._shutdown()
 
     async def _ensure_group(self) -> None:
-        created = await ensure_group(self.redis, self.ops.stream, self.ops.group, self.settings.ingress_group_start_id)
+        checkpoint = await self.redis.get(self._checkpoint_key)
+        start_id = text(checkpoint) if checkpoint else self.settings.ingress_group_start_id
+        created = await ensure_group(self.redis, self.ops.stream, self.ops.group, start_id)
         if created:
-            log.info("consumer group created group=%s start_id=%s", self.ops.group, self.settings.ingress_group_start_id)
+            log.info("consumer group created group=%s start_id=%s from_checkpoint=%s",
+                     self.ops.group, start_id, str(checkpoint is not None).lower())
+
+    @property
+    def _checkpoint_key(self) -> str:
+        return f"{constants.INGRESS_CHECKPOINT_KEY_PREFIX}{self.ops.group}"
+
+    async def _record_checkpoint(self) -> None:
+        """Record where a lost group must start again: just before the oldest entry not yet
+        acked, or after the last one delivered. Read in one transaction, so an entry delivered
+        and still unacked is never behind the mark; a mark recorded late is only earlier."""
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xinfo_groups(self.ops.stream)
+                pipe.xpending(self.ops.stream, self.ops.group)
+                groups, pending = await pipe.execute()
+        except ResponseError as error:
+            if "no such key" in str(error).lower():
+                return
+            raise
+        last = next((text(g["last-delivered-id"]) for g in groups if text(g["name"]) == self.ops.group), None)
+        if last is None:
+            return
+        oldest = pending.get("min") if pending.get("pending") else None
+        await self.redis.set(self._checkpoint_key, _before(text(oldest)) if oldest else last)
 
     async def _drain_own_pending(self) -> None:
         """Entries delivered to this consumer name and never acked (a restart under a stable name)."""
@@ -233,16 +275,24 @@ class Ingress:
         todo: list[tuple[Entry, TradeDecision]] = []
         settled: list[Outcome] = []
         limit = self.settings.ingress_max_deliveries
+        oldest_ms = int(time.time() * 1000) - self.settings.dedup_retention_days * 86_400_000
         for entry in entries:
             delivered = (deliveries or {}).get(entry.id, 0)
             if delivered > limit:
                 settled.append(Outcome(entry, Kind.DEAD, reason=f"delivered {delivered} times without being finished"))
                 continue
+            if _entry_ms(entry.id) < oldest_ms:
+                reason = (f"decision older than the dedup window of {self.settings.dedup_retention_days} days: "
+                          "its trace_id may be forgotten, so starting it could trade it twice")
+                settled.append(Outcome(entry, Kind.DEAD, reason=reason))
+                continue
             parsed = parse(entry.fields, self.settings.allowed_symbols)
-            if isinstance(parsed, Accepted):
-                todo.append((entry, parsed.decision))
-            else:
+            if not isinstance(parsed, Accepted):
                 settled.append(Outcome(entry, Kind.DEAD, reason=parsed.reason))
+            elif (conflict := trace_id_conflict(parsed.decision.trace_id)) is not None:
+                settled.append(Outcome(entry, Kind.DEAD, parsed.decision, conflict))
+            else:
+                todo.append((entry, parsed.decision))
         while True:
             outcomes = await asyncio.gather(*(self._start(entry, decision) for entry, decision in todo))
             settled += [o for o in outcomes if o.kind is not Kind.RETRY]
@@ -267,8 +317,10 @@ class Ingress:
             try:
                 outcome = await start_intent(self.client, decision, self.settings)
             except RPCError as error:
-                if error.status is RPCStatusCode.INVALID_ARGUMENT:
+                if error.status is RPCStatusCode.INVALID_ARGUMENT and UNREGISTERED_ATTRIBUTE not in error.message:
                     return Outcome(entry, Kind.DEAD, decision, f"temporal refused the start: {error.message}"[:500])
+                # Otherwise Temporal is down, or the namespace does not know the search
+                # attributes yet (registered, but not yet seen by every server): retry.
                 self.metrics.inc(Count.START_ERRORS)
                 return Outcome(entry, Kind.RETRY, decision, f"{error.status.name if error.status else 'RPC'}: {error.message}")
             except Exception as error:
@@ -388,6 +440,19 @@ class Ingress:
         log.info("ingress stopped consumer=%s counts=%s", self.consumer, _counts(self.metrics))
 
 
+def _entry_ms(entry_id: str) -> int:
+    """The millisecond time part of a stream entry ID."""
+    return int(entry_id.split("-", 1)[0])
+
+
+def _before(entry_id: str) -> str:
+    """The stream entry ID just before ``entry_id``."""
+    ms, sequence = (int(part) for part in entry_id.split("-", 1))
+    if sequence > 0:
+        return f"{ms}-{sequence - 1}"
+    return f"{ms - 1}-{MAX_SEQUENCE}" if ms > 0 else "0-0"
+
+
 def _counts(metrics: IngressMetrics) -> str:
     return ",".join(f"{name.value}={metrics.counts[name]}" for name in Count)
 
@@ -434,6 +499,9 @@ async def serve(settings: Settings) -> int:
     client = await connect_until_up(settings, stop)
     if client is None:
         return 0
+    # The worker registers them too, but this process may be the first to reach a fresh
+    # namespace: without them every start is refused and valid decisions are dead-lettered.
+    await ensure_search_attributes(client, settings.temporal_namespace)
     await consume(settings, client, stop)
     return 0
 
