@@ -120,6 +120,10 @@ class PaperAdmin:
         """Balances, positions, prices and the runtime config."""
         return await self.request("GET", "state")
 
+    async def deferred(self) -> list[dict[str, Any]]:
+        """Requests an ``execute_later`` fault accepted that have not run yet (``method``, ``path``, ``due_ms``)."""
+        return (await self.state())["deferred"]
+
     async def server_time(self) -> int:
         """The exchange's clock (``GET /api/v3/time``), in ms."""
         return int((await self._call("GET", "/api/v3/time"))["serverTime"])

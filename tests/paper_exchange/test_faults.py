@@ -186,7 +186,7 @@ def api_error(call, **kwargs) -> BinanceAPIException:  # noqa: ANN001 - any clie
 
 
 def deferred(admin: SyncPaperAdmin) -> list[dict]:
-    return admin.state()["deferred"]
+    return admin.deferred()
 
 
 def test_execute_later_answers_1007_now_and_places_the_order_after_the_delay(client: Client, admin: SyncPaperAdmin) -> None:
