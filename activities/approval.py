@@ -12,11 +12,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Generic, TypeVar
 
 from temporalio.exceptions import ApplicationError
 
-from activities.exchange import Exchange, ExchangeConfigError, ExchangeError
+from activities.exchange import Exchange, ExchangeConfigError, ExchangeError, RequestRefused
 from activities.placement import as_application_error, kill_switch_engaged
 from quantum_trader import errors
 from quantum_trader.models import Approval, Market, OrderRequest, OrderType, TradeDecision
@@ -66,8 +67,10 @@ async def open_gate(
     except ExchangeConfigError as error:
         raise as_application_error(error) from None
     except ExchangeError as error:
-        # Reads are safe to retry whatever their outcome.
-        raise ApplicationError(str(error), type=errors.EXCHANGE_UNAVAILABLE) from None
+        # Reads are safe to retry whatever their outcome, but not sooner than the exchange asked:
+        # reading on through a 429 earns an IP ban that stops every order, cancels included.
+        delay = timedelta(seconds=error.retry_after) if isinstance(error, RequestRefused) and error.retry_after else None
+        raise ApplicationError(str(error), type=errors.EXCHANGE_UNAVAILABLE, next_retry_delay=delay) from None
     return Opening(kill_switch, facts, found)
 
 
