@@ -1,12 +1,22 @@
-"""Publishing each intent's result to ``quantum:stream:execution.result``, once per trace_id."""
+"""Publishing each intent's result to ``quantum:stream:execution.result``, once per trace_id.
+
+A marker key records each published trace_id, so a retried publication (or a second run of
+the trace_id while Temporal still refuses it) appends nothing. The marker lives for the dedup
+window (``QT_DEDUP_RETENTION_DAYS``) but never longer than the namespace actually retains a
+closed run, read from Temporal: the worker's attempt to set the retention may have failed
+(a managed namespace), and once Temporal forgets a run the trace_id may run again, whose
+result must be published rather than taken for the old one.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from decimal import Decimal
 
 from redis.asyncio import Redis
 from temporalio import activity
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
 from activities import metrics
 from quantum_trader.ids import result_key
@@ -16,15 +26,22 @@ from quantum_trader.states import IntentState
 
 log = logging.getLogger(__name__)
 
-# Records the trace_id and appends in one atomic step: a retried activity (or a second
-# run of the same trace_id) finds the key and appends nothing.
+# Appends and records the trace_id in one atomic step: a retried activity (or a second run
+# of the same trace_id) finds the key and appends nothing. The append comes first because
+# Redis does not undo a script's earlier writes when a later command fails: a failed XADD
+# (the key is not a stream, out of memory) must not leave a marker its retry would obey.
 _PUBLISH_ONCE = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
-    local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
-    return id
+if redis.call('EXISTS', KEYS[1]) == 1 then
+    return false
 end
-return false
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+return id
 """
+# How long a namespace retention read from Temporal is trusted before it is read again.
+RETENTION_MAX_AGE_SECONDS = 300.0
+# The marker's life when the retention cannot be read: Temporal's smallest retention.
+MIN_RETENTION_SECONDS = 86_400
 
 # Status words the original system's downstream consumers read.
 _LEGACY_STATUS = {
@@ -69,6 +86,8 @@ class ResultActivities:
         self._settings = settings
         self._redis = redis
         self._script = redis.register_script(_PUBLISH_ONCE)
+        # (monotonic time read, seconds) of the namespace's retention.
+        self._retention: tuple[float, int] | None = None
 
     @activity.defn
     async def publish_result(self, result: IntentResult) -> str | None:
@@ -76,7 +95,7 @@ class ResultActivities:
         flat: list[str] = []
         for key, value in result_fields(result).items():
             flat.extend((key, value))
-        keep_seconds = self._settings.dedup_retention_days * 86_400
+        keep_seconds = min(self._settings.dedup_retention_days * 86_400, await self._retention_seconds())
         entry = await self._script(
             keys=[result_key(result.trace_id), self._settings.result_stream],
             args=[keep_seconds, self._settings.result_stream_maxlen, *flat],
@@ -90,3 +109,20 @@ class ResultActivities:
         log.info("TERMINAL STATE: %s | %s %s | trace_id=%s reason=%r published=%s",
                  result.state.value, result.symbol, result.side.value, result.trace_id, result.reason, bool(entry_id))
         return entry_id or None
+
+    async def _retention_seconds(self) -> int:
+        """How long the worker's namespace keeps a closed run, read at most every few minutes."""
+        if self._retention is not None and time.monotonic() - self._retention[0] <= RETENTION_MAX_AGE_SECONDS:
+            return self._retention[1]
+        client = activity.client()
+        try:
+            described = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
+        except Exception as error:  # the marker then lives the shortest retention Temporal allows
+            log.warning("namespace retention unreadable namespace=%s marker_seconds=%d error=%s",
+                        client.namespace, MIN_RETENTION_SECONDS, error)
+            return MIN_RETENTION_SECONDS
+        seconds = int(described.config.workflow_execution_retention_ttl.ToTimedelta().total_seconds())
+        if seconds <= 0:
+            return MIN_RETENTION_SECONDS
+        self._retention = (time.monotonic(), seconds)
+        return seconds
