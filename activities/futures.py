@@ -6,10 +6,10 @@ spot placement discipline unchanged. The protective conditional orders and the c
 order follow the same discipline here, each under its own deterministic ID:
 
 1. look it up by its ID (``clientAlgoId`` / ``newClientOrderId``) and adopt it if found;
-2. after an attempt whose outcome is unknown, wait until its request can no longer land,
-   then look again;
+2. after an attempt whose outcome is unknown, have the retry policy wait until its request
+   can no longer land, then look again;
 3. only then send, never close to the attempt's own timeout, and record the send horizon
-   in the heartbeat.
+   in the heartbeat (the protocol in :mod:`activities.placement`).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class FuturesActivities:
         """Place one protective conditional order exactly once, adopting an earlier placement."""
         try:
             snapshot, attempt, adopted = await place_exactly_once(
-                self._exchange.in_flight_horizon_ms,
+                self._exchange,
                 lambda: self._exchange.algo_lookup(order),
                 lambda: self._exchange.algo_place(order),
                 on_wait=lambda wait_ms: log.info("protection waiting for earlier request to expire client_algo_id=%s wait_ms=%d",
@@ -117,7 +117,7 @@ class FuturesActivities:
         in flight, that it can no longer appear.
         """
         order = request.order
-        final = await reconcile(lambda: self._cancel_or_lookup(order), request.may_be_in_flight, self._exchange.in_flight_horizon_ms)
+        final = await reconcile(self._exchange, lambda: self._cancel_or_lookup(order), request.may_be_in_flight)
         log.info("protection reconciled trace_id=%s client_algo_id=%s status=%s",
                  order.trace_id, order.client_algo_id, final.status if final else AlgoStatus.NONE)
         return final
@@ -189,7 +189,7 @@ class FuturesActivities:
 
         try:
             snapshot, attempt, _ = await place_exactly_once(
-                exchange.in_flight_horizon_ms,
+                exchange,
                 lambda: lookup(exchange, order),
                 send,
                 on_wait=lambda wait_ms: log.info("close waiting for earlier request to expire client_order_id=%s wait_ms=%d",

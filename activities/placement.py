@@ -1,27 +1,53 @@
-"""The placement discipline every order-sending activity follows, whatever the order kind.
+"""The placement protocol (v2) every order-sending activity follows, whatever the order kind.
 
-On every attempt:
+Every horizon is kept on the exchange's clock: ``exchange now = local now +
+exchange.clock_offset_ms``, the offset requests are signed with. A request sent inside
+``signed_at(stamp)`` carries ``stamp`` (exchange time) and cannot execute after ``stamp +
+H``, H being ``exchange.in_flight_horizon_ms`` (recvWindow, checked by the exchange, plus a
+grace for delays inside its matching engine). A Temporal timestamp S maps to at most
+``E(S) = S + CLOCK_TOLERANCE + offset`` on the exchange's clock, because no attempt sends
+from a worker whose clock is further than CLOCK_TOLERANCE from Temporal's.
 
-1. Look the order up by its idempotency key (client order ID or ``clientAlgoId``); if the
-   exchange has it, adopt it.
-2. If an earlier attempt may have sent a request whose outcome is unknown, wait until that
-   request provably cannot execute any more (``timestamp + recvWindow`` plus a grace), then
-   look it up once more.
-3. Send nothing close to this attempt's own timeout: once it times out the workflow moves
-   on, accounting only for requests sent before that moment.
-4. Only then send, and record in the heartbeat until when this send could still land, or
-   that nothing is in flight when the exchange refused it outright. The send is stamped
-   with the moment recorded (:func:`signed_at`), so a process that stalls before sending
-   cannot land it later than the record says.
+One attempt (:func:`place_exactly_once`) never sleeps. It adopts, sends once, or fails so
+that the retry policy runs the next attempt later (durably, on the server):
+
+1. Clock: the worker's clock is within CLOCK_TOLERANCE of the attempt's start as Temporal
+   recorded it, or the attempt refuses to send ("clock skew", retryable). Send cutoff:
+   nothing is sent later than SEND_SAFETY_MARGIN before the earliest moment Temporal may time
+   the attempt out (its start plus the heartbeat timeout, or its start-to-close or
+   schedule-to-close timeout). Temporal schedules attempt N only after attempt N-1 ended or
+   timed out, so every send of an earlier attempt is stamped before E(S_N), S_N being attempt
+   N's scheduled time, even from a worker cut off from Temporal that still reaches the
+   exchange.
+2. Look the order up by its key (skipped only on attempt 1 of the first run when the gate
+   already found none). Found: adopt it, unless it is not the order requested (another
+   symbol, side, quantity or type under the same key): that is a refusal, never an adoption.
+3. Until when may an earlier send still execute? Attempt 1 of the first run: nothing.
+   Attempt 1 of a reset run (``earlier_run``): ``E(S_1) + heartbeat timeout + H``, since an
+   attempt of the old run may send until its own cutoff. Attempt N >= 2: the previous
+   attempt's record if it is a trusted one, else ``E(S_N) + H``; never earlier than the
+   reset bound in a reset run.
+4. If the lookup started before that horizon, it proves nothing: record "clear" and fail
+   with PLACEMENT_WAIT, its ``next_retry_delay`` the time left.
+5. Otherwise check the send cutoff, record "sending" (until ``stamp + H``) and send once
+   inside ``signed_at(stamp)``. A duplicate is adopted; a definite refusal records
+   "refused"; an unknown outcome fails the attempt, and the next one waits it out.
+
+Records are heartbeat details (:class:`Record`). Heartbeats reach the server in order but
+asynchronously and throttled, so the server may hold an earlier record of an attempt than
+its last, or none: every such prefix is either untrusted (the fallback applies) or at least
+as late as the truth. The first heartbeat of an attempt goes out at once, so no attempt
+heartbeats before "sending": an untrusted liveness heartbeat first would turn "sending"
+into a throttled one. An attempt never records "clear" and then sends.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import TypeVar
 
 from temporalio import activity
@@ -29,6 +55,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.exchange import (
     DuplicateOrder,
+    Exchange,
     ExchangeConfigError,
     ExchangeError,
     OrderRejected,
@@ -38,32 +65,54 @@ from activities.exchange import (
 )
 from quantum_trader import errors
 from quantum_trader.constants import KILL_SWITCH_KEY
-from workflows.policies import HEARTBEAT_EVERY, SEND_SAFETY_MARGIN
+from workflows.policies import CLOCK_TOLERANCE, PLACEMENT_WAIT_PAD, SEND_SAFETY_MARGIN
 
 T = TypeVar("T")
 
-HEARTBEAT_EVERY_SECONDS = HEARTBEAT_EVERY.total_seconds()
-SEND_SAFETY_MARGIN_MS = int(SEND_SAFETY_MARGIN.total_seconds() * 1000)
+
+def _in_ms(duration: timedelta) -> int:
+    return int(duration.total_seconds() * 1000)
+
+
+SEND_SAFETY_MARGIN_MS = _in_ms(SEND_SAFETY_MARGIN)
+CLOCK_TOLERANCE_MS = _in_ms(CLOCK_TOLERANCE)
+
+
+class RecordKind(StrEnum):
+    """What a placement attempt recorded last. Each kind is trusted by the next attempt."""
+
+    # Written just before the send: a request of this attempt may execute until ``until_ms``.
+    SENDING = "sending"
+    # The exchange refused this attempt's send outright; earlier sends had expired before it.
+    REFUSED = "refused"
+    # The attempt's last act when it sends nothing: earlier sends may execute until ``until_ms``.
+    CLEAR = "clear"
 
 
 @dataclass(frozen=True)
-class Progress:
-    """Heartbeat details of a placement attempt."""
+class Record:
+    """Heartbeat details of a placement attempt; ``until_ms`` is exchange time."""
 
     attempt: int
-    in_flight_until_ms: int | None
+    kind: RecordKind
+    until_ms: int | None = None
 
     @classmethod
-    def from_details(cls, details: object) -> Progress | None:
-        if isinstance(details, dict) and "attempt" in details:
-            return cls(int(details["attempt"]), details.get("in_flight_until_ms"))
-        return None
+    def from_details(cls, details: object) -> Record | None:
+        """The record in heartbeat details, or ``None`` for anything else (an older format too)."""
+        if not isinstance(details, dict):
+            return None
+        try:
+            until = details.get("until_ms")
+            return cls(int(details["attempt"]), RecordKind(details["kind"]), None if until is None else int(until))
+        except (KeyError, TypeError, ValueError):
+            return None
 
-    def as_details(self) -> dict[str, int | None]:
-        return {"attempt": self.attempt, "in_flight_until_ms": self.in_flight_until_ms}
+    def as_details(self) -> dict[str, int | str | None]:
+        return {"attempt": self.attempt, "kind": self.kind.value, "until_ms": self.until_ms}
 
 
-def now_ms() -> int:
+def local_now_ms() -> int:
     return int(time.time() * 1000)
 
 
@@ -71,12 +120,19 @@ def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-async def sleep_heartbeating(seconds: float, *details: object) -> None:
-    """Sleep while heartbeating, so cancellation and worker death are noticed."""
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        activity.heartbeat(*details)
-        await asyncio.sleep(min(HEARTBEAT_EVERY_SECONDS, left))
+def clock_offset_ms(exchange: Exchange) -> int:
+    """The exchange's clock minus this worker's, ``0`` while not measured yet."""
+    return exchange.clock_offset_ms or 0
+
+
+def exchange_now_ms(exchange: Exchange) -> int:
+    """The exchange's clock as this worker signs with it."""
+    return local_now_ms() + clock_offset_ms(exchange)
+
+
+def on_exchange_clock(exchange: Exchange, moment: datetime) -> int:
+    """E(moment): the latest exchange time a Temporal timestamp can stand for."""
+    return ms(moment) + CLOCK_TOLERANCE_MS + clock_offset_ms(exchange)
 
 
 def as_application_error(error: ExchangeError) -> ApplicationError:
@@ -91,98 +147,157 @@ def as_application_error(error: ExchangeError) -> ApplicationError:
     return ApplicationError(str(error), error.code, type=errors.OUTCOME_UNKNOWN)
 
 
-def refuse_send_near_deadline(info: activity.Info) -> None:
-    """Raise :class:`RequestRefused` when this attempt may time out before its send lands."""
+def refuse_on_clock_skew(info: activity.Info) -> None:
+    """Raise :class:`RequestRefused` when this worker's clock is off Temporal's by more than
+    CLOCK_TOLERANCE (measured against the attempt's start, as the server recorded it)."""
+    skew = local_now_ms() - ms(info.started_time)
+    if abs(skew) > CLOCK_TOLERANCE_MS:
+        raise RequestRefused(
+            f"clock skew: this worker's clock is {skew} ms off Temporal's at the attempt's start "
+            f"(tolerance {CLOCK_TOLERANCE_MS} ms); nothing sent"
+        )
+
+
+def longest_attempt(info: activity.Info) -> timedelta | None:
+    """How long after its start Temporal may let an attempt run at the earliest timeout."""
+    limits = [t for t in (info.heartbeat_timeout, info.start_to_close_timeout) if t]
+    return min(limits) if limits else None
+
+
+def send_cutoff_ms(info: activity.Info) -> int | None:
+    """Local time after which this attempt sends nothing: a margin before its earliest timeout."""
     deadlines = []
-    if info.start_to_close_timeout:
-        deadlines.append(ms(info.started_time + info.start_to_close_timeout))
+    longest = longest_attempt(info)
+    if longest is not None:
+        deadlines.append(ms(info.started_time + longest))
     if info.schedule_to_close_timeout:
         deadlines.append(ms(info.scheduled_time + info.schedule_to_close_timeout))
-    if deadlines and now_ms() + SEND_SAFETY_MARGIN_MS > min(deadlines):
-        raise RequestRefused("attempt too close to its timeout to send safely")
+    return min(deadlines) - SEND_SAFETY_MARGIN_MS if deadlines else None
 
 
-def earlier_send_horizon_ms(info: activity.Info, horizon_ms: int) -> int | None:
-    """Until when a request sent by an earlier attempt could still execute."""
+def earlier_send_horizon_ms(info: activity.Info, exchange: Exchange, earlier_run: bool) -> int | None:
+    """Until when (exchange time) a request sent by an earlier attempt or run could still execute."""
+    horizon_ms = exchange.in_flight_horizon_ms
+    reset_bound = None
+    if earlier_run:
+        # An attempt of the old run started before this run's first scheduling and sends
+        # until its own cutoff, at most one attempt's length later.
+        longest = longest_attempt(info) or timedelta(0)
+        reset_bound = on_exchange_clock(exchange, info.scheduled_time) + _in_ms(longest) + horizon_ms
     if info.attempt <= 1:
-        return None
-    progress = Progress.from_details(info.heartbeat_details[0] if info.heartbeat_details else None)
-    if progress is not None and progress.attempt == info.attempt - 1:
-        # The previous attempt recorded its last send (or that it had none in flight).
-        return progress.in_flight_until_ms
-    # The previous attempt died without a word: anything it sent predates this attempt's
-    # scheduling, so it cannot land after that moment plus the horizon.
-    return ms(info.current_attempt_scheduled_time) + horizon_ms
+        return reset_bound
+    record = Record.from_details(info.heartbeat_details[0] if info.heartbeat_details else None)
+    if record is not None and record.attempt == info.attempt - 1:
+        horizon = record.until_ms
+    else:
+        # The previous attempt left no trusted record: whatever it sent was stamped before
+        # this attempt was scheduled.
+        horizon = on_exchange_clock(exchange, info.current_attempt_scheduled_time) + horizon_ms
+    if reset_bound is None:
+        return horizon
+    return reset_bound if horizon is None else max(horizon, reset_bound)
 
 
-async def wait_out_earlier_sends(horizon_ms: int) -> None:
-    """For clean-up activities: wait until any send made before this activity was
-    scheduled can no longer execute."""
-    horizon = ms(activity.info().scheduled_time) + horizon_ms
-    if horizon > now_ms():
-        await sleep_heartbeating((horizon - now_ms()) / 1000)
+def wait_for(exchange: Exchange, attempt: int, horizon_ms: int, on_wait: Callable[[int], None] | None) -> ApplicationError:
+    """Record "clear" and return the error that has the retry policy wait until ``horizon_ms``."""
+    activity.heartbeat(Record(attempt, RecordKind.CLEAR, horizon_ms).as_details())
+    wait_ms = max(horizon_ms - exchange_now_ms(exchange), 0)
+    if on_wait is not None:
+        on_wait(wait_ms)
+    return ApplicationError(
+        f"an earlier request may execute for {wait_ms} ms more; looking again after that",
+        type=errors.PLACEMENT_WAIT,
+        next_retry_delay=timedelta(milliseconds=wait_ms) + PLACEMENT_WAIT_PAD,
+    )
 
 
-async def reconcile(cancel_or_lookup: Callable[[], Awaitable[T | None]], may_be_in_flight: bool, horizon_ms: int) -> T | None:
+async def reconcile(exchange: Exchange, cancel_or_lookup: Callable[[], Awaitable[T | None]], may_be_in_flight: bool) -> T | None:
     """Cancel (or find closed) the order under its key; ``None`` when the exchange has none.
 
-    When a placement may still be in flight, "none" is trusted only once any earlier send
-    can no longer execute: then the order is looked for once more. Exchange errors leave as
-    Temporal errors (:func:`as_application_error`), so the activity retries or stops.
+    When a placement may still be in flight, "none" is trusted only from a lookup that
+    started once any send made before this activity was first scheduled can no longer
+    execute (every placement attempt had ended or timed out by then): E(scheduled) + H.
+    Before that, the attempt fails with PLACEMENT_WAIT and the retry policy waits. Exchange
+    errors leave as Temporal errors (:func:`as_application_error`), so the activity retries
+    or stops.
     """
+    info = activity.info()
+    looked_at = local_now_ms()
     try:
         final = await cancel_or_lookup()
-        if final is None and may_be_in_flight:
-            await wait_out_earlier_sends(horizon_ms)
-            final = await cancel_or_lookup()
+        if final is not None or not may_be_in_flight:
+            return final
+        refuse_on_clock_skew(info)
     except ExchangeError as error:
         raise as_application_error(error) from None
-    return final
+    horizon = on_exchange_clock(exchange, info.scheduled_time) + exchange.in_flight_horizon_ms
+    if horizon > looked_at + clock_offset_ms(exchange):
+        wait_ms = max(horizon - exchange_now_ms(exchange), 0)
+        raise ApplicationError(
+            f"no order yet, but a placement may execute for {wait_ms} ms more; looking again after that",
+            type=errors.PLACEMENT_WAIT,
+            next_retry_delay=timedelta(milliseconds=wait_ms) + PLACEMENT_WAIT_PAD,
+        )
+    return None
 
 
 async def place_exactly_once(
-    horizon_ms: int,
+    exchange: Exchange,
     lookup: Callable[[], Awaitable[T | None]],
     send: Callable[[], Awaitable[T]],
+    *,
     on_wait: Callable[[int], None] | None = None,
     known_absent: bool = False,
+    earlier_run: bool = False,
+    mismatch: Callable[[T], str | None] | None = None,
 ) -> tuple[T, int, bool]:
-    """Follow the discipline above for one order.
+    """One attempt of the protocol above for one order.
 
     Returns what the exchange holds under the key, the attempt number, and whether it was
-    adopted from an earlier attempt rather than sent by this one. ``on_wait`` is told how
-    many milliseconds the attempt waits for an earlier send to expire. ``known_absent``
-    says that this workflow run already found no order under the key before any attempt
-    could send one: the first attempt then skips its own lookup (step 1).
+    adopted rather than sent by this attempt. ``on_wait`` is told how many milliseconds the
+    retry policy will wait for an earlier send to expire. ``known_absent``: this run's gate
+    found no order under the key before any attempt could send one. ``earlier_run``: an
+    earlier run of the workflow (before a reset) may have sent. ``mismatch`` says how an
+    order found under the key differs from the request (``None`` when it is the one).
     """
     info = activity.info()
     attempt = info.attempt
-    existing = None if attempt == 1 and known_absent else await lookup()
-    if existing is None:
-        horizon = earlier_send_horizon_ms(info, horizon_ms)
-        if horizon is not None and horizon > now_ms():
-            if on_wait is not None:
-                on_wait(horizon - now_ms())
-            await sleep_heartbeating((horizon - now_ms()) / 1000, Progress(attempt, horizon).as_details())
-            existing = await lookup()
+    refuse_on_clock_skew(info)
+
+    def adopt(found: T) -> tuple[T, int, bool]:
+        difference = mismatch(found) if mismatch is not None else None
+        if difference is not None:
+            raise OrderRejected(f"not adopted: {difference}")
+        return found, attempt, True
+
+    looked_at = local_now_ms()
+    # Skipping the lookup needs the clock offset measured already (a lookup measures it).
+    skip_lookup = attempt == 1 and known_absent and not earlier_run and exchange.clock_offset_ms is not None
+    existing = None if skip_lookup else await lookup()
     if existing is not None:
-        return existing, attempt, True
-    refuse_send_near_deadline(info)
-    sent_at = now_ms()
-    activity.heartbeat(Progress(attempt, sent_at + horizon_ms).as_details())
+        return adopt(existing)
+    horizon = earlier_send_horizon_ms(info, exchange, earlier_run)
+    if horizon is not None and horizon > looked_at + clock_offset_ms(exchange):
+        raise wait_for(exchange, attempt, horizon, on_wait)
+    cutoff = send_cutoff_ms(info)
+    if cutoff is not None and local_now_ms() > cutoff:
+        activity.heartbeat(Record(attempt, RecordKind.CLEAR, horizon).as_details())
+        raise RequestRefused("attempt too close to its timeout to send safely")
+    stamp = exchange_now_ms(exchange)
+    activity.heartbeat(Record(attempt, RecordKind.SENDING, stamp + exchange.in_flight_horizon_ms).as_details())
     try:
-        with signed_at(sent_at):
+        with signed_at(stamp):
             sent = await send()
         return sent, attempt, False
     except DuplicateOrder:
-        # An open order with our key exists: it is ours, adopt it.
+        # An open order with our key exists: it is ours (if it is the one requested).
         adopted = await lookup()
         if adopted is None:
             raise OutcomeUnknown("duplicate reported but order not found yet") from None
-        return adopted, attempt, True
+        return adopt(adopted)
     except (RequestRefused, OrderRejected, ExchangeConfigError):
         # Definitively not executed: no request of this attempt is in flight.
-        activity.heartbeat(Progress(attempt, None).as_details())
+        activity.heartbeat(Record(attempt, RecordKind.REFUSED).as_details())
         raise
 
 

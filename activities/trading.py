@@ -33,6 +33,18 @@ from quantum_trader.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def not_the_order(order: OrderRequest, found: OrderSnapshot) -> str | None:
+    """How the order found under ``order``'s client order ID differs from it (a trace_id reused
+    once its old order is past retention), or ``None`` when it is the order requested."""
+    requested = (order.symbol, order.side.value, order.quantity, order.order_type.value)
+    held = (found.symbol or order.symbol, found.side.value if found.side else order.side.value, found.orig_qty,
+            found.order_type or order.order_type.value)
+    if requested == held:
+        return None
+    return (f"the exchange holds {held[1]} {held[2]} {held[0]} {held[3]} under {order.client_order_id}, "
+            f"not the {requested[1]} {requested[2]} {requested[0]} {requested[3]} requested")
+
+
 class TradingActivities:
     """Exchange-facing activities for one worker; they share one exchange connection."""
 
@@ -76,13 +88,18 @@ class TradingActivities:
             log.info("placement waiting for earlier request to expire trace_id=%s client_order_id=%s wait_ms=%d",
                      order.trace_id, order.client_order_id, wait_ms)
 
+        run_id = activity.info().workflow_run_id
         try:
             snapshot, attempt, adopted = await place_exactly_once(
-                self._exchange.in_flight_horizon_ms,
+                self._exchange,
                 lambda: lookup(self._exchange, order),
                 lambda: self._exchange.place(order),
                 on_wait=waiting,
-                known_absent=order.absent_in_run is not None and order.absent_in_run == activity.info().workflow_run_id,
+                known_absent=order.absent_in_run is not None and order.absent_in_run == run_id,
+                # A gate of another run (this activity was scheduled before a reset) also
+                # means that an earlier run may have sent.
+                earlier_run=order.earlier_run or (order.absent_in_run is not None and order.absent_in_run != run_id),
+                mismatch=lambda found: not_the_order(order, found),
             )
             if adopted:
                 metrics.count("quantum_orders_adopted", "Placements that found their order already at the exchange")
@@ -141,7 +158,7 @@ class TradingActivities:
         """
         order = request.order
         metrics.count("quantum_reconciliations", "Order cancellations and reconciliations at the exchange")
-        final = await reconcile(lambda: self._cancel_or_lookup(request), request.may_be_in_flight, self._exchange.in_flight_horizon_ms)
+        final = await reconcile(self._exchange, lambda: self._cancel_or_lookup(request), request.may_be_in_flight)
         log.info("order reconciled trace_id=%s client_order_id=%s status=%s",
                  order.trace_id, order.client_order_id, final.status if final else "absent")
         return final

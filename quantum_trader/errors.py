@@ -10,5 +10,8 @@ REQUEST_REFUSED = "RequestRefused"
 OUTCOME_UNKNOWN = "OutcomeUnknown"
 # Retried: a read or a dependency was unavailable.
 EXCHANGE_UNAVAILABLE = "ExchangeUnavailable"
+# Retried after its next_retry_delay: an earlier request may still execute; the retry
+# policy waits until it cannot (no attempt sleeps).
+PLACEMENT_WAIT = "PlacementWait"
 
 NON_RETRYABLE = (ORDER_REJECTED, EXCHANGE_CONFIG)

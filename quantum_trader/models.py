@@ -158,6 +158,9 @@ class OrderRequest(_Frozen):
     # run's first placement attempt sends without looking again; any other attempt or run
     # (a retry, a reset) looks first.
     absent_in_run: str | None = None
+    # Set by the workflow when its run is not the first of its chain (a reset): a run before
+    # it may have sent this order, so even the first placement attempt waits that out.
+    earlier_run: bool = False
 
 
 class Approval(_Frozen):
@@ -185,6 +188,10 @@ class OrderSnapshot(_Frozen):
     fees: Decimal = Decimal(0)
     fee_asset: str | None = None
     update_time_ms: int | None = None
+    # What the order is, as the exchange reports it (absent from older records).
+    symbol: str | None = None
+    side: Side | None = None
+    order_type: str | None = None
 
     @property
     def avg_price(self) -> Decimal | None:

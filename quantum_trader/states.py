@@ -56,7 +56,9 @@ TRANSITIONS: dict[IntentState, frozenset[IntentState]] = {
     S.SUBMITTED: frozenset(
         {S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.REJECTED, S.FAILED}
     ),
-    S.OPEN: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.FAILED}),
+    # REJECTED after OPEN: an exchange may refuse an order it first acknowledged (Binance
+    # reports REJECTED for an order the matching engine would not take after its NEW).
+    S.OPEN: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.REJECTED, S.FAILED}),
     # A partially filled order that is cancelled or expires ends PARTIALLY_FILLED.
     S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.FAILED}),
     S.FILLED: frozenset(),
@@ -98,6 +100,19 @@ class ProtectionState(StrEnum):
     # The close order failed after all its retries: the position may be open, and the
     # protective orders were left in place.
     CLOSE_FAILED = "CLOSE_FAILED"
+
+
+class Attention(StrEnum):
+    """What ``TradeState`` shows over a live workflow's state while an operator is needed.
+
+    Not a state of the intent's table: the order's life has not changed, only our view of
+    it. An intent shows it over OPEN or PARTIALLY_FILLED (a protection over PROTECTED) while
+    the exchange refuses to show us a live order for a whole watch window (a revoked key, an
+    IP no longer whitelisted, a rate limit or a ban), and returns to that state, unchanged,
+    once the exchange answers again.
+    """
+
+    NEEDS_ATTENTION = "NEEDS_ATTENTION"
 
 
 class OrderStatus(StrEnum):
@@ -160,14 +175,21 @@ class Cause(StrEnum):
     EXCHANGE = "exchange"  # the exchange closed the order on its own (fill, IOC/FOK expiry)
 
 
-def outcome(final: OrderSnapshot | None, cause: Cause, why: str = "") -> tuple[IntentState, str]:
+def outcome(
+    final: OrderSnapshot | None, cause: Cause, why: str = "", seen: OrderSnapshot | None = None
+) -> tuple[IntentState, str]:
     """The intent's end state and reason, from the exchange's last view of its order.
 
     ``final`` is ``None`` when the exchange has no order under the intent's client order ID
     (and none can still appear). ``why`` is the cause's own words: the cancel's reason for
     CANCEL, the failure for FAILURE, and for EXCHANGE the reason of a cancel that arrived
-    too late ("" when none did).
+    too late ("" when none did). ``seen`` is the workflow's own earlier view of the order:
+    fills seen there happened, even if the exchange has since forgotten the order (a reset,
+    lost state), so the intent ends PARTIALLY_FILLED, the one end a partially filled intent
+    can move to, besides FILLED and FAILED.
     """
+    if seen is not None and seen.executed_qty > 0 and (final is None or (final.status != OrderStatus.FILLED and final.executed_qty < seen.executed_qty)):
+        return _forgotten(seen, why or _CAUSE_WORDS.get(cause, ""))
     if final is None:
         return _without_order(cause, why)
     if cause is Cause.EXCHANGE:
@@ -176,6 +198,15 @@ def outcome(final: OrderSnapshot | None, cause: Cause, why: str = "") -> tuple[I
 
 
 _CAUSE_WORDS = {Cause.CANCEL: "cancel requested", Cause.EXPIRY: "ttl reached", Cause.DEADLINE: "deadline passed"}
+
+
+def _forgotten(seen: OrderSnapshot, why: str) -> tuple[IntentState, str]:
+    """The exchange no longer shows the fills the workflow saw: those are what the intent got."""
+    words = f"{why}; " if why else ""
+    return IntentState.PARTIALLY_FILLED, (
+        f"{words}the exchange no longer has order {seen.client_order_id} as seen with "
+        f"{seen.executed_qty} of {seen.orig_qty} filled"
+    )
 
 
 def _without_order(cause: Cause, why: str) -> tuple[IntentState, str]:

@@ -51,8 +51,9 @@ PUBLISH_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
 # A protective order gets this long (and PROTECT_RETRY's attempts) before the position is
 # flattened instead: long enough to ride out a blip, short for an unprotected position.
 PROTECT_WINDOW = timedelta(minutes=2)
-# The exchange policy, with a lower cap and a bound on attempts.
-PROTECT_RETRY = dataclasses.replace(EXCHANGE_RETRY, maximum_interval=timedelta(seconds=5), maximum_attempts=4)
+# The exchange policy, with a lower cap and a bound on attempts: four sends, since an
+# unknown outcome costs two attempts (the send, then one that only waits it out).
+PROTECT_RETRY = dataclasses.replace(EXCHANGE_RETRY, maximum_interval=timedelta(seconds=5), maximum_attempts=7)
 
 # --- ProtectionWorkflow -----------------------------------------------------------------
 
@@ -63,7 +64,11 @@ PROTECTION_STEP_TIMEOUT = timedelta(seconds=60)
 
 # --- inside an exchange activity's attempt (activities/placement.py) ----------------------
 
-# A waiting activity heartbeats this often: well inside HEARTBEAT_TIMEOUT.
-HEARTBEAT_EVERY = timedelta(seconds=1)
 # An attempt sends nothing when less than this remains before it may time out.
 SEND_SAFETY_MARGIN = timedelta(seconds=2)
+# A worker whose clock is further than this from Temporal's sends nothing (and trusts no
+# "no order"): every horizon that starts from a Temporal timestamp allows this much skew.
+# Less than SEND_SAFETY_MARGIN, so an attempt's last send still precedes its timeout.
+CLOCK_TOLERANCE = timedelta(seconds=1)
+# A placement that waits for an earlier request to expire is retried this long after it.
+PLACEMENT_WAIT_PAD = timedelta(milliseconds=200)

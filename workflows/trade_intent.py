@@ -166,7 +166,15 @@ class TradeIntentWorkflow:
         assert self._order is not None
         self._move(S.SUBMITTED)
         ended = await self._place(self._order)
-        state, reason = ended if ended is not None else await self._follow()
+        if ended is not None:
+            return await self._protected(*ended)
+        return await self._follow_and_protect()
+
+    async def _follow_and_protect(self) -> tuple[IntentState, str]:
+        """Follow the placed order to its end; futures then protect what it filled."""
+        return await self._protected(*await self._follow())
+
+    async def _protected(self, state: IntentState, reason: str) -> tuple[IntentState, str]:
         if self._saga is None:
             return state, reason
         return await shielded(self._protect(state, reason))

@@ -6,9 +6,10 @@ this module, never to a venue's client library; Binance is one implementation
 ``activities/exchange/<name>.py`` with a class that satisfies :class:`Exchange` (and
 :class:`FuturesExchange` if it trades futures), turn its failures into the errors below
 (a definite refusal, a refusal that may be retried, or an outcome that is unknown), send
-every order under the client order ID it is given and find it again by that ID, and make a
-request sent inside :func:`signed_at` unable to execute after the stamped moment plus
-``in_flight_horizon_ms``. Then construct it instead of ``BinanceExchange`` in
+every order under the client order ID it is given and find it again by that ID, make a
+request sent inside :func:`signed_at` carry exactly the stamp it is given (exchange time)
+and unable to execute after it plus ``in_flight_horizon_ms``, and say in
+``clock_offset_ms`` how far the exchange's clock is ahead of the worker's. Then construct it instead of ``BinanceExchange`` in
 ``workers/worker.py`` (behind a setting when both must stay available).
 """
 
@@ -82,19 +83,21 @@ class SymbolRules:
     min_notional: Decimal
 
 
-# The moment (local ms) that requests made inside :func:`signed_at` are stamped with.
+# The moment (exchange ms) that requests made inside :func:`signed_at` are stamped with.
 _SIGNED_AT_MS: ContextVar[int | None] = ContextVar("signed_at_ms", default=None)
 
 
 @contextlib.contextmanager
 def signed_at(moment_ms: int) -> Iterator[None]:
-    """Requests made inside are stamped with ``moment_ms`` instead of their send time.
+    """Requests made inside are stamped with ``moment_ms``, on the exchange's clock, instead
+    of their send time.
 
     An implementation must make sure such a request cannot execute after ``moment_ms +
-    in_flight_horizon_ms``. A placement records that it may have an order in flight until
-    that moment, then sends; the stamp keeps the record true even when the process stalls
-    in between (a GC pause, a suspended VM, SIGSTOP): a late send is refused instead of
-    placing an order after a retry already looked and found none.
+    in_flight_horizon_ms`` (exchange time). A placement records that it may have an order
+    in flight until that moment, then sends; the stamp keeps the record true even when the
+    process stalls in between (a GC pause, a suspended VM, SIGSTOP) or the clock offset is
+    re-measured meanwhile: a late send is refused instead of placing an order after a retry
+    already looked and found none.
     """
     token = _SIGNED_AT_MS.set(moment_ms)
     try:
@@ -118,6 +121,15 @@ class Exchange(Protocol):
     @property
     def in_flight_horizon_ms(self) -> int:
         """How long after its stamp a request may still execute at the exchange."""
+        ...
+
+    @property
+    def clock_offset_ms(self) -> int | None:
+        """The exchange's clock minus this worker's (ms): what requests are signed with.
+
+        ``None`` until the connection has measured it (any call does); every horizon of the
+        placement protocol is on the exchange's clock through it.
+        """
         ...
 
     async def symbol_rules(self, market: Market, symbol: str) -> SymbolRules | None:

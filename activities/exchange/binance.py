@@ -230,6 +230,12 @@ class BinanceExchange:
         """How long after sending a request it may still execute at the exchange."""
         return self._settings.recv_window_ms + self._settings.unknown_outcome_grace_ms
 
+    @property
+    def clock_offset_ms(self) -> int | None:
+        """python-binance's ``timestamp_offset``: measured from ``serverTime`` when the client
+        connects and again after a ``-1021``; ``None`` before the first connection."""
+        return int(self._client.timestamp_offset) if self._client is not None else None
+
     async def client(self) -> AsyncClient:
         async with self._lock:
             if self._client is None:
@@ -393,18 +399,18 @@ class BinanceExchange:
 
 
 class _StampedClient(AsyncClient):
-    """python-binance's client, honouring :func:`activities.exchange.signed_at`: Binance
-    executes a request only until its ``timestamp + recvWindow``, which is within the
-    exchange's ``in_flight_horizon_ms`` of the stamp."""
+    """python-binance's client, honouring :func:`activities.exchange.signed_at`: the request
+    carries the stamp (exchange time) as its ``timestamp``, and Binance executes it only until
+    ``timestamp + recvWindow``, which is within the exchange's ``in_flight_horizon_ms``."""
 
     def _get_request_kwargs(self, method, signed, force_params=False, **kwargs):  # noqa: ANN001, ANN202, FBT002 - python-binance's signature
         moment = send_stamp_ms()
         if not signed or moment is None:
             return super()._get_request_kwargs(method, signed, force_params, **kwargs)
         # The client stamps ``time.time() * 1000 + timestamp_offset`` while it signs, all in
-        # this synchronous call: shift the offset to the recorded moment for just this call.
+        # this synchronous call: set the offset so that it stamps exactly the recorded moment.
         offset = self.timestamp_offset
-        self.timestamp_offset = offset + moment - time.time() * 1000
+        self.timestamp_offset = moment - time.time() * 1000
         try:
             return super()._get_request_kwargs(method, signed, force_params, **kwargs)
         finally:

@@ -48,6 +48,9 @@ def order_snapshot(data: dict[str, Any], client_order_id: str) -> OrderSnapshot:
         fees=fees,
         fee_asset=fee_asset,
         update_time_ms=data.get("updateTime") or data.get("transactTime"),
+        symbol=data.get("symbol"),
+        side=data.get("side"),
+        order_type=data.get("type"),
     )
 
 

@@ -131,6 +131,70 @@ def test_outcome_exchange_expired_nothing_filled_ends_expired(status: OrderStatu
     assert outcome(_order(status), Cause.EXCHANGE) == (S.EXPIRED, f"exchange closed the order as {status} with nothing filled")
 
 
+# --- the exchange forgot the order (a reset, lost state) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cause", "why", "words"),
+    [
+        (Cause.CANCEL, "ops", "ops; "),
+        (Cause.EXPIRY, "", "ttl reached; "),
+        (Cause.DEADLINE, "", "deadline passed; "),
+        (Cause.FAILURE, "placement failed: timeout", "placement failed: timeout; "),
+        (Cause.EXCHANGE, "", ""),
+    ],
+)
+def test_outcome_order_forgotten_after_fills_ends_partially_filled_with_the_fills_seen(cause: Cause, why: str, words: str) -> None:
+    seen = _order(OrderStatus.PARTIALLY_FILLED, executed="0.4")
+    assert outcome(None, cause, why, seen=seen) == (
+        S.PARTIALLY_FILLED,
+        f"{words}the exchange no longer has order t-1-e as seen with 0.4 of 1 filled",
+    )
+
+
+def test_outcome_exchange_showing_fewer_fills_than_seen_keeps_the_fills_seen() -> None:
+    seen = _order(OrderStatus.PARTIALLY_FILLED, executed="0.4")
+    state, reason = outcome(_order(OrderStatus.CANCELED), Cause.EXPIRY, seen=seen)
+    assert state is S.PARTIALLY_FILLED and "0.4 of 1" in reason
+
+
+def test_outcome_order_forgotten_before_any_fill_follows_the_cause() -> None:
+    assert outcome(None, Cause.EXPIRY, seen=_order(OrderStatus.NEW)) == (S.EXPIRED, "ttl reached with nothing filled")
+
+
+def test_outcome_filled_after_fills_were_seen_ends_filled() -> None:
+    seen = _order(OrderStatus.PARTIALLY_FILLED, executed="0.4")
+    assert outcome(_order(OrderStatus.FILLED, executed="1"), Cause.CANCEL, "ops", seen=seen)[0] is S.FILLED
+
+
+def _live_state(seen: OrderSnapshot | None) -> IntentState:
+    """The state the workflow is in with ``seen`` as its view (TradeIntentWorkflow._apply)."""
+    if seen is None:
+        return S.SUBMITTED
+    return S.PARTIALLY_FILLED if seen.executed_qty > 0 else S.OPEN
+
+
+_VIEWS = [
+    None,
+    *(_order(status) for status in OrderStatus),
+    *(_order(status, executed="0.4") for status in OrderStatus if status is not OrderStatus.FILLED),
+    _order(OrderStatus.FILLED, executed="1"),
+]
+
+
+@pytest.mark.parametrize("cause", list(Cause))
+def test_outcome_is_always_a_legal_transition_from_the_live_state(cause: Cause) -> None:
+    # Every view the workflow may hold, then every final answer (or none: a forgotten order).
+    for seen in _VIEWS:
+        if seen is not None and not seen.is_open:
+            continue  # the follow ends at a closed view; only open ones are followed further
+        for final in _VIEWS:
+            state, _ = outcome(final, cause, "why", seen=seen)
+            current = _live_state(seen)
+            assert state in TERMINAL_STATES
+            assert transition(current, state) is state, (seen, final, cause)
+
+
 # --- the intent table -------------------------------------------------------------------
 
 
@@ -147,7 +211,7 @@ def test_state_table_every_live_state_can_reach_failed() -> None:
 
 @pytest.mark.parametrize(
     ("current", "target"),
-    [(S.FILLED, S.CANCELLED), (S.REJECTED, S.SUBMITTED), (S.RECEIVED, S.FILLED), (S.OPEN, S.REJECTED)],
+    [(S.FILLED, S.CANCELLED), (S.REJECTED, S.SUBMITTED), (S.RECEIVED, S.FILLED), (S.OPEN, S.APPROVED), (S.PARTIALLY_FILLED, S.EXPIRED)],
 )
 def test_transition_not_in_table_raises(current: IntentState, target: IntentState) -> None:
     with pytest.raises(InvalidTransition):

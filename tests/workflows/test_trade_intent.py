@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from activities.exchange import ExchangeError, RequestRefused, lookup
 from activities.exchange.binance import BinanceExchange
-from activities.placement import Progress, place_exactly_once
+from activities.placement import Record, RecordKind, place_exactly_once
 from activities.trading import TradingActivities
 from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants, errors
@@ -257,7 +257,9 @@ async def test_5xx_before_execution_retries_then_fills_once(client: Client, sett
     await paper.arm("error_5xx", path="/api/v3/order", method="POST", count=2)
     result = await result_of(await start(client, settings, tid))
     assert result.state is IntentState.FILLED
-    assert result.attempts == 3
+    # Two sends answered 5xx, each followed by an attempt that only waits (the retry policy
+    # waits for it; no attempt sleeps), then the send that fills.
+    assert result.attempts == 5
     assert len(await paper.orders_for(client_order_id(tid))) == 1
 
 
@@ -332,13 +334,17 @@ async def test_placement_attempt_near_its_timeout_sends_nothing(settings: Settin
         trace_id=tid, market=Market.SPOT, symbol="BTCUSDT", side=Side.BUY, order_type=OrderType.MARKET,
         quantity=Decimal("0.001"), client_order_id=client_order_id(tid),
     )
-    expired = ActivityEnvironment()  # its attempt "started" in 1970 with one second to run
+    # The attempt started now but has one second to run, less than the send safety margin.
+    # (The SDK's default info, an attempt "started" in 1970, is now refused for clock skew.)
+    expired = _activity_environment()
+    expired.info = dataclasses.replace(expired.info, start_to_close_timeout=timedelta(seconds=1))
     try:
         with pytest.raises(ApplicationError) as error:
             await expired.run(activities.place_order, order)
     finally:
         await gateway.close()
     assert not error.value.non_retryable and error.value.type == errors.REQUEST_REFUSED
+    assert "too close to its timeout" in error.value.message
     assert await paper.orders_for(client_order_id(tid)) == []
 
 
@@ -390,6 +396,9 @@ async def test_placement_skips_its_lookup_only_on_the_gates_run_and_first_attemp
     environment.info = dataclasses.replace(environment.info, attempt=attempt, workflow_run_id="run-a")
     gateway = BinanceExchange(settings)
     activities = TradingActivities(settings, gateway)
+    # As on a worker whose gate already ran: the exchange clock offset is measured (an
+    # attempt may only skip its lookup then: it stamps its send on the exchange's clock).
+    await gateway.symbol_rules(Market.SPOT, "BTCUSDT")
     try:
         if looks_up:
             with pytest.raises(ApplicationError):
@@ -411,27 +420,27 @@ async def test_a_send_stalled_past_its_recorded_horizon_cannot_execute(stack, pa
     gateway = BinanceExchange(settings)
     tid = trace_id("stall")
     order = _market_order(tid)
-    heartbeats: list[Progress] = []
+    heartbeats: list[Record] = []
     environment = _activity_environment()
-    environment.on_heartbeat = lambda *details: heartbeats.append(Progress.from_details(details[0]))
+    environment.on_heartbeat = lambda *details: heartbeats.append(Record.from_details(details[0]))  # type: ignore[arg-type]
 
     async def stalled_send() -> OrderSnapshot:
-        recorded = heartbeats[-1].in_flight_until_ms
-        assert recorded is not None
-        stamped = recorded - gateway.in_flight_horizon_ms
+        recorded = heartbeats[-1].until_ms
+        assert recorded is not None and heartbeats[-1].kind is RecordKind.SENDING
+        stamped = recorded - gateway.in_flight_horizon_ms  # on the exchange's clock
         await eventually(lambda: _later_than(paper, stamped + settings.recv_window_ms), timeout=10,
                          what="the exchange clock past the recorded moment's recvWindow")
         return await gateway.place(order)
 
     async def attempt() -> object:
-        return await place_exactly_once(gateway.in_flight_horizon_ms, lambda: lookup(gateway, order), stalled_send)
+        return await place_exactly_once(gateway, lambda: lookup(gateway, order), stalled_send)
 
     try:
         with pytest.raises(RequestRefused, match="recvWindow"):
             await environment.run(attempt)
     finally:
         await gateway.close()
-    assert heartbeats[-1].in_flight_until_ms is None  # refused outright: nothing in flight
+    assert heartbeats[-1] == Record(1, RecordKind.REFUSED)  # refused outright: nothing in flight
     assert await paper.orders_for(client_order_id(tid)) == []
 
 
