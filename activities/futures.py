@@ -24,6 +24,7 @@ from temporalio import activity
 from activities.approval import Opening, approval, open_gate
 from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce, OutcomeUnknown, RequestRefused, lookup
 from activities.placement import as_application_error, place_exactly_once, reconcile
+from activities.trading import watch_failure, watch_seconds_left
 from quantum_trader.models import (
     AlgoSnapshot,
     CancelProtectionRequest,
@@ -131,8 +132,12 @@ class FuturesActivities:
 
     @activity.defn
     async def watch_protection(self, request: ProtectionWatch) -> list[AlgoSnapshot]:
-        """Poll the protective orders until one changes or the window ends; return their states."""
-        end = time.monotonic() + request.window_seconds
+        """Poll the protective orders until one changes or the window ends; return their states.
+
+        As the order watch: the window runs from the first scheduling, and a failed poll ends
+        the attempt so that the retry policy (and the exchange's Retry-After) sets the pace.
+        """
+        end = time.monotonic() + watch_seconds_left(activity.info(), request.window_seconds)
         latest = list(request.since)
         while True:
             activity.heartbeat()
@@ -140,11 +145,10 @@ class FuturesActivities:
             for index, order in enumerate(request.orders):
                 try:
                     found = await self._exchange.algo_lookup(order)
-                except (OutcomeUnknown, RequestRefused) as error:
-                    log.warning("protection poll failed trace_id=%s error=%r", order.trace_id, str(error))
-                    continue
                 except ExchangeError as error:
-                    raise as_application_error(error) from None
+                    log.warning("protection poll failed trace_id=%s client_algo_id=%s attempt=%d error=%r",
+                                order.trace_id, order.client_algo_id, activity.info().attempt, str(error))
+                    raise watch_failure(error) from None
                 if found is None:
                     continue
                 if found.status != latest[index].status or found.actual_order_id != latest[index].actual_order_id:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime, timezone
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities import metrics
 from activities.approval import approval, open_gate
-from activities.exchange import Exchange, ExchangeError, OutcomeUnknown, RequestRefused, lookup
+from activities.exchange import Exchange, ExchangeError, OutcomeUnknown, lookup
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import (
@@ -31,6 +33,22 @@ from quantum_trader.risk import evaluate
 from quantum_trader.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def watch_seconds_left(info: activity.Info, window_seconds: float) -> float:
+    """What is left of a watch's window, counted from its first scheduling (attempts share it)."""
+    elapsed = (datetime.now(timezone.utc) - info.scheduled_time).total_seconds()
+    return min(window_seconds, max(window_seconds - elapsed, 0.0))
+
+
+def watch_failure(error: ExchangeError) -> ApplicationError:
+    """A watch's failed poll as a Temporal error that is always retried: a revoked key or a ban
+    may be lifted, and the watch's schedule-to-close bounds the wait. Retry-After, when the
+    exchange gave one, becomes the delay before the next attempt."""
+    mapped = as_application_error(error)
+    return ApplicationError(
+        f"order lookup failed: {error}", error.code, type=mapped.type, non_retryable=False, next_retry_delay=mapped.next_retry_delay
+    )
 
 
 def not_the_order(order: OrderRequest, found: OrderSnapshot) -> str | None:
@@ -117,19 +135,23 @@ class TradingActivities:
 
     @activity.defn
     async def watch_order(self, request: WatchRequest) -> OrderSnapshot:
-        """Poll the order until it changes or the window ends; return its latest state."""
+        """Poll the order until it changes or the window ends; return its latest state.
+
+        The window runs from the watch's first scheduling, so a retried attempt only finishes
+        it. A poll that fails ends the attempt (:func:`watch_failure`): the retry policy then
+        waits, as long as the exchange's Retry-After when it gave one.
+        """
         order, since = request.order, request.since
-        end = time.monotonic() + request.window_seconds
+        end = time.monotonic() + watch_seconds_left(activity.info(), request.window_seconds)
         latest = since
         while True:
             activity.heartbeat()
             try:
                 found = await lookup(self._exchange, order)
-            except (OutcomeUnknown, RequestRefused) as error:
-                log.warning("order poll failed trace_id=%s error=%r", order.trace_id, str(error))
-                found = None
             except ExchangeError as error:
-                raise as_application_error(error) from None
+                log.warning("order poll failed trace_id=%s client_order_id=%s attempt=%d error=%r",
+                            order.trace_id, order.client_order_id, activity.info().attempt, str(error))
+                raise watch_failure(error) from None
             if found is not None:
                 latest = found
                 if (found.status, found.executed_qty) != (since.status, since.executed_qty):

@@ -277,6 +277,26 @@ class IntentStatus(_Frozen):
     history: list[tuple[IntentState, datetime]] = Field(default_factory=list)
 
 
+class FollowState(_Frozen):
+    """What a trade intent carries into its next run when it continues as new while
+    following its order: the decision and everything decided before the follow, frozen as
+    it was. The next run takes it instead of the decision as its input."""
+
+    decision: TradeDecision
+    state: IntentState
+    reason: str = ""
+    approval: Approval
+    futures: FuturesApproval | None = None
+    order: OrderRequest
+    snapshot: OrderSnapshot
+    attempts: int
+    started: datetime
+    deadline: datetime
+    history: list[tuple[IntentState, datetime]]
+    attention: str | None = None
+    watch_failures: int = 0
+
+
 # --- USD-M futures: leverage, protective orders and the OCO protection workflow ---------
 
 

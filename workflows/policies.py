@@ -29,6 +29,28 @@ EXCHANGE_RETRY = RetryPolicy(
 )
 # A watch activity may run this much past its window before it counts as timed out.
 WATCH_GRACE = timedelta(seconds=30)
+# Watches (of an order, of protective orders): a failed poll ends the attempt and the retry
+# policy waits (longer each time, or the exchange's Retry-After) before the next one; a blip
+# is ridden out inside one watch. After the last attempt (about 15 s of refusals without a
+# Retry-After) the watch fails and the workflow shows NEEDS_ATTENTION and backs off itself.
+# Nothing is non-retryable: a revoked key or a ban may be lifted.
+WATCH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+)
+# A watch, all attempts together, ends at most this long after its window (schedule-to-close):
+# however its polls fail, the workflow gets control back to act on a cancel, TTL or deadline.
+WATCH_SLACK = timedelta(seconds=5)
+# After a watch that failed for its whole window the workflow waits before the next one:
+# this long, doubled after each further failed watch up to WATCH_BACKOFF_MAX, never less
+# than the exchange's Retry-After, never past the intent's TTL or deadline.
+WATCH_BACKOFF = timedelta(seconds=5)
+WATCH_BACKOFF_MAX = timedelta(minutes=5)
+# workflow.patched() IDs of the follow loop's changed command sequences.
+PATCH_WATCH_BACKOFF = "watch-backoff-and-attention"
+PATCH_FOLLOW_CONTINUE_AS_NEW = "follow-continue-as-new"
 
 # --- TradeIntentWorkflow ----------------------------------------------------------------
 

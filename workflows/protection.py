@@ -12,7 +12,8 @@ policy ABANDON). Deterministic code only. It:
    own deterministic ID) and cancels both protective orders.
 
 Its state (:class:`quantum_trader.states.ProtectionState`) is visible in the Web UI:
-``TradeState`` is ``PROTECTED`` while it watches,
+``TradeState`` is ``PROTECTED`` while it watches (``NEEDS_ATTENTION`` while the exchange
+keeps refusing to show the protective orders; its watches then back off),
 ``CLOSED`` when it ends (``CLOSE_FAILED`` if its close order failed for good),
 ``Symbol``/``Side`` are the intent's, and the current details list both orders.
 Cancelling this workflow stops the watch and leaves the protective orders at the
@@ -24,11 +25,11 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 from workflows import details
-from workflows.steps import cause_message, close_position, exchange_step
+from workflows.steps import cause_message, close_position, exchange_step, watch_backoff
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
@@ -43,15 +44,16 @@ with workflow.unsafe.imports_passed_through():
         ProtectionWatch,
         ProtectiveOrder,
     )
-    from quantum_trader.states import AlgoStatus, ProtectionState
+    from quantum_trader.states import AlgoStatus, Attention, ProtectionState
     from quantum_trader.visibility import SIDE, SYMBOL, TRADE_STATE
     from workflows.policies import (
-        EXCHANGE_RETRY,
         HEARTBEAT_TIMEOUT,
+        PATCH_WATCH_BACKOFF,
         PROTECTION_STEP_TIMEOUT,
         PROTECTION_WATCH_WINDOW,
         RECONCILE_WINDOW,
-        WATCH_GRACE,
+        WATCH_RETRY,
+        WATCH_SLACK,
     )
 
 
@@ -67,6 +69,9 @@ class ProtectionWorkflow:
         self._close: ClosePositionSignal | None = None
         self._close_snapshot: OrderSnapshot | None = None
         self._close_failed = False
+        # Set while the exchange keeps us from seeing the protective orders (TradeState NEEDS_ATTENTION).
+        self._attention: str | None = None
+        self._watch_failures = 0
 
     @workflow.run
     async def run(self, plan: ProtectionPlan) -> ProtectionStatus:
@@ -99,6 +104,7 @@ class ProtectionWorkflow:
             await self._watch()
         self._state = ProtectionState.CLOSE_FAILED if self._close_failed else ProtectionState.CLOSED
         self._reason, self._finished = reason, True
+        self._attention = None
         workflow.upsert_search_attributes([TRADE_STATE.value_set(self._state.value)])
         self._show_details()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -144,9 +150,11 @@ class ProtectionWorkflow:
                 window_seconds=PROTECTION_WATCH_WINDOW.total_seconds(),
                 poll_seconds=plan.poll_seconds,
             ),
-            start_to_close_timeout=PROTECTION_WATCH_WINDOW + WATCH_GRACE,
+            start_to_close_timeout=PROTECTION_WATCH_WINDOW + WATCH_SLACK,
+            # However its polls fail, the watch ends and the loop can act on a close request.
+            schedule_to_close_timeout=PROTECTION_WATCH_WINDOW + WATCH_SLACK,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=EXCHANGE_RETRY,
+            retry_policy=WATCH_RETRY,
             cancellation_type=ActivityCancellationType.TRY_CANCEL,
             summary=f"watch {' and '.join(o.client_algo_id for o in plan.orders)}",
         )
@@ -154,10 +162,45 @@ class ProtectionWorkflow:
         if not handle.done():
             handle.cancel()
         try:
-            self._snapshots = list(await handle)
-        except (ActivityError, asyncio.CancelledError):
-            # A cancelled or failed watch changes nothing: the loop decides what is next.
+            snapshots = list(await handle)
+        except asyncio.CancelledError:
             return
+        except ActivityError as error:
+            # A cancelled watch changes nothing: the loop decides what is next. A failed one
+            # means the exchange kept us from seeing the protective orders for the whole window.
+            if not is_cancelled_exception(error) and workflow.patched(PATCH_WATCH_BACKOFF):
+                await self._unseen(error)
+            return
+        self._seen()
+        self._snapshots = snapshots
+        self._show_details()
+
+    async def _unseen(self, error: ActivityError) -> None:
+        """A watch failed for its whole window: show NEEDS_ATTENTION, then back off (a close
+        request ends the wait at once)."""
+        plan = self._plan
+        assert plan is not None
+        self._watch_failures += 1
+        why = cause_message(error)
+        if self._attention is None:
+            workflow.upsert_search_attributes([TRADE_STATE.value_set(Attention.NEEDS_ATTENTION.value)])
+        self._attention = f"protective orders not seen at the exchange for {self._watch_failures} watch(es): {why}"
+        self._show_details()
+        delay = watch_backoff(self._watch_failures, error)
+        workflow.logger.warning("protection not seen trace_id=%s failures=%d backoff_s=%.0f error=%s",
+                                plan.trace_id, self._watch_failures, delay.total_seconds(), why)
+        try:
+            await workflow.wait_condition(lambda: self._close is not None, timeout=delay, timeout_summary="back off after a failed watch")
+        except asyncio.TimeoutError:
+            pass
+
+    def _seen(self) -> None:
+        """A watch answered: the exchange shows us the protective orders again."""
+        self._watch_failures = 0
+        if self._attention is None:
+            return
+        self._attention = None
+        workflow.upsert_search_attributes([TRADE_STATE.value_set(self._state.value)])
         self._show_details()
 
     async def _after_fire(self, index: int) -> str:
@@ -242,5 +285,6 @@ class ProtectionWorkflow:
                 close=self._close,
                 close_snapshot=self._close_snapshot,
                 reason=self._reason,
+                attention=self._attention,
             )
         )

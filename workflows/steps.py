@@ -9,13 +9,13 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
     from quantum_trader.models import ClosePositionRequest, CloseResult, OrderRequest, Side
-    from workflows.policies import EXCHANGE_RETRY, HEARTBEAT_TIMEOUT, RECONCILE_WINDOW
+    from workflows.policies import EXCHANGE_RETRY, HEARTBEAT_TIMEOUT, RECONCILE_WINDOW, WATCH_BACKOFF, WATCH_BACKOFF_MAX
 
 T = TypeVar("T")
 
@@ -90,3 +90,16 @@ def cause_message(error: ActivityError) -> str:
         messages.append(getattr(cause, "message", None) or str(cause))
         cause = getattr(cause, "cause", None)
     return ": ".join(messages) or str(error)
+
+
+def watch_backoff(failures: int, error: ActivityError) -> timedelta:
+    """How long to wait before the next watch after ``failures`` watches in a row failed,
+    the last with ``error``: doubling from WATCH_BACKOFF up to WATCH_BACKOFF_MAX, and never
+    less than the Retry-After the exchange gave."""
+    delay = min(WATCH_BACKOFF * 2 ** min(max(failures - 1, 0), 16), WATCH_BACKOFF_MAX)
+    cause: BaseException | None = error.cause
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.next_retry_delay is not None:
+            delay = max(delay, cause.next_retry_delay)
+        cause = getattr(cause, "cause", None)
+    return delay

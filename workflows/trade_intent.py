@@ -8,7 +8,11 @@ decision's trace_id (the deduplication); the order's client order ID is derived 
 2. futures only: set the leverage;
 3. place exactly one order (a retried activity that adopts an earlier placement);
 4. follow it until filled, expired at its TTL, cancelled on request, or past the deadline,
-   and name the end state with :func:`quantum_trader.states.outcome`;
+   and name the end state with :func:`quantum_trader.states.outcome`. A watch that cannot
+   see the order (refused, rate limited, banned) backs off and shows ``NEEDS_ATTENTION``;
+   each watch and each wait ends by the TTL and the deadline, so the follow ends by them
+   (plus ``WATCH_SLACK``) whatever the exchange answers. A long follow continues as new,
+   carrying a :class:`FollowState`, whenever Temporal suggests it;
 5. futures only: protect whatever the entry filled (the saga in :mod:`workflows.saga`);
 6. complete with an :class:`IntentResult` in one of the six terminal states, published once
    to the result stream.
@@ -18,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 from workflows import details
 from workflows.saga import ProtectionSaga
-from workflows.steps import cause_message, exchange_step, shielded
+from workflows.steps import cause_message, exchange_step, shielded, watch_backoff
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
@@ -35,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         Approval,
         CancelOrderRequest,
         CancelRequest,
+        FollowState,
         FuturesApproval,
         IntentResult,
         IntentStatus,
@@ -45,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
         TradeDecision,
         WatchRequest,
     )
-    from quantum_trader.states import Cause, IntentState, OrderStatus, outcome, transition
+    from quantum_trader.states import Attention, Cause, IntentState, OrderStatus, outcome, transition
     from workflows.policies import (
         APPROVE_TIMEOUT,
         APPROVE_WINDOW,
@@ -53,12 +59,15 @@ with workflow.unsafe.imports_passed_through():
         HEARTBEAT_TIMEOUT,
         MIN_PLACEMENT_WINDOW,
         ORDER_WATCH_WINDOW,
+        PATCH_FOLLOW_CONTINUE_AS_NEW,
+        PATCH_WATCH_BACKOFF,
         PLACE_TIMEOUT,
         PUBLISH_RETRY,
         PUBLISH_TIMEOUT,
         PUBLISH_WINDOW,
         RECONCILE_WINDOW,
-        WATCH_GRACE,
+        WATCH_RETRY,
+        WATCH_SLACK,
     )
 
 S = IntentState
@@ -80,6 +89,9 @@ class TradeIntentWorkflow:
         self._started: datetime | None = None
         self._deadline: datetime | None = None
         self._history: list[tuple[IntentState, datetime]] = []
+        # Set while the exchange keeps us from seeing the order (TradeState NEEDS_ATTENTION).
+        self._attention: str | None = None
+        self._watch_failures = 0
         # USD-M only, once approved.
         self._futures: FuturesApproval | None = None
         self._saga: ProtectionSaga | None = None
@@ -87,17 +99,24 @@ class TradeIntentWorkflow:
     # --- entry point -------------------------------------------------------------------
 
     @workflow.run
-    async def run(self, decision: TradeDecision) -> IntentResult:
+    async def run(self, start: TradeDecision | FollowState) -> IntentResult:
+        """Run the intent: a decision, or the follow an earlier run continued as new with."""
+        carried = start if isinstance(start, FollowState) else None
+        decision = carried.decision if carried is not None else start
+        assert isinstance(decision, TradeDecision)
         self._decision = decision
-        self._started = workflow.now()
-        self._history.append((S.RECEIVED, self._started))
-        # Set at start by start_intent; upserted only when a client started it without them.
-        attributes = visibility.missing_updates(decision, workflow.info().typed_search_attributes)
-        if attributes:
-            workflow.upsert_search_attributes(attributes)
+        if carried is None:
+            self._started = workflow.now()
+            self._history.append((S.RECEIVED, self._started))
+            # Set at start by start_intent; upserted only when a client started it without them.
+            attributes = visibility.missing_updates(decision, workflow.info().typed_search_attributes)
+            if attributes:
+                workflow.upsert_search_attributes(attributes)
+        else:
+            self._restore(decision, carried)
         self._show_details()
         try:
-            state, reason = await self._execute(decision)
+            state, reason = await (self._execute(decision) if carried is None else self._follow_and_protect())
         except (asyncio.CancelledError, ActivityError) as error:
             if not is_cancelled_exception(error):
                 raise
@@ -273,7 +292,9 @@ class TradeIntentWorkflow:
         assert self._order is not None and self._approval is not None and self._deadline is not None
         ttl = self._approval.ttl_seconds
         expires_at = self._started + timedelta(seconds=ttl) if ttl else None  # type: ignore[operator]
+        seen = self._snapshot  # the view before the last watch's answer
         while self._snapshot is not None and self._snapshot.is_open:
+            seen = self._snapshot
             now = workflow.now()
             if self._cancel is not None:
                 return await self._settle(Cause.CANCEL)
@@ -281,11 +302,15 @@ class TradeIntentWorkflow:
                 return await self._settle(Cause.EXPIRY)
             if now >= self._deadline:
                 return await self._settle(Cause.DEADLINE)
+            if self._continue_as_new_suggested():
+                self._continue_as_new()
             until = min(t for t in (expires_at, self._deadline) if t is not None)
-            await self._watch(min(ORDER_WATCH_WINDOW, until - now))
-        return outcome(self._snapshot, Cause.EXCHANGE, self._cancel.reason if self._cancel else "")
+            await self._watch(min(ORDER_WATCH_WINDOW, until - now), until)
+        return outcome(self._snapshot, Cause.EXCHANGE, self._cancel.reason if self._cancel else "", seen=seen)
 
-    async def _watch(self, window: timedelta) -> None:
+    async def _watch(self, window: timedelta, until: datetime) -> None:
+        """One watch of the order, ``window`` long at most; after a watch that failed, wait
+        (never past ``until``, the TTL or deadline) before the loop watches again."""
         assert self._order is not None and self._snapshot is not None and self._approval is not None
         handle = workflow.start_activity_method(
             TradingActivities.watch_order,
@@ -295,9 +320,11 @@ class TradeIntentWorkflow:
                 window_seconds=window.total_seconds(),
                 poll_seconds=self._approval.poll_seconds,
             ),
-            start_to_close_timeout=window + WATCH_GRACE,
+            start_to_close_timeout=window + WATCH_SLACK,
+            # However its polls fail, the watch ends in time for the TTL and the deadline.
+            schedule_to_close_timeout=window + WATCH_SLACK,
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=EXCHANGE_RETRY,
+            retry_policy=WATCH_RETRY,
             summary=f"watch {self._order.client_order_id}",
         )
         try:
@@ -308,10 +335,92 @@ class TradeIntentWorkflow:
         if not handle.done():
             handle.cancel()
         try:
-            self._apply(await handle)
-        except (ActivityError, asyncio.CancelledError):
-            # A cancelled or failed watch changes nothing: the loop decides what is next.
+            snapshot = await handle
+        except asyncio.CancelledError:
+            return
+        except ActivityError as error:
+            # A cancelled watch changes nothing: the loop decides what is next. A failed one
+            # means the exchange kept us from seeing the order for the whole window.
+            if not is_cancelled_exception(error) and workflow.patched(PATCH_WATCH_BACKOFF):
+                await self._unseen(error, until)
+            return
+        self._seen()
+        self._apply(snapshot)
+
+    async def _unseen(self, error: ActivityError, until: datetime) -> None:
+        """A watch failed for its whole window: show NEEDS_ATTENTION, then back off."""
+        assert self._order is not None
+        self._watch_failures += 1
+        why = cause_message(error)
+        if self._attention is None:
+            workflow.upsert_search_attributes([TRADE_STATE.value_set(Attention.NEEDS_ATTENTION.value)])
+        self._attention = f"order {self._order.client_order_id} not seen at the exchange for {self._watch_failures} watch(es): {why}"
+        self._show_details()
+        delay = min(watch_backoff(self._watch_failures, error), until - workflow.now())
+        workflow.logger.warning(
+            "order not seen trace_id=%s client_order_id=%s failures=%d backoff_s=%.0f error=%s",
+            self._order.trace_id, self._order.client_order_id, self._watch_failures, delay.total_seconds(), why,
+        )
+        if delay <= timedelta(0):
+            return
+        try:
+            await workflow.wait_condition(lambda: self._cancel is not None, timeout=delay, timeout_summary="back off after a failed watch")
+        except asyncio.TimeoutError:
             pass
+
+    def _seen(self) -> None:
+        """A watch answered: the exchange shows us the order again."""
+        self._watch_failures = 0
+        if self._attention is None:
+            return
+        self._attention = None
+        workflow.upsert_search_attributes([TRADE_STATE.value_set(self._state.value)])
+        self._show_details()
+
+    # --- continue-as-new -----------------------------------------------------------------
+
+    def _continue_as_new_suggested(self) -> bool:
+        # No cancel pending: the request_cancel update waits on this run for its answer.
+        return (
+            self._cancel is None
+            and workflow.info().is_continue_as_new_suggested()
+            and workflow.patched(PATCH_FOLLOW_CONTINUE_AS_NEW)
+        )
+
+    def _continue_as_new(self) -> NoReturn:
+        """Go on following in a fresh run (a bounded history), carrying the frozen state."""
+        decision = self._decision
+        assert decision is not None and self._approval is not None and self._order is not None
+        assert self._snapshot is not None and self._started is not None and self._deadline is not None
+        carried = FollowState(
+            decision=decision,
+            state=self._state,
+            reason=self._reason,
+            approval=self._approval,
+            futures=self._futures,
+            order=self._order,
+            snapshot=self._snapshot,
+            attempts=self._attempts,
+            started=self._started,
+            deadline=self._deadline,
+            history=self._history,
+            attention=self._attention,
+            watch_failures=self._watch_failures,
+        )
+        workflow.logger.info("intent continues as new trace_id=%s history_length=%d",
+                             decision.trace_id, workflow.info().get_current_history_length())
+        workflow.continue_as_new(carried)
+
+    def _restore(self, decision: TradeDecision, carried: FollowState) -> None:
+        """Take up the follow where the previous run left it."""
+        self._state, self._reason = carried.state, carried.reason
+        self._approval, self._order, self._snapshot = carried.approval, carried.order, carried.snapshot
+        self._attempts, self._started, self._deadline = carried.attempts, carried.started, carried.deadline
+        self._history = list(carried.history)
+        self._attention, self._watch_failures = carried.attention, carried.watch_failures
+        if carried.futures is not None:
+            self._futures = carried.futures
+            self._saga = ProtectionSaga(decision, carried.futures, on_change=self._show_details, on_failure=self._note_reason)
 
     async def _settle(self, cause: Cause) -> tuple[IntentState, str]:
         """Make sure no order is live, then name the end state from what the exchange says."""
@@ -330,10 +439,11 @@ class TradeIntentWorkflow:
             )
         except ActivityError as error:
             return S.FAILED, f"order state could not be confirmed; {order.client_order_id} may be live: {cause_message(error)}"
+        seen = self._snapshot
         if final is not None:
             self._apply(final)
         why = {Cause.CANCEL: self._cancel.reason if self._cancel else "", Cause.FAILURE: self._reason}.get(cause, "")
-        return outcome(final, cause, why)
+        return outcome(final, cause, why, seen=seen)
 
     async def _protect(self, state: IntentState, reason: str) -> tuple[IntentState, str]:
         """Futures only: protect whatever the entry filled; with no fill there is nothing to protect."""
@@ -348,7 +458,8 @@ class TradeIntentWorkflow:
         self._snapshot = snapshot
         if snapshot.status is OrderStatus.NEW and self._state is S.SUBMITTED:
             self._move(S.OPEN)
-        elif snapshot.status is OrderStatus.PARTIALLY_FILLED or (snapshot.is_open and snapshot.executed_qty > 0):
+        elif snapshot.is_open and snapshot.executed_qty > 0:
+            # The fills decide, not the status's name: outcome() keeps what was filled.
             self._move(S.PARTIALLY_FILLED)
         else:
             self._show_details()
@@ -367,6 +478,7 @@ class TradeIntentWorkflow:
         self._reason = reason
 
     def _finish(self, state: IntentState, reason: str) -> IntentResult:
+        self._attention = None  # the end state says it all from here
         self._move(state, reason)
         self._finished = True
         decision, snapshot = self._decision, self._snapshot
@@ -426,6 +538,7 @@ class TradeIntentWorkflow:
                 deadline=self._deadline,
                 cancel=self._cancel,
                 reason=self._reason,
+                attention=self._attention,
                 leverage=self._futures.leverage if self._futures else None,
                 protection=saga.orders if saga else (),
                 protection_placed=saga.placed if saga else (),

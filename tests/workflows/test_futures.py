@@ -421,3 +421,37 @@ async def test_stored_protection_history_replays_without_nondeterminism(path: Pa
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
     replayer = Replayer(workflows=[TradeIntentWorkflow, ProtectionWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)
+
+
+# --- the protection watch under a rate limit --------------------------------------------------
+
+
+@uses_futures_worker
+async def test_protection_watch_waits_for_retry_after_and_shows_needs_attention(
+    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange
+) -> None:
+    tid = trace_id("fra")
+    await fpaper.set_price("BNBUSDT", "600")
+    await _protected(client, fsettings, tid, symbol="BNBUSDT", quantity="0.1", leverage=2, stop_loss="500", take_profit="700")
+    child = _child(client, tid)
+    armed = await fpaper.arm("rate_limit_429", path="/fapi/v1/algoOrder", method="GET", count=1_000_000, retry_after=10)
+    until = await fpaper.server_time() + 30_000
+
+    async def passed() -> bool:
+        return await fpaper.server_time() >= until
+
+    await eventually(passed, timeout=60, interval=0.5, what="30 s of exchange time")
+    left = next((f["remaining"] for f in await fpaper.faults() if f["id"] == armed["id"]), 0)
+    used = 1_000_000 - left
+    # One lookup at most every Retry-After (two orders each round): 30 s / 10 s, plus the round in flight when armed.
+    assert used <= 8, f"{used} lookups of two protective orders in 30 s under Retry-After 10"
+
+    async def needs_attention() -> bool:
+        return (await child.describe()).typed_search_attributes.get(TRADE_STATE) == "NEEDS_ATTENTION"
+
+    await eventually(needs_attention, timeout=120, interval=0.5, what="the protection to show NEEDS_ATTENTION")
+    await fpaper.clear_faults(armed["id"])
+    await child.signal("close_position", ClosePositionSignal(reason="test clean-up"))
+    assert (await result_of(child)).state == "CLOSED"
+    assert await _position(gateway, "BNBUSDT") == 0
+    await _record_protection(child, "watch_backoff")
