@@ -264,6 +264,11 @@ class TradeIntentWorkflow:
     async def _place(self, order: OrderRequest) -> tuple[IntentState, str] | None:
         """Place the order; returns an end state only when placement itself ended the intent."""
         window = max(self._deadline - workflow.now(), MIN_PLACEMENT_WINDOW)  # type: ignore[operator]
+        info = workflow.info()
+        if info.run_id != info.first_execution_run_id:
+            # A reset run: the run before it may have a request in flight, which even the
+            # first placement attempt must wait out (the input only; the commands are the same).
+            order = order.model_copy(update={"earlier_run": True})
         try:
             # A workflow cancel does not interrupt a placement in flight (its outcome would be
             # unknown): the placement finishes, then the follow step cancels the order.
