@@ -24,7 +24,7 @@ from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
 from tests.conftest import Stack, running_worker, trace_id
 from tests.support.eventually import eventually
-from tests.support.intents import result_of, start
+from tests.support.intents import record_history, result_of, start
 from tests.support.processes import VENV_BIN, Proc
 from tests.support.proxy import TcpProxy
 from tests.support.stack import settings_env, temporal_binary, worker_proc
@@ -179,6 +179,7 @@ async def test_reset_while_an_order_request_is_in_flight_adopts_it(
         assert (await new_run.describe()).run_id != old_run
         result = await result_of(new_run, timeout=120)
         orders = await _orders_once_settled(paper, tid, sent_at)
+        await record_history(new_run, "reset_during_placement")
     assert len(orders) == 1, orders
     assert result.state is IntentState.FILLED, result.reason
     assert result.exchange_order_id == orders[0]["orderId"]
