@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from redis.asyncio import Redis
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -186,7 +185,7 @@ async def test_reconcile_on_a_worker_ahead_of_temporal_does_not_trust_no_order(s
 
 @pytest.mark.usefixtures("worker")
 async def test_order_under_a_reused_trace_id_that_is_another_order_is_refused_not_adopted(
-    client: Client, settings: Settings, paper: PaperAdmin, redis: Redis
+    client: Client, settings: Settings, paper: PaperAdmin
 ) -> None:
     # The trace_id was used before, its old order (another quantity) is still at the exchange
     # under the same client order ID: the new intent must not take it for its own.
