@@ -48,6 +48,9 @@ WATCH_SLACK = timedelta(seconds=5)
 # than the exchange's Retry-After, never past the intent's TTL or deadline.
 WATCH_BACKOFF = timedelta(seconds=5)
 WATCH_BACKOFF_MAX = timedelta(minutes=5)
+# A follow continues as new when Temporal suggests it, or at this many history events at the
+# latest (a server may suggest late): far below Temporal's 51,200-event limit.
+FOLLOW_MAX_EVENTS = 8_000
 # workflow.patched() IDs of the follow loop's changed command sequences.
 PATCH_WATCH_BACKOFF = "watch-backoff-and-attention"
 PATCH_FOLLOW_CONTINUE_AS_NEW = "follow-continue-as-new"

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         APPROVE_TIMEOUT,
         APPROVE_WINDOW,
         EXCHANGE_RETRY,
+        FOLLOW_MAX_EVENTS,
         HEARTBEAT_TIMEOUT,
         MIN_PLACEMENT_WINDOW,
         ORDER_WATCH_WINDOW,
@@ -386,9 +387,10 @@ class TradeIntentWorkflow:
 
     def _continue_as_new_suggested(self) -> bool:
         # No cancel pending: the request_cancel update waits on this run for its answer.
+        info = workflow.info()
         return (
             self._cancel is None
-            and workflow.info().is_continue_as_new_suggested()
+            and (info.is_continue_as_new_suggested() or info.get_current_history_length() >= FOLLOW_MAX_EVENTS)
             and workflow.patched(PATCH_FOLLOW_CONTINUE_AS_NEW)
         )
 
@@ -515,6 +517,7 @@ class TradeIntentWorkflow:
         )
 
     async def _publish(self, result: IntentResult) -> None:
+        workflow.logger.warning("DEBUGWINDOW %s", PUBLISH_WINDOW)
         try:
             await shielded(
                 # Local: publication is idempotent per trace_id (see publish_result).

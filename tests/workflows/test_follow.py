@@ -90,14 +90,13 @@ async def _requests_during(paper: PaperAdmin, kind: str, seconds: float, **fault
 
 @pytest.mark.usefixtures("worker")
 async def test_revoked_key_on_lookups_backs_off_shows_needs_attention_and_fills_once_cleared(
-    client: Client, settings: Settings, paper: PaperAdmin, record_property: Any
+    client: Client, settings: Settings, paper: PaperAdmin
 ) -> None:
     tid, handle = await _resting(client, settings, paper, "revoked")
     before = await _history_length(handle)
     fault = await paper.arm("key_revoked", path=LOOKUP, method="GET")
     await _exchange_time_passes(paper, 60)
     grown = await _history_length(handle) - before
-    record_property("history_events_in_60s_of_refusals", grown)
     assert grown < 100, f"history grew by {grown} events in 60 s of refused lookups"
     assert await _trade_state(handle) == Attention.NEEDS_ATTENTION.value
     shown = await _details(handle)
@@ -121,14 +120,20 @@ async def test_revoked_key_on_lookups_backs_off_shows_needs_attention_and_fills_
 @pytest.mark.timeout(1200)
 @pytest.mark.usefixtures("worker")
 async def test_revoked_key_for_ten_minutes_history_stays_small_and_ends_failed_naming_the_order(
-    client: Client, settings: Settings, paper: PaperAdmin, record_property: Any
+    client: Client, settings: Settings, paper: PaperAdmin
 ) -> None:
     # TTL ten minutes; the key stays revoked for every order call, the cancel at the TTL included.
     tid, handle = await _resting(client, settings, paper, "revoked10", ttl=600)
     await paper.arm("key_revoked", path=LOOKUP)
-    result = await result_of(handle, timeout=900)
+
+    async def closed() -> bool:
+        return (await handle.describe()).close_time is not None
+
+    # Short polls rather than one long wait on the result: ten minutes of one long poll
+    # outlives the client's RPC timeout.
+    await eventually(closed, timeout=900, interval=5, what="the intent to end")
+    result = await result_of(handle)
     length = await _history_length(handle)
-    record_property("history_events_after_ten_minutes_of_refusals", length)
     assert length < 2_000, f"{length} events"
     assert result.state is IntentState.FAILED
     assert client_order_id(tid) in result.reason and "may be live" in result.reason
@@ -138,10 +143,9 @@ async def test_revoked_key_for_ten_minutes_history_stays_small_and_ends_failed_n
 
 
 @pytest.mark.usefixtures("worker")
-async def test_rate_limited_lookups_wait_for_retry_after(client: Client, settings: Settings, paper: PaperAdmin, record_property: Any) -> None:
+async def test_rate_limited_lookups_wait_for_retry_after(client: Client, settings: Settings, paper: PaperAdmin) -> None:
     tid, handle = await _resting(client, settings, paper, "ra429")
     used = await _requests_during(paper, "rate_limit_429", 30, retry_after=10)
-    record_property("lookups_in_30s_under_retry_after_10", used)
     # One lookup at most every Retry-After: 30 s / 10 s, plus the first one and one at the
     # edge of the count (the test reads the count a moment after the 30 s). Before: ~300.
     assert used <= 5, f"{used} lookups of one open order in 30 s under Retry-After 10"
