@@ -142,10 +142,11 @@ async def test_revoked_key_for_ten_minutes_history_stays_small_and_ends_failed_n
 # --- Retry-After, and the deadline while watches fail -------------------------------------------
 
 
+@pytest.mark.parametrize("kind", ["rate_limit_429", "ban_418"])
 @pytest.mark.usefixtures("worker")
-async def test_rate_limited_lookups_wait_for_retry_after(client: Client, settings: Settings, paper: PaperAdmin) -> None:
-    tid, handle = await _resting(client, settings, paper, "ra429")
-    used = await _requests_during(paper, "rate_limit_429", 30, retry_after=10)
+async def test_rate_limited_lookups_wait_for_retry_after(kind: str, client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid, handle = await _resting(client, settings, paper, "ra")
+    used = await _requests_during(paper, kind, 30, retry_after=10)
     # One lookup at most every Retry-After: 30 s / 10 s, plus the first one and one at the
     # edge of the count (the test reads the count a moment after the 30 s). Before: ~300.
     assert used <= 5, f"{used} lookups of one open order in 30 s under Retry-After 10"
