@@ -36,7 +36,13 @@ log = logging.getLogger(__name__)
 
 
 def watch_seconds_left(info: activity.Info, window_seconds: float) -> float:
-    """What is left of a watch's window, counted from its first scheduling (attempts share it)."""
+    """What is left of a watch's window, counted from its first scheduling (attempts share it).
+
+    The first attempt takes the whole window by its own clock: a worker clock ahead of
+    Temporal's must not shorten every watch to one poll (a spinning follow loop).
+    """
+    if info.attempt <= 1:
+        return window_seconds
     elapsed = (datetime.now(timezone.utc) - info.scheduled_time).total_seconds()
     return min(window_seconds, max(window_seconds - elapsed, 0.0))
 
