@@ -73,6 +73,11 @@ PUBLISH_TIMEOUT = timedelta(seconds=10)
 PUBLISH_WINDOW = timedelta(minutes=15)
 # Publication retries without a bound on attempts, at most every ten seconds.
 PUBLISH_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
+# The first publication is a local activity with these few attempts: the window above is not
+# enforced across a local activity's retries, which would otherwise go on inside one
+# workflow task, growing its history. After them a server-side activity retries with
+# PUBLISH_RETRY, without an end and without adding history, until the stream takes it.
+PUBLISH_LOCAL_RETRY = dataclasses.replace(PUBLISH_RETRY, maximum_attempts=3)
 # A protective order gets this long (and PROTECT_RETRY's attempts) before the position is
 # flattened instead: long enough to ride out a blip, short for an unprotected position.
 PROTECT_WINDOW = timedelta(minutes=2)

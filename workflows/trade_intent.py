@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         PATCH_FOLLOW_CONTINUE_AS_NEW,
         PATCH_WATCH_BACKOFF,
         PLACE_TIMEOUT,
+        PUBLISH_LOCAL_RETRY,
         PUBLISH_RETRY,
         PUBLISH_TIMEOUT,
         PUBLISH_WINDOW,
@@ -517,21 +518,51 @@ class TradeIntentWorkflow:
         )
 
     async def _publish(self, result: IntentResult) -> None:
-        workflow.logger.warning("DEBUGWINDOW %s", PUBLISH_WINDOW)
+        """Publish the result to the result stream; the workflow closes only once it is there.
+
+        A few local attempts first (publication is idempotent per trace_id, see
+        publish_result). If the stream still refuses, the intent keeps its terminal state,
+        says in the Web UI that its result is not published, and a server-side activity
+        retries until it is. A workflow cancel abandons the publication, with a log line.
+        """
         try:
             await shielded(
-                # Local: publication is idempotent per trace_id (see publish_result).
                 workflow.execute_local_activity_method(
                     ResultActivities.publish_result,
                     result,
                     start_to_close_timeout=PUBLISH_TIMEOUT,
                     schedule_to_close_timeout=PUBLISH_WINDOW,
-                    retry_policy=PUBLISH_RETRY,
+                    retry_policy=PUBLISH_LOCAL_RETRY,
                     summary=f"publish {result.state.value}",
                 )
             )
-        except ActivityError:
-            workflow.logger.error("result not published trace_id=%s state=%s", result.trace_id, result.state.value)
+            return
+        except (ActivityError, ApplicationError) as error:
+            # A local activity out of attempts raises its last failure itself, not wrapped.
+            message = cause_message(error) if isinstance(error, ActivityError) else error.message
+            workflow.logger.error("result not published trace_id=%s state=%s error=%s", result.trace_id, result.state.value, message)
+        if not workflow.patched("publish-until-published"):
+            return
+        workflow.set_current_details(
+            f"{workflow.get_current_details()}\n\n**Result not published** to the result stream yet: "
+            f"the intent ended {result.state.value}; publication is retried until the stream takes it."
+        )
+        try:
+            await workflow.execute_activity_method(
+                ResultActivities.publish_result,
+                result,
+                start_to_close_timeout=PUBLISH_TIMEOUT,
+                retry_policy=PUBLISH_RETRY,
+                summary=f"publish {result.state.value} (retried until published)",
+            )
+        except (asyncio.CancelledError, ActivityError) as error:
+            if not is_cancelled_exception(error):
+                raise
+            workflow.logger.error("result publication abandoned by a workflow cancel trace_id=%s state=%s",
+                                  result.trace_id, result.state.value)
+            return
+        workflow.logger.info("result published late trace_id=%s state=%s", result.trace_id, result.state.value)
+        self._show_details()
 
     def _show_details(self) -> None:
         """Markdown for the Web UI's current details."""
