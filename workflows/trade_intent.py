@@ -239,10 +239,11 @@ class TradeIntentWorkflow:
                 retry_policy=EXCHANGE_RETRY,
                 summary=summary,
             )
-        except ActivityError as error:
+        except (ActivityError, ApplicationError) as error:
+            # A local activity failed for good raises its last failure itself, not wrapped.
             if is_cancelled_exception(error):
                 raise
-            return S.FAILED, f"approval unavailable: {cause_message(error)}"
+            return S.FAILED, f"approval unavailable: {cause_message(error) if isinstance(error, ActivityError) else error.message}"
 
     async def _set_leverage(self, decision: TradeDecision, futures: FuturesApproval) -> tuple[IntentState, str] | None:
         """Futures only: set the approved leverage before the entry; an end state if it ends here."""

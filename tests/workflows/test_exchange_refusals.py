@@ -95,3 +95,13 @@ async def test_second_send_of_an_open_order_is_a_duplicate_to_adopt_on_spot_and_
     finally:
         await gateway.close()
     assert placed.status is OrderStatus.NEW
+
+
+async def test_gate_refused_for_good_ends_the_intent_failed_with_the_reason(client: Client, settings: Settings, paper: PaperAdmin) -> None:
+    tid = trace_id("gatekey")
+    # A configuration error is not retried: the gate's local activity fails for good.
+    await paper.arm("key_revoked", path="/api/v3/ticker/price", method="GET", count=1)
+    result = await result_of(await start(client, settings, tid))
+    assert result.state is IntentState.FAILED
+    assert "approval unavailable" in result.reason and "-2015" in result.reason, result.reason
+    assert await paper.orders_for(client_order_id(tid)) == []
