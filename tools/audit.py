@@ -19,6 +19,25 @@ Rules (each violation names its rule):
 - ``order-mismatch``: the result names the order the exchange has, with the same
   executed quantity; a fill is never reported without an order;
 - ``unexpected-workflow``: no workflow of the run that no decision asked for.
+
+A workflow reset (``reset``: the trace_ids reset on purpose) leaves the old run TERMINATED
+beside the new one: those runs are counted, not violations; the rules apply to the rest.
+
+USD-M futures (intents whose result or entry order is ``usdm``), once every intent has ended
+and every protection still open was asked to close (``protections``: each intent's
+``<trace_id>-oco``; ``positions``: the exchange's positions per symbol before and after):
+
+- ``unprotected-fill``: an entry with any fill has its stop-loss and take-profit at the
+  exchange for the filled quantity and names its protection workflow, or, without
+  protection, was flattened by its own reduce-only order for the whole filled quantity;
+- ``protection-not-closed``: every protection an intent names ended ``CLOSED`` (not running,
+  not ``CLOSE_FAILED``, not missing);
+- ``live-protective-order``: no stop-loss or take-profit left working once its protection
+  ended, and no futures order of the intent (flatten, close) left open;
+- ``open-position``: each intent's fills net to zero (entry, minus the stop or take-profit
+  that fired, the close or the flatten);
+- ``position-mismatch``: per symbol, the exchange's position moved by exactly the run's net
+  fills.
 """
 
 from __future__ import annotations
@@ -30,15 +49,22 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from quantum_trader import constants
-from quantum_trader.ids import Step
+from quantum_trader.ids import Step, protection_workflow_id
 from quantum_trader.ids import client_order_id as default_client_order_id
-from quantum_trader.states import OPEN_ORDER_STATUSES, TERMINAL_STATES, IntentState, OrderStatus
+from quantum_trader.states import OPEN_ORDER_STATUSES, TERMINAL_STATES, AlgoStatus, IntentState, OrderStatus, ProtectionState
 
 TERMINAL = {state.value for state in TERMINAL_STATES}
 # The end states whose result reports an executed quantity.
 FILLED_STATES = frozenset({IntentState.FILLED, IntentState.PARTIALLY_FILLED})
 # Temporal's name for an execution without a status.
 UNSPECIFIED_STATUS = "UNSPECIFIED"
+# Status of the old run a workflow reset leaves behind, and of a workflow never started.
+TERMINATED_STATUS = "TERMINATED"
+NOT_FOUND_STATUS = "NOT_FOUND"
+USDM = "usdm"
+# A conditional order still working at the exchange.
+OPEN_ALGO_STATUS = AlgoStatus.NEW
+PROTECTION_CLOSED = ProtectionState.CLOSED
 
 
 @dataclass(frozen=True)
@@ -61,6 +87,10 @@ class ResultRow:
     exchange_order_id: str | None
     executed_qty: str | None
     entry_id: str = ""
+    market: str = "spot"
+    stop_loss_id: str | None = None
+    take_profit_id: str | None = None
+    protection_workflow_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +103,26 @@ class OrderRow:
     executed_qty: str
     symbol: str = ""
     market: str = "spot"
+    side: str = ""
+    orig_qty: str = ""
+    # A conditional (algo) order's own row, and the order a triggered one created (its parent).
+    algo: bool = False
+    parent_algo_id: str | None = None
+
+    @property
+    def signed_fill(self) -> Decimal:
+        """Executed quantity, negative for a SELL."""
+        quantity = _decimal(self.executed_qty)
+        return -quantity if self.side == "SELL" else quantity
+
+
+@dataclass(frozen=True)
+class ProtectionRow:
+    """An intent's protection workflow (``<trace_id>-oco``) as Temporal describes it."""
+
+    trace_id: str
+    status: str  # RUNNING, COMPLETED, ..., or NOT_FOUND
+    trade_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,19 +176,32 @@ def reconcile(
     orders: Iterable[OrderRow],
     *,
     client_order_id: Callable[..., str] = default_client_order_id,
+    reset: Iterable[str] = (),
+    protections: Iterable[ProtectionRow] = (),
+    positions: tuple[dict[str, Decimal], dict[str, Decimal]] | None = None,
 ) -> Reconciliation:
     """Check the three sources against each other for the intents ``trace_ids``."""
     expected = sorted(set(trace_ids))
+    reset = set(reset)
     runs: dict[str, list[WorkflowRow]] = defaultdict(list)
+    reset_runs = 0
     for row in workflows:
+        if row.trace_id in reset and row.status == TERMINATED_STATUS:
+            reset_runs += 1  # the run the reset replaced
+            continue
         runs[row.trace_id].append(row)
     published: dict[str, list[ResultRow]] = defaultdict(list)
     for row in results:
         published[row.trace_id].append(row)
     orders = list(orders)
+    # Plain orders by client order ID; conditional orders by client algo ID; the order a
+    # triggered conditional order created carries its client algo ID and is counted apart.
     by_client_id: dict[str, list[OrderRow]] = defaultdict(list)
+    algos: dict[str, list[OrderRow]] = defaultdict(list)
+    triggered: dict[str, list[OrderRow]] = defaultdict(list)
     for order in orders:
-        by_client_id[order.client_order_id].append(order)
+        group = algos if order.algo else triggered if order.parent_algo_id else by_client_id
+        group[order.client_order_id].append(order)
     owner: dict[str, list[str]] = defaultdict(list)
     for trace_id in expected:
         # Every side-effecting step of an intent has its own client order ID.
@@ -184,13 +247,20 @@ def reconcile(
         if entries:
             _compare_with_exchange(trace_id, entries[0], own_orders, add)
 
-    for client_id, same in by_client_id.items():
-        if len(same) > 1:
-            add("reused-client-order-id", client_id, f"{len(same)} orders: " + ",".join(o.order_id for o in same))
-        owners = owner.get(client_id, [])
-        if len(owners) != 1:
-            ids = ",".join(o.order_id for o in same)
-            add("orphan-order", client_id, f"order(s) {ids} belong to {len(owners)} intents")
+    for group in (by_client_id, algos, triggered):
+        for client_id, same in group.items():
+            if len(same) > 1:
+                add("reused-client-order-id", client_id, f"{len(same)} orders: " + ",".join(o.order_id for o in same))
+            owners = owner.get(client_id, [])
+            if len(owners) != 1:
+                ids = ",".join(o.order_id for o in same)
+                add("orphan-order", client_id, f"order(s) {ids} belong to {len(owners)} intents")
+
+    futures = _Futures(published, by_client_id, algos, triggered, {p.trace_id: p for p in protections}, client_order_id, add)
+    for trace_id in expected:
+        futures.check(trace_id, final.get(trace_id))
+    if positions is not None:
+        futures.check_positions(orders, owner, *positions)
 
     expected_set = set(expected)
     for trace_id in sorted(set(runs) - expected_set):
@@ -200,6 +270,7 @@ def reconcile(
     counts: dict[str, int] = {
         "intents (unique trace_ids)": len(expected),
         "temporal: workflows": sum(len(runs.get(t, [])) for t in expected),
+        "temporal: runs replaced by a reset": reset_runs,
         "temporal: running": sum(1 for t in expected for r in runs.get(t, []) if r.status == "RUNNING"),
         **{f"temporal: {name}": states.get(name, 0) for name in sorted(TERMINAL)},
         "results: entries": sum(len(published.get(t, [])) for t in expected),
@@ -208,8 +279,97 @@ def reconcile(
         "exchange: client order IDs": len(by_client_id),
         "exchange: open orders": sum(1 for o in orders if o.status in OPEN_ORDER_STATUSES),
         "exchange: filled orders": sum(1 for o in orders if o.status == OrderStatus.FILLED),
+        **futures.counts,
     }
     return Reconciliation(counts, violations)
+
+
+class _Futures:
+    """The futures rules of :func:`reconcile` (see the module's docstring)."""
+
+    def __init__(
+        self,
+        published: dict[str, list[ResultRow]],
+        by_client_id: dict[str, list[OrderRow]],
+        algos: dict[str, list[OrderRow]],
+        triggered: dict[str, list[OrderRow]],
+        protections: dict[str, ProtectionRow],
+        client_order_id: Callable[..., str],
+        add: Callable[[str, str, str], None],
+    ) -> None:
+        self.published, self.by_client_id, self.algos, self.triggered = published, by_client_id, algos, triggered
+        self.protections, self.client_order_id, self.add = protections, client_order_id, add
+        self.counts = {"futures: intents": 0, "futures: filled entries": 0, "futures: protected": 0,
+                       "futures: flattened": 0, "futures: protections CLOSED": 0}
+
+    def _orders(self, trace_id: str, step: Step) -> list[OrderRow]:
+        """The plain orders of one step, and the orders its conditional orders created."""
+        key = self.client_order_id(trace_id, step)
+        return self.by_client_id.get(key, []) + self.triggered.get(key, [])
+
+    def check(self, trace_id: str, state: str | None) -> None:
+        entries = self.published.get(trace_id, [])
+        result = entries[0] if entries else None
+        entry = self._orders(trace_id, Step.ENTRY)
+        if not ((result is not None and result.market == USDM) or any(o.market == USDM for o in entry)):
+            return
+        self.counts["futures: intents"] += 1
+        filled = sum((_decimal(o.executed_qty) for o in entry), Decimal(0))
+        protection = self.protections.get(trace_id)
+        named = result is not None and result.protection_workflow_id is not None
+        if named and result.protection_workflow_id != protection_workflow_id(trace_id):
+            self.add("unprotected-fill", trace_id, f"result names protection {result.protection_workflow_id}")
+        if filled > 0:
+            self.counts["futures: filled entries"] += 1
+            if named:
+                self.counts["futures: protected"] += 1
+                self._check_protective_orders(trace_id, filled)
+            else:
+                flattened = sum((_decimal(o.executed_qty) for o in self._orders(trace_id, Step.FLATTEN)), Decimal(0))
+                if flattened != filled:
+                    self.add("unprotected-fill", trace_id,
+                             f"entry filled {filled}, no protection named (result {state}), flattened {flattened}")
+                else:
+                    self.counts["futures: flattened"] += 1
+        if named:
+            if protection is None or protection.status == NOT_FOUND_STATUS:
+                self.add("protection-not-closed", trace_id, "the protection workflow it names does not exist")
+            elif protection.status != "COMPLETED" or protection.trade_state != PROTECTION_CLOSED:
+                self.add("protection-not-closed", trace_id, f"protection {protection.status} with TradeState={protection.trade_state}")
+            else:
+                self.counts["futures: protections CLOSED"] += 1
+        watching = protection is not None and protection.status == "RUNNING"
+        if watching:
+            return  # reported above; its orders and position are still its own
+        for step in (Step.STOP_LOSS, Step.TAKE_PROFIT):
+            for algo in self.algos.get(self.client_order_id(trace_id, step), []):
+                if algo.status == OPEN_ALGO_STATUS:
+                    self.add("live-protective-order", trace_id, f"{step.name.lower()} {algo.order_id} ({algo.client_order_id}) is still working")
+        for step in (Step.FLATTEN, Step.CLOSE):
+            for order in self._orders(trace_id, step):
+                if order.status in OPEN_ORDER_STATUSES:
+                    self.add("live-protective-order", trace_id, f"{step.name.lower()} order {order.order_id} is {order.status}")
+        net = sum((o.signed_fill for step in Step for o in self._orders(trace_id, step)), Decimal(0))
+        if net != 0:
+            self.add("open-position", trace_id, f"the intent's fills net to {net} (entry filled {filled})")
+
+    def _check_protective_orders(self, trace_id: str, filled: Decimal) -> None:
+        for step in (Step.STOP_LOSS, Step.TAKE_PROFIT):
+            rows = self.algos.get(self.client_order_id(trace_id, step), [])
+            if not rows:
+                self.add("unprotected-fill", trace_id, f"entry filled {filled} but no {step.name.lower()} at the exchange")
+            elif _decimal(rows[0].orig_qty) != filled:
+                self.add("unprotected-fill", trace_id, f"{step.name.lower()} for {rows[0].orig_qty}, entry filled {filled}")
+
+    def check_positions(self, orders: list[OrderRow], owner: dict[str, list[str]], before: dict[str, Decimal], after: dict[str, Decimal]) -> None:
+        moved: dict[str, Decimal] = defaultdict(Decimal)
+        for order in orders:
+            if order.market == USDM and not order.algo and owner.get(order.client_order_id):
+                moved[order.symbol] += order.signed_fill
+        for symbol in sorted(set(moved) | set(before) | set(after)):
+            change = after.get(symbol, Decimal(0)) - before.get(symbol, Decimal(0))
+            if change != moved.get(symbol, Decimal(0)):
+                self.add("position-mismatch", symbol, f"position moved {change} at the exchange, the run's fills net {moved.get(symbol, 0)}")
 
 
 def _compare_with_exchange(trace_id: str, result: ResultRow, own_orders: list[OrderRow], add: Callable[[str, str, str], None]) -> None:
@@ -276,6 +436,10 @@ async def read_results(redis: Any, stream: str, wanted: set[str] | None = None) 
                         exchange_order_id=data.get("exchange_order_id") or None,
                         executed_qty=data.get("executed_qty") or None,
                         entry_id=_text(entry_id),
+                        market=data.get("market") or "spot",
+                        stop_loss_id=data.get("stop_loss_id") or None,
+                        take_profit_id=data.get("take_profit_id") or None,
+                        protection_workflow_id=data.get("protection_workflow_id") or None,
                     )
                 )
         if len(batch) < 1000:
@@ -293,10 +457,38 @@ def order_rows(orders: Iterable[dict[str, Any]], since_ms: int | None = None) ->
             executed_qty=str(order.get("executedQty", "0")),
             symbol=str(order.get("symbol", "")),
             market=str(order.get("market", "spot")),
+            side=str(order.get("side", "")),
+            orig_qty=str(order.get("origQty", "")),
+            algo="algoId" in order and "orderId" not in order,
+            parent_algo_id=str(order["parentAlgoId"]) if order.get("parentAlgoId") else None,
         )
         for order in orders
         if since_ms is None or int(order.get("time") or 0) >= since_ms
     ]
+
+
+def position_amounts(state: dict[str, Any]) -> dict[str, Decimal]:
+    """Futures positions per symbol from ``GET /_paper/state``."""
+    rows = (state.get("futures") or {}).get("positions") or []
+    return {str(row["symbol"]): Decimal(str(row["positionAmt"])) for row in rows if Decimal(str(row["positionAmt"]))}
+
+
+async def read_protections(client: Any, trace_ids: Iterable[str]) -> list[ProtectionRow]:
+    """Each intent's protection workflow (``<trace_id>-oco``), ``NOT_FOUND`` where there is none."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    rows: list[ProtectionRow] = []
+    for trace_id in trace_ids:
+        try:
+            described = await client.get_workflow_handle(protection_workflow_id(trace_id)).describe()
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            rows.append(ProtectionRow(trace_id, NOT_FOUND_STATUS))
+            continue
+        values = described.search_attributes.get(constants.SA_TRADE_STATE) or []
+        rows.append(ProtectionRow(trace_id, execution_status(described), str(values[0]) if values else None))
+    return rows
 
 
 def _text(value: object) -> str:

@@ -29,8 +29,8 @@ import shutil
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -88,6 +88,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @dataclass(frozen=True)
+class WorkerVariant:
+    """One ``quantum-trader worker`` child: its name, and what differs from the stack's settings.
+
+    ``temporal_address`` reaches Temporal another way (e.g. through a proxy a tool pauses);
+    ``env`` is added to the child's environment (e.g. libfaketime's ``LD_PRELOAD`` and
+    ``FAKETIME``).
+    """
+
+    name: str = "worker"
+    temporal_address: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StackOptions:
     home: Path
     temporal_port: int = DEFAULT_TEMPORAL_PORT
@@ -96,6 +110,7 @@ class StackOptions:
     exchange_port: int = DEFAULT_EXCHANGE_PORT
     codec_port: int = DEFAULT_CODEC_PORT
     ready_file: Path | None = None
+    workers: tuple[WorkerVariant, ...] = (WorkerVariant(),)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> StackOptions:
@@ -317,17 +332,7 @@ class DevStack:
                 env=child_env,
             )
         )
-        children.append(
-            Child(
-                name="worker",
-                argv=[*_quantum_trader(), "worker"],
-                log_path=self.logs / "worker.log",
-                address=f"task queue {self.settings.task_queue}",
-                health=self._worker_healthy,
-                env=child_env,
-                stop_timeout=20.0,
-            )
-        )
+        children += [self._worker_child(variant, child_env) for variant in self.options.workers]
         if self.ingress_available and not self.settings.worker_ingress:
             children.append(
                 Child(
@@ -342,6 +347,22 @@ class DevStack:
             )
         return children
 
+    def _worker_child(self, variant: WorkerVariant, child_env: dict[str, str]) -> Child:
+        env = {**child_env, **variant.env}
+        address = f"task queue {self.settings.task_queue}"
+        if variant.temporal_address is not None:
+            env["QT_TEMPORAL_ADDRESS"] = variant.temporal_address
+            address += f" via {variant.temporal_address}"
+        return Child(
+            name=variant.name,
+            argv=[*_quantum_trader(), "worker"],
+            log_path=self.logs / f"{variant.name}.log",
+            address=address,
+            health=self._worker_healthy,
+            env=env,
+            stop_timeout=20.0,
+        )
+
     def _redis_child(self) -> Child:
         data = self.home / "redis"
         data.mkdir(parents=True, exist_ok=True)
@@ -352,7 +373,7 @@ class DevStack:
 
     def _temporal_child(self) -> Child:
         argv = [
-            _temporal_binary(), "server", "start-dev",
+            temporal_binary(), "server", "start-dev",
             "--ip", HOST, "--port", str(self.options.temporal_port), "--ui-port", str(self.options.ui_port),
             "--db-filename", str(self.home / "temporal.db"),
             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
@@ -490,7 +511,7 @@ def _quantum_trader() -> list[str]:
     return [sys.executable, "-c", "import sys; from quantum_trader.cli import main; sys.exit(main())"]
 
 
-def _temporal_binary() -> str:
+def temporal_binary() -> str:
     path = Path(sys.executable).parent / "temporal"
     if path.exists():
         return str(path)

@@ -34,11 +34,15 @@ from quantum_trader.cli import CommandError
 from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
-from tools.dev import DevStack, StackOptions, settings_environment
+from tools.dev import HOST, DevStack, StackOptions, WorkerVariant, settings_environment
+from tools.partition import Partition
 from tools.supervisor import ChildFailed
 
 T = TypeVar("T")
 COMPONENTS = ("redis", "temporal", "exchange", "worker", "ingress")
+# The second worker a fresh stack may run, with its clock skewed by libfaketime.
+SKEWED_WORKER = "worker-skewed"
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 # The fresh stack's ingress takes over a dead consumer's entries after this long.
 FRESH_RECLAIM_IDLE_MS = 3_000
@@ -71,6 +75,10 @@ class Harness:
     _client: Client | None = None
     _redis: Redis | None = None
     restarts: dict[str, int] = field(default_factory=dict)
+    # Fresh stacks only: the proxy between the supervised worker and Temporal (when asked for),
+    # and a way to change a child's environment before its next start.
+    partition: Partition | None = None
+    set_environment: Callable[[str, dict[str, str]], None] | None = None
 
     @property
     def exchange_url(self) -> str:
@@ -157,16 +165,32 @@ class Harness:
 # --- a fresh stack, supervised here ---------------------------------------------------
 
 
+def faketime_environment(offset: str) -> dict[str, str]:
+    """A process environment whose wall clock is moved by ``offset`` (``+2s``, ``-2s``); monotonic time is not."""
+    return {"LD_PRELOAD": str(LIBFAKETIME), "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+
+
 @contextlib.asynccontextmanager
 async def fresh_stack(
-    home: Path, base: Settings, out: Any = sys.stderr, stack_class: type[DevStack] = DevStack
+    home: Path, base: Settings, out: Any = sys.stderr, stack_class: type[DevStack] = DevStack, *,
+    partitioned_worker: bool = False, skewed_worker: str | None = None,
 ) -> AsyncIterator[Harness]:
     """Start ``quantum-trader dev``'s stack in ``home`` on free ports and supervise it here.
 
     ``stack_class`` lets tests swap a component for one with a protection removed.
+    ``partitioned_worker`` points the supervised worker at Temporal through a
+    :class:`~tools.partition.Partition` (``Harness.partition``) while its exchange stays direct;
+    ``skewed_worker`` (e.g. ``+2s``) adds a second worker, :data:`SKEWED_WORKER`, whose clock
+    libfaketime moves by that much.
     """
+    temporal_port = free_port()
+    partition = await Partition(HOST, temporal_port).start() if partitioned_worker else None
+    workers = [WorkerVariant("worker", temporal_address=partition.address if partition else None)]
+    if skewed_worker is not None:
+        workers.append(WorkerVariant(SKEWED_WORKER, env=faketime_environment(skewed_worker)))
     options = StackOptions(
-        home=home.resolve(), temporal_port=free_port(), ui_port=free_port(), redis_port=free_port(), exchange_port=free_port()
+        home=home.resolve(), temporal_port=temporal_port, ui_port=free_port(), redis_port=free_port(), exchange_port=free_port(),
+        workers=tuple(workers),
     )
     # The proof and chaos kill the worker and the ingress separately: keep them two processes.
     settings = base.model_copy(update={
@@ -189,7 +213,11 @@ async def fresh_stack(
                 child = children[name]
                 return child.running() and bool(await child.health(child))
 
-            harness = Harness(stack.settings, stack.home, pid_of, healthy, out=out)
+            def set_environment(name: str, env: dict[str, str]) -> None:
+                children[name].env.update(env)
+
+            harness = Harness(stack.settings, stack.home, pid_of, healthy, out=out, partition=partition,
+                              set_environment=set_environment)
             try:
                 yield harness
             finally:
@@ -198,7 +226,11 @@ async def fresh_stack(
                 with contextlib.suppress(asyncio.CancelledError, ChildFailed):
                     await supervisor
         finally:
+            if partition is not None:
+                partition.resume()
             await stack.stop()
+            if partition is not None:
+                await partition.stop()
 
 
 @contextlib.asynccontextmanager
@@ -235,7 +267,12 @@ async def attached_stack(ready_file: Path, base: Settings, out: Any = sys.stderr
 
 
 @contextlib.asynccontextmanager
-async def stack_from_args(args: argparse.Namespace, settings: Settings, out: Any = sys.stderr) -> AsyncIterator[Harness]:
+async def stack_from_args(
+    args: argparse.Namespace, settings: Settings, out: Any = sys.stderr, *, partitioned_worker: bool = False,
+    skewed_worker: str | None = None,
+) -> AsyncIterator[Harness]:
+    """The stack ``--stack``/``--home`` name; the worker options apply to a fresh stack only."""
+    extra = {"partitioned_worker": partitioned_worker, "skewed_worker": skewed_worker}
     if args.stack is not None:
         if not args.stack.exists():
             raise CommandError(f"no ready file at {args.stack}; start `quantum-trader dev --ready-file {args.stack}` first")
@@ -243,12 +280,12 @@ async def stack_from_args(args: argparse.Namespace, settings: Settings, out: Any
             yield harness
         return
     if args.home is not None:
-        async with fresh_stack(args.home, settings, out) as harness:
+        async with fresh_stack(args.home, settings, out, **extra) as harness:
             yield harness
         return
     folder = Path(tempfile.mkdtemp(prefix="qt-stack-"))
     try:
-        async with fresh_stack(folder, settings, out) as harness:
+        async with fresh_stack(folder, settings, out, **extra) as harness:
             yield harness
     finally:
         if args.keep:

@@ -1,6 +1,6 @@
-"""The three-source reconciliation's rules on made-up rows, a reduced chaos run
-(60 decisions, worker kills, Temporal/Redis/exchange restarts, exchange faults), and
-the harness waiting out a Temporal restart."""
+"""The three-source reconciliation's rules on made-up rows (futures and resets included), a
+reduced chaos run (60 decisions, worker kills, Temporal/Redis/exchange restarts, exchange
+faults, the cheap timing faults and futures), and the harness waiting out a Temporal restart."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from quantum_trader.ids import client_order_id
-from tools.audit import OrderRow, ResultRow, WorkflowRow, reconcile
+from decimal import Decimal
+
+from quantum_trader.ids import Step, client_order_id
+from tools.audit import OrderRow, ProtectionRow, ResultRow, WorkflowRow, reconcile
 from quantum_trader.settings import Settings
 from tests.support.eventually import eventually
 from tests.support.processes import VENV_BIN, free_port
@@ -81,15 +83,98 @@ def test_reconcile_a_decision_without_a_workflow_is_missing() -> None:
     assert "missing-workflow" in _rules([*traces, "t-lost"], workflows, results, orders)
 
 
-@pytest.mark.timeout(420)
-def test_reduced_chaos_run_reconciles_without_violation(tmp_path: Path) -> None:
+def test_reconcile_the_run_a_reset_replaced_is_counted_not_a_violation() -> None:
+    traces, workflows, results, orders = _clean()
+    workflows.append(WorkflowRow("t-0", "run-before-reset", "TERMINATED", "OPEN"))
+    assert "duplicate-runs" in _rules(traces, workflows, results, orders)
+    outcome = reconcile(traces, workflows, results, orders, reset={"t-0"})
+    assert outcome.ok, outcome.table()
+    assert outcome.counts["temporal: runs replaced by a reset"] == 1
+
+
+def test_reconcile_a_triggered_stop_shares_its_client_algo_id_without_reuse() -> None:
+    traces, workflows, results, orders, protections, positions = _futures_clean()
+    outcome = reconcile(traces, workflows, results, orders, protections=protections, positions=positions)
+    assert outcome.ok, outcome.table()
+    assert outcome.counts["futures: protected"] == 1 and outcome.counts["futures: protections CLOSED"] == 1
+    # A second stop order triggered under the same ID is a reuse.
+    orders.append(OrderRow(client_order_id("f-0", Step.STOP_LOSS), "12", "FILLED", "0.01", "BTCUSDT", "usdm", "SELL", "0.01",
+                           parent_algo_id="5"))
+    assert "reused-client-order-id" in _rules_futures(traces, workflows, results, orders, protections, positions)
+
+
+def test_reconcile_a_filled_futures_entry_without_protection_or_flatten_is_unprotected() -> None:
+    traces, workflows, results, orders, protections, positions = _futures_clean()
+    results[0] = ResultRow("f-0", "FILLED", client_order_id("f-0"), "1", "0.01", "0-0", market="usdm")
+    orders = [o for o in orders if o.client_order_id == client_order_id("f-0")]
+    rules = _rules_futures(traces, workflows, results, orders, protections, (positions[0], {"BTCUSDT": Decimal("0.01")}))
+    assert {"unprotected-fill", "open-position"} <= rules
+
+
+def test_reconcile_a_stop_left_working_after_its_protection_closed_is_live() -> None:
+    traces, workflows, results, orders, protections, positions = _futures_clean()
+    orders = [o if o.client_order_id != client_order_id("f-0", Step.TAKE_PROFIT) else
+              OrderRow(o.client_order_id, o.order_id, "NEW", "0", "BTCUSDT", "usdm", "SELL", "0.01", algo=True) for o in orders]
+    assert _rules_futures(traces, workflows, results, orders, protections, positions) == {"live-protective-order"}
+
+
+def test_reconcile_an_open_protection_or_a_moved_position_is_a_violation() -> None:
+    traces, workflows, results, orders, protections, positions = _futures_clean()
+    running = [ProtectionRow("f-0", "RUNNING", "PROTECTED")]
+    assert "protection-not-closed" in _rules_futures(traces, workflows, results, orders, running, positions)
+    moved = (positions[0], {"BTCUSDT": Decimal("0.02")})
+    assert _rules_futures(traces, workflows, results, orders, protections, moved) == {"position-mismatch"}
+
+
+def test_reconcile_a_flattened_entry_accounts_for_its_position() -> None:
+    traces, workflows, results, orders, protections, positions = _futures_clean()
+    workflows[0] = WorkflowRow("f-0", "run-f-0", "COMPLETED", "FAILED")
+    results[0] = ResultRow("f-0", "FAILED", client_order_id("f-0"), "1", "0.01", "0-0", market="usdm")
+    orders = [orders[0], OrderRow(client_order_id("f-0", Step.FLATTEN), "3", "FILLED", "0.01", "BTCUSDT", "usdm", "SELL", "0.01")]
+    outcome = reconcile(traces, workflows, results, orders, protections=[ProtectionRow("f-0", "NOT_FOUND")], positions=positions)
+    assert outcome.ok, outcome.table()
+    assert outcome.counts["futures: flattened"] == 1
+
+
+def _futures_clean() -> tuple[list[str], list[WorkflowRow], list[ResultRow], list[OrderRow], list[ProtectionRow],
+                              tuple[dict[str, Decimal], dict[str, Decimal]]]:
+    """One BUY 0.01 BTCUSDT entry, its stop-loss fired (the order it created sold 0.01), its take-profit cancelled."""
+    sl, tp = client_order_id("f-0", Step.STOP_LOSS), client_order_id("f-0", Step.TAKE_PROFIT)
+    workflows = [WorkflowRow("f-0", "run-f-0", "COMPLETED", "FILLED")]
+    results = [ResultRow("f-0", "FILLED", client_order_id("f-0"), "1", "0.01", "0-0", market="usdm", stop_loss_id=sl,
+                         take_profit_id=tp, protection_workflow_id="f-0-oco")]
+    orders = [
+        OrderRow(client_order_id("f-0"), "1", "FILLED", "0.01", "BTCUSDT", "usdm", "BUY", "0.01"),
+        OrderRow(sl, "5", "FINISHED", "0", "BTCUSDT", "usdm", "SELL", "0.01", algo=True),
+        OrderRow(tp, "6", "CANCELED", "0", "BTCUSDT", "usdm", "SELL", "0.01", algo=True),
+        OrderRow(sl, "2", "FILLED", "0.01", "BTCUSDT", "usdm", "SELL", "0.01", parent_algo_id="5"),
+    ]
+    protections = [ProtectionRow("f-0", "COMPLETED", "CLOSED")]
+    return ["f-0"], workflows, results, orders, protections, ({"BTCUSDT": Decimal("0.5")}, {"BTCUSDT": Decimal("0.5")})
+
+
+def _rules_futures(traces, workflows, results, orders, protections, positions) -> set[str]:  # noqa: ANN001
+    return set(reconcile(traces, workflows, results, orders, protections=protections, positions=positions).by_rule())
+
+
+# The cheap timing ingredients only: the skewed second worker and the partition are the slow tier's.
+CHEAP_TIMING = ["--skew-seconds", "0", "--partitions", "0", "--resets", "1"]
+
+
+def _chaos(tmp_path: Path, decisions: int, *flags: str, timeout: float) -> dict:  # type: ignore[type-arg]
     env = {key: value for key, value in os.environ.items() if not key.startswith("QT_")}
     done = subprocess.run(
-        [str(VENV_BIN / "quantum-trader"), "chaos", "--decisions", "60", "--home", str(tmp_path / "home"), "--json", "--timeout", "300"],
-        capture_output=True, text=True, timeout=400, env=env, cwd=tmp_path, check=False,
+        [str(VENV_BIN / "quantum-trader"), "chaos", "--decisions", str(decisions), "--home", str(tmp_path / "home"), "--json",
+         "--timeout", "300", *flags],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path, check=False,
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
-    summary = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.timeout(420)
+def test_reduced_chaos_run_reconciles_without_violation(tmp_path: Path) -> None:
+    summary = _chaos(tmp_path, 60, *CHEAP_TIMING, timeout=400)
     assert summary["ok"] and summary["all_ended"]
     assert summary["decisions_published"] == 60
     assert summary["worker_kills"] >= 2
@@ -98,7 +183,9 @@ def test_reduced_chaos_run_reconciles_without_violation(tmp_path: Path) -> None:
     assert counts["temporal: workflows"] == counts["intents (unique trace_ids)"] == summary["intents"]
     assert counts["results: entries"] == summary["intents"]
     assert counts["temporal: running"] == 0 and counts["exchange: open orders"] == 0
-
+    timing = summary["timing"]
+    assert timing["exchange_clock_moves"] == 1 and timing["execute_later_armed"] >= 1 and len(timing["resets"]) == 1
+    assert timing["futures_intents"] >= 1 and counts["futures: intents"] == timing["futures_intents"]
 
 
 async def test_harness_client_waits_while_temporal_restarts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
