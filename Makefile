@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-slow demo fuzz bench bench-exchange chaos proof docs clean
+.PHONY: venv test test-slow demo fuzz bench bench-exchange chaos proof docs model clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ fuzz: $(STAMP)
 # docs/settings.md from the Settings model's fields (tests/test_docs.py checks it is current).
 docs: $(STAMP)
 	$(BIN)/python -m tools.settings_doc
+
+# The placement protocol's Promela model: constants from the code, then spin (docs/model.md).
+model: $(STAMP)
+	$(BIN)/python -m tools.model.constants
+	$(BIN)/python -m tools.model.check
 
 clean:
 	rm -rf $(VENV) .quantum .pytest_cache
