@@ -88,6 +88,7 @@ class ResultRow:
     executed_qty: str | None
     entry_id: str = ""
     market: str = "spot"
+    reason: str = ""
     stop_loss_id: str | None = None
     take_profit_id: str | None = None
     protection_workflow_id: str | None = None
@@ -437,6 +438,7 @@ async def read_results(redis: Any, stream: str, wanted: set[str] | None = None) 
                         executed_qty=data.get("executed_qty") or None,
                         entry_id=_text(entry_id),
                         market=data.get("market") or "spot",
+                        reason=data.get("reason", ""),
                         stop_loss_id=data.get("stop_loss_id") or None,
                         take_profit_id=data.get("take_profit_id") or None,
                         protection_workflow_id=data.get("protection_workflow_id") or None,

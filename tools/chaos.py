@@ -36,9 +36,11 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import secrets
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
@@ -51,9 +53,11 @@ from quantum_trader import constants, logs
 from quantum_trader.ids import protection_workflow_id
 from quantum_trader.models import CancelRequest, ClosePositionSignal
 from quantum_trader.settings import Settings
+from quantum_trader.states import IntentState
 from tools.audit import (
     ProtectionRow,
     Reconciliation,
+    ResultRow,
     order_rows,
     position_amounts,
     read_protections,
@@ -224,6 +228,11 @@ def _price(value: Decimal) -> str:
 # --- the run ----------------------------------------------------------------------------------
 
 
+def failure_reasons(results: Iterable[ResultRow]) -> Counter[str]:
+    """FAILED results grouped by their reason with its numbers and IDs elided."""
+    return Counter(re.sub(r"\d+(\.\d+)?", "N", re.sub(r"chaos-\S+", "ID", r.reason))[:160] for r in results if r.state == IntentState.FAILED)
+
+
 @dataclass(frozen=True)
 class Ingredients:
     """The timing faults and the futures share of one run (0 turns one off)."""
@@ -288,6 +297,7 @@ class Chaos:
         self.skew = self.ingredients.first_skew
         self.clock_offset_ms = 0
         self.mix: Mix | None = None
+        self.failures: Counter[str] = Counter()
 
     def say(self, line: str) -> None:
         self.out.write(f"[{time.monotonic() - self._started:6.1f}s] {line}\n")
@@ -326,6 +336,9 @@ class Chaos:
         ended = ended and closed
         seconds = time.monotonic() - self._started
         self.out.write("\n" + reconciliation.table() + "\n\n")
+        if self.failures:
+            self.out.write("FAILED intents by reason (numbers elided):\n"
+                           + "".join(f"  {n:>4}  {reason}\n" for reason, n in self.failures.most_common(8)))
         ok = ended and reconciliation.ok
         self.out.write(
             f"disruptions: worker SIGKILLs {self.tally.worker_kills}, restarts "
@@ -358,6 +371,7 @@ class Chaos:
                 "futures_intents": len(mix.futures & self.tally.unique),
                 "protections_closed": self.tally.protections_closed,
             },
+            "failed_reasons": dict(self.failures),
             "all_ended": ended,
             "seconds": round(seconds, 1),
             "reconciliation": reconciliation.as_dict(),
@@ -652,6 +666,7 @@ class Chaos:
         positions_after = position_amounts(await self.h.paper.state())
         reconciliation = reconcile(self.tally.unique, workflows, results, orders, reset=self.tally.resets,
                                    protections=protections, positions=(positions_before, positions_after))
+        self.failures = failure_reasons(results)
         t = self.tally
         reconciliation.counts = {
             "decisions published": t.published,
