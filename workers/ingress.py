@@ -16,8 +16,9 @@ their ack. Nothing is acknowledged that has no workflow or dead letter:
   nothing unhandled is skipped (before the oldest pending entry, else after the last one
   delivered); a group that is lost (``NOGROUP``) is created again there, and a start
   re-reads at most those seconds, whose trace_ids Temporal refuses as duplicates;
-* a decision older than the dedup window (``QT_DEDUP_RETENTION_DAYS``) is dead-lettered,
-  not started: Temporal may have forgotten its trace_id, so it could trade twice;
+* a decision older than the dedup window (``QT_DEDUP_RETENTION_DAYS``, or the namespace's
+  retention when that is shorter) is dead-lettered, not started: Temporal may have forgotten
+  its trace_id, so it could trade twice;
 * a trace_id that is another intent's protection workflow ID (``<trace_id>-oco``) is
   dead-lettered with that reason;
 * the standalone process registers the search attributes before it starts anything, so a
@@ -45,6 +46,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -62,6 +64,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 GAUGE_INTERVAL_SECONDS = 5.0
+# How often the namespace's retention (the dedup window's bound) is read again.
+RETENTION_INTERVAL_SECONDS = 300.0
+DAY_MS = 86_400_000
 # Temporal's refusal of a start whose search attributes the namespace has not registered.
 UNREGISTERED_ATTRIBUTE = "no mapping defined for search attribute"
 # The largest sequence number of a stream entry ID.
@@ -142,6 +147,7 @@ class Ingress:
         self._temporal_backoff = Backoff(settings.ingress_backoff_initial_seconds, settings.ingress_backoff_max_seconds)
         self._start_failures: dict[str, int] = {}
         self._reclaim_every = min(settings.ingress_reclaim_idle_ms / 2000, 5.0)
+        self._dedup_window_ms = settings.dedup_retention_days * DAY_MS
 
     def stop(self) -> None:
         self._stop.set()
@@ -158,12 +164,17 @@ class Ingress:
             self.ops.stream, self.ops.group, self.consumer, self.settings.ingress_batch_size,
             self.settings.ingress_max_concurrent_starts, self.settings.ingress_reclaim_idle_ms,
         )
+        await self._read_dedup_window()
         await self._redis_until_done(self._ensure_group)
         await self._redis_until_done(self._drain_own_pending)
         next_reclaim = next_gauges = 0.0
+        next_retention = time.monotonic() + RETENTION_INTERVAL_SECONDS
         while not self.stopping:
             try:
                 now = time.monotonic()
+                if now >= next_retention:
+                    await self._read_dedup_window()
+                    next_retention = time.monotonic() + RETENTION_INTERVAL_SECONDS
                 if now >= next_reclaim:
                     await self._reclaim()
                     next_reclaim = time.monotonic() + self._reclaim_every
@@ -191,6 +202,21 @@ class Ingress:
         if created:
             log.info("consumer group created group=%s start_id=%s from_checkpoint=%s",
                      self.ops.group, start_id, str(checkpoint is not None).lower())
+
+    async def _read_dedup_window(self) -> None:
+        """How long Temporal still refuses a trace_id: the setting, or the namespace's retention
+        when that is shorter (the worker may not have been permitted to set it)."""
+        try:
+            described = await self.client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=self.client.namespace))
+        except RPCError as error:
+            log.warning("namespace retention unreadable, dedup window kept window_ms=%d error=%s", self._dedup_window_ms, error)
+            return
+        retention_ms = int(described.config.workflow_execution_retention_ttl.ToTimedelta().total_seconds() * 1000)
+        setting_ms = self.settings.dedup_retention_days * DAY_MS
+        self._dedup_window_ms = min(setting_ms, retention_ms) if retention_ms > 0 else setting_ms
+        if self._dedup_window_ms < setting_ms:
+            log.warning("namespace retention shorter than QT_DEDUP_RETENTION_DAYS namespace=%s retention_ms=%d",
+                        self.client.namespace, retention_ms)
 
     @property
     def _checkpoint_key(self) -> str:
@@ -275,14 +301,14 @@ class Ingress:
         todo: list[tuple[Entry, TradeDecision]] = []
         settled: list[Outcome] = []
         limit = self.settings.ingress_max_deliveries
-        oldest_ms = int(time.time() * 1000) - self.settings.dedup_retention_days * 86_400_000
+        oldest_ms = int(time.time() * 1000) - self._dedup_window_ms
         for entry in entries:
             delivered = (deliveries or {}).get(entry.id, 0)
             if delivered > limit:
                 settled.append(Outcome(entry, Kind.DEAD, reason=f"delivered {delivered} times without being finished"))
                 continue
             if _entry_ms(entry.id) < oldest_ms:
-                reason = (f"decision older than the dedup window of {self.settings.dedup_retention_days} days: "
+                reason = (f"decision older than the dedup window of {self._dedup_window_ms / DAY_MS:g} days: "
                           "its trace_id may be forgotten, so starting it could trade it twice")
                 settled.append(Outcome(entry, Kind.DEAD, reason=reason))
                 continue
@@ -501,7 +527,10 @@ async def serve(settings: Settings) -> int:
         return 0
     # The worker registers them too, but this process may be the first to reach a fresh
     # namespace: without them every start is refused and valid decisions are dead-lettered.
-    await ensure_search_attributes(client, settings.temporal_namespace)
+    try:
+        await ensure_search_attributes(client, settings.temporal_namespace)
+    except RPCError as error:  # e.g. no operator permission: starts then wait until they exist
+        log.warning("search attributes not registered namespace=%s error=%s", settings.temporal_namespace, error)
     await consume(settings, client, stop)
     return 0
 

@@ -19,7 +19,7 @@ from temporalio.client import Client
 from quantum_trader import constants
 from quantum_trader.connections import redis_client
 from quantum_trader.ids import protection_workflow_id
-from quantum_trader.temporal import connect
+from quantum_trader.temporal import connect, ensure_search_attributes
 from tests.conftest import Stack
 from tests.support.eventually import eventually
 from tests.support.ingress import FAST, dead_letters, flat, group, ingress_proc, private_redis_url, publish, run_id, running_ingress, workflow_exists
@@ -139,3 +139,25 @@ async def test_standalone_ingress_on_a_fresh_namespace_registers_the_search_attr
         await eventually(started, timeout=60, what=f"{tid} started in {namespace}")
     finally:
         proc.stop()
+
+
+async def test_ingress_dedup_window_is_the_namespace_retention_when_shorter_than_the_setting(
+    stack: Stack, client: Client, db: tuple[str, Redis]
+) -> None:
+    url, redis = db
+    namespace = await _fresh_namespace(client)  # retains closed runs one day
+    cfg = stack.settings(redis_url=url, temporal_namespace=namespace, dedup_retention_days=7, **FAST)
+    run = run_id()
+    stale, fresh = f"stale2d-{run}", f"fresh-{run}"
+    two_days_ago = int(time.time() * 1000) - int(timedelta(days=2).total_seconds() * 1000)
+    stale_id = (await redis.xadd(constants.DECISION_STREAM, flat(stale), id=f"{two_days_ago}-0")).decode()
+    await publish(redis, flat(fresh))
+    fresh_client = await connect(cfg)
+    await ensure_search_attributes(fresh_client, namespace)
+    async with running_ingress(cfg, fresh_client):
+        await eventually(lambda: _started(fresh_client, fresh), timeout=30, what="the fresh decision started")
+        await eventually(lambda: _settled(redis), timeout=10, what="every entry settled")
+    letters = await dead_letters(redis)
+    assert [f[b"source_id"].decode() for f in letters] == [stale_id]
+    assert b"older than" in letters[0][b"reason"], letters[0][b"reason"]
+    assert not await workflow_exists(fresh_client, stale)
