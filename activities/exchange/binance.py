@@ -14,33 +14,16 @@ python-binance's failures into the errors of :mod:`activities.exchange`:
 futures error code lists. Only codes documented as a refusal of the request are read as
 one; whatever it does not recognise may have executed, so it is an unknown outcome:
 
-=========================================================  ============================
-HTTP status / code                                         kind
-=========================================================  ============================
-HTTP 5xx, whatever the code                                :class:`OutcomeUnknown`
-HTTP 409 (cancel-replace partly done)                      :class:`OutcomeUnknown`
-``-2010`` "Duplicate order sent." (spot), ``-4116``         :class:`DuplicateOrder`
-"ClientOrderId is duplicated." (futures)
-HTTP 418 / 429 / 403 (IP ban, rate limit, WAF), ``-1003``   :class:`RequestRefused` with
-too many requests, ``-1008`` overloaded / throttled,       ``Retry-After``
-``-1015`` too many orders
-``-1021`` outside recvWindow, ``-5028`` outside the        :class:`RequestRefused`
-matching engine's recvWindow
-``-1002``, ``-1011``, ``-1022``, ``-1099``, ``-2014``,      :class:`ExchangeConfigError`
-``-2015`` (key, signature, IP whitelist, permissions)
-``-2022`` ReduceOnly order rejected (futures)               :class:`NothingToReduce`
-``-1013`` filter failure, ``-1014``, ``-1020``; 11xx        :class:`OrderRejected`
-request issues (``-1100`` .. ``-1199``: bad parameter,
-symbol, precision); ``-2010`` new order rejected,
-``-2011`` cancel rejected, ``-2013`` no such order,
-``-2016``, ``-2018`` .. ``-2021``, ``-2023`` .. ``-2028``
-(balance, margin, would trigger, position, open orders,
-leverage); 40xx-44xx futures filters (``-4000`` ..
-``-4499``); ``-5021`` FOK, ``-5022`` post-only rejected
-``-1000`` unknown, ``-1001`` internal, ``-1006``,           :class:`OutcomeUnknown`
-``-1007`` execution status unknown, ``-1016`` service
-shutting down, any other code or 4xx
-=========================================================  ============================
+| HTTP status / code | kind |
+| --- | --- |
+| HTTP 5xx, whatever the code; HTTP 409 (cancel-replace partly done) | :class:`OutcomeUnknown` |
+| ``-2010`` "Duplicate order sent." (spot); ``-4116`` "ClientOrderId is duplicated." (futures) | :class:`DuplicateOrder` |
+| HTTP 418 / 429 / 403 (IP ban, rate limit, WAF); ``-1003`` too many requests, ``-1008`` overloaded / throttled, ``-1015`` too many new orders | :class:`RequestRefused`, with ``Retry-After`` |
+| ``-1021`` outside recvWindow; ``-5028`` outside the matching engine's recvWindow | :class:`RequestRefused` |
+| ``-1002``, ``-1011``, ``-1022``, ``-1099``, ``-2014``, ``-2015`` (key, signature, IP whitelist, permissions) | :class:`ExchangeConfigError` |
+| ``-2022`` ReduceOnly order rejected (futures) | :class:`NothingToReduce` |
+| ``-1013`` filter failure, ``-1014``, ``-1020``; 11xx request issues ``-1100`` to ``-1199`` (parameters, symbol, precision); ``-2010`` new order rejected, ``-2011`` cancel rejected, ``-2013`` no such order, ``-2016``, ``-2018`` to ``-2021``, ``-2023`` to ``-2028`` (balance, margin, would trigger, position, open orders, leverage); 40xx-44xx futures filters ``-4000`` to ``-4499``; ``-5021`` FOK, ``-5022`` post-only rejected | :class:`OrderRejected` |
+| ``-1000`` unknown, ``-1001`` internal, ``-1006`` / ``-1007`` execution status unknown, ``-1016`` service shutting down; any other code or 4xx | :class:`OutcomeUnknown` |
 
 Spot (``/api``) and USD-M futures (``/fapi``) differ only in python-binance's method names
 and a few parameters, which :data:`_APIS` lists per market.
