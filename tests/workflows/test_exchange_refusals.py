@@ -19,7 +19,7 @@ from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState, OrderStatus
 from tests.conftest import trace_id
 from tests.support.eventually import eventually
-from tests.support.intents import result_of, start
+from tests.support.intents import record_history, result_of, start
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -101,7 +101,9 @@ async def test_gate_refused_for_good_ends_the_intent_failed_with_the_reason(clie
     tid = trace_id("gatekey")
     # A configuration error is not retried: the gate's local activity fails for good.
     await paper.arm("key_revoked", path="/api/v3/ticker/price", method="GET", count=1)
-    result = await result_of(await start(client, settings, tid))
+    handle = await start(client, settings, tid)
+    result = await result_of(handle)
     assert result.state is IntentState.FAILED
     assert "approval unavailable" in result.reason and "-2015" in result.reason, result.reason
     assert await paper.orders_for(client_order_id(tid)) == []
+    await record_history(handle, "gate_refused_for_good")
