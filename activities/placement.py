@@ -44,11 +44,13 @@ into a throttled one. An attempt never records "clear" and then sends.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
+from weakref import WeakKeyDictionary
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -65,7 +67,7 @@ from activities.exchange import (
 )
 from quantum_trader import errors
 from quantum_trader.constants import KILL_SWITCH_KEY
-from workflows.policies import CLOCK_TOLERANCE, PLACEMENT_WAIT_PAD, SEND_SAFETY_MARGIN
+from workflows.policies import CLOCK_READINGS_KEPT, CLOCK_TOLERANCE, PLACEMENT_WAIT_PAD, SEND_SAFETY_MARGIN
 
 T = TypeVar("T")
 
@@ -147,10 +149,39 @@ def as_application_error(error: ExchangeError) -> ApplicationError:
     return ApplicationError(str(error), error.code, type=errors.OUTCOME_UNKNOWN)
 
 
-def refuse_on_clock_skew(info: activity.Info) -> None:
+class ClockReadings:
+    """One worker's recent readings of its clock against Temporal's (``local now -
+    started_time`` at each attempt's start).
+
+    A reading is the clock's error plus the delay before the attempt started, and the delay
+    is unknown: a clock behind Temporal's by as much as an attempt started late reads as
+    right. The smallest recent reading is the best bound on a slow clock, so a worker
+    remembers its readings for CLOCK_READINGS_KEPT and judges a slow clock by their minimum.
+    """
+
+    def __init__(self) -> None:
+        self._readings: deque[tuple[float, int]] = deque()
+
+    def skew_ms(self, reading_ms: int) -> int:
+        """The skew to judge by: this reading when ahead, else the smallest one kept."""
+        now = time.monotonic()
+        self._readings.append((now, reading_ms))
+        while self._readings and self._readings[0][0] < now - CLOCK_READINGS_KEPT.total_seconds():
+            self._readings.popleft()
+        if reading_ms > 0:
+            return reading_ms
+        return min(r for _, r in self._readings)
+
+
+_READINGS: WeakKeyDictionary[Exchange, ClockReadings] = WeakKeyDictionary()
+
+
+def refuse_on_clock_skew(info: activity.Info, exchange: Exchange) -> None:
     """Raise :class:`RequestRefused` when this worker's clock is off Temporal's by more than
-    CLOCK_TOLERANCE (measured against the attempt's start, as the server recorded it)."""
-    skew = local_now_ms() - ms(info.started_time)
+    CLOCK_TOLERANCE (measured against the attempt's start as the server recorded it, and for
+    a slow clock against the worker's recent readings, see :class:`ClockReadings`)."""
+    readings = _READINGS.setdefault(exchange, ClockReadings())
+    skew = readings.skew_ms(local_now_ms() - ms(info.started_time))
     if abs(skew) > CLOCK_TOLERANCE_MS:
         raise RequestRefused(
             f"clock skew: this worker's clock is {skew} ms off Temporal's at the attempt's start "
@@ -227,7 +258,7 @@ async def reconcile(exchange: Exchange, cancel_or_lookup: Callable[[], Awaitable
         final = await cancel_or_lookup()
         if final is not None or not may_be_in_flight:
             return final
-        refuse_on_clock_skew(info)
+        refuse_on_clock_skew(info, exchange)
     except ExchangeError as error:
         raise as_application_error(error) from None
     horizon = on_exchange_clock(exchange, info.scheduled_time) + exchange.in_flight_horizon_ms
@@ -262,7 +293,7 @@ async def place_exactly_once(
     """
     info = activity.info()
     attempt = info.attempt
-    refuse_on_clock_skew(info)
+    refuse_on_clock_skew(info, exchange)
 
     def adopt(found: T) -> tuple[T, int, bool]:
         difference = mismatch(found) if mismatch is not None else None

@@ -100,5 +100,8 @@ SEND_SAFETY_MARGIN = timedelta(seconds=2)
 # "no order"): every horizon that starts from a Temporal timestamp allows this much skew.
 # Less than SEND_SAFETY_MARGIN, so an attempt's last send still precedes its timeout.
 CLOCK_TOLERANCE = timedelta(seconds=1)
+# How long a worker remembers its clock readings against Temporal's: a slow clock is judged by
+# the smallest recent reading, since an attempt that started late hides the skew.
+CLOCK_READINGS_KEPT = timedelta(minutes=2)
 # A placement that waits for an earlier request to expire is retried this long after it.
 PLACEMENT_WAIT_PAD = timedelta(milliseconds=200)

@@ -130,6 +130,27 @@ async def test_worker_clock_off_temporals_refuses_to_send(settings: Settings, pa
     assert await paper.orders_for(client_order_id(tid)) == []
 
 
+async def test_worker_clock_behind_temporals_is_caught_even_when_an_attempt_starts_late(settings: Settings, paper: PaperAdmin) -> None:
+    # A clock 2.5 s behind Temporal's shows as -2.5 s on an attempt that starts at once, but
+    # as -1 s (inside the tolerance) on one that starts 1.5 s late: the late start hides the
+    # skew. The worker remembers its earlier readings, so the slow clock is still caught.
+    gateway = BinanceExchange(settings)
+    try:
+        activities = TradingActivities(settings, gateway)
+        prompt, _ = _environment(attempt=1, ahead=timedelta(seconds=-2.5))
+        with pytest.raises(ApplicationError, match="clock skew"):
+            await prompt.run(activities.place_order, _order(trace_id("slow1"), absent_in_run="run-a"))
+        tid = trace_id("slow2")
+        late, records = _environment(attempt=1, ahead=timedelta(seconds=-1))
+        with pytest.raises(ApplicationError) as raised:
+            await late.run(activities.place_order, _order(tid, absent_in_run="run-a"))
+    finally:
+        await gateway.close()
+    assert raised.value.type == errors.REQUEST_REFUSED and "clock skew" in raised.value.message
+    assert records == []
+    assert await paper.orders_for(client_order_id(tid)) == []
+
+
 @pytest.mark.parametrize("offset_ms", [30_000, -30_000])
 async def test_send_is_recorded_and_stamped_on_the_exchange_clock(offset_ms: int, settings: Settings, paper: PaperAdmin) -> None:
     tid = trace_id("exstamp")
