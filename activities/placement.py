@@ -5,14 +5,19 @@ exchange.clock_offset_ms``, the offset requests are signed with. A request sent 
 ``signed_at(stamp)`` carries ``stamp`` (exchange time) and cannot execute after ``stamp +
 H``, H being ``exchange.in_flight_horizon_ms`` (recvWindow, checked by the exchange, plus a
 grace for delays inside its matching engine). A Temporal timestamp S maps to at most
-``E(S) = S + CLOCK_TOLERANCE + offset`` on the exchange's clock, because no attempt sends
-from a worker whose clock is further than CLOCK_TOLERANCE from Temporal's.
+``E(S) = S + allowance + offset`` on the exchange's clock, the allowance being how far ahead
+of Temporal's this worker's clock may be: the attempt's own reading of ``local now -
+started_time`` (the clock error plus the start delay, which is never negative), at least
+CLOCK_TOLERANCE.
 
 One attempt (:func:`place_exactly_once`) never sleeps. It adopts, sends once, or fails so
 that the retry policy runs the next attempt later (durably, on the server):
 
-1. Clock: the worker's clock is within CLOCK_TOLERANCE of the attempt's start as Temporal
-   recorded it, or the attempt refuses to send ("clock skew", retryable). Send cutoff:
+1. Clock (:func:`refuse_on_clock_skew`): a worker whose recent readings show its clock
+   behind Temporal's by more than CLOCK_TOLERANCE refuses to send ("clock skew",
+   retryable), and so does an attempt whose reading leaves no time before its send cutoff.
+   A slow clock hidden by an equally late start is not caught: worker clocks must be kept
+   within CLOCK_TOLERANCE of Temporal's (NTP); docs/fault-model.md. Send cutoff:
    nothing is sent later than SEND_SAFETY_MARGIN before the earliest moment Temporal may time
    the attempt out (its start plus the heartbeat timeout, or its start-to-close or
    schedule-to-close timeout). Temporal schedules attempt N only after attempt N-1 ended or
@@ -132,9 +137,10 @@ def exchange_now_ms(exchange: Exchange) -> int:
     return local_now_ms() + clock_offset_ms(exchange)
 
 
-def on_exchange_clock(exchange: Exchange, moment: datetime) -> int:
-    """E(moment): the latest exchange time a Temporal timestamp can stand for."""
-    return ms(moment) + CLOCK_TOLERANCE_MS + clock_offset_ms(exchange)
+def on_exchange_clock(exchange: Exchange, moment: datetime, allowance_ms: int = CLOCK_TOLERANCE_MS) -> int:
+    """E(moment): the latest exchange time a Temporal timestamp can stand for, this worker's
+    clock being at most ``allowance_ms`` ahead of Temporal's (see :func:`refuse_on_clock_skew`)."""
+    return ms(moment) + max(allowance_ms, CLOCK_TOLERANCE_MS) + clock_offset_ms(exchange)
 
 
 def as_application_error(error: ExchangeError) -> ApplicationError:
@@ -150,43 +156,57 @@ def as_application_error(error: ExchangeError) -> ApplicationError:
 
 
 class ClockReadings:
-    """One worker's recent readings of its clock against Temporal's (``local now -
-    started_time`` at each attempt's start).
+    """One worker's recent readings of its clock against Temporal's: ``local now -
+    started_time`` at each attempt's start.
 
-    A reading is the clock's error plus the delay before the attempt started, and the delay
-    is unknown: a clock behind Temporal's by as much as an attempt started late reads as
-    right. The smallest recent reading is the best bound on a slow clock, so a worker
-    remembers its readings for CLOCK_READINGS_KEPT and judges a slow clock by their minimum.
+    A reading is the clock's error plus the delay before the attempt started (queueing, a
+    busy event loop), and the delay is unknown but never negative. So a reading bounds how far
+    the clock can be AHEAD (by at most the reading), and a clock BEHIND Temporal's by as much
+    as an attempt started late reads as right: the smallest reading of the last
+    CLOCK_READINGS_KEPT is the best bound on a slow clock.
     """
 
     def __init__(self) -> None:
         self._readings: deque[tuple[float, int]] = deque()
 
-    def skew_ms(self, reading_ms: int) -> int:
-        """The skew to judge by: this reading when ahead, else the smallest one kept."""
+    def lowest_ms(self, reading_ms: int) -> int:
+        """Keep ``reading_ms``; the smallest reading kept."""
         now = time.monotonic()
         self._readings.append((now, reading_ms))
         while self._readings and self._readings[0][0] < now - CLOCK_READINGS_KEPT.total_seconds():
             self._readings.popleft()
-        if reading_ms > 0:
-            return reading_ms
         return min(r for _, r in self._readings)
 
 
 _READINGS: WeakKeyDictionary[Exchange, ClockReadings] = WeakKeyDictionary()
 
 
-def refuse_on_clock_skew(info: activity.Info, exchange: Exchange) -> None:
-    """Raise :class:`RequestRefused` when this worker's clock is off Temporal's by more than
-    CLOCK_TOLERANCE (measured against the attempt's start as the server recorded it, and for
-    a slow clock against the worker's recent readings, see :class:`ClockReadings`)."""
-    readings = _READINGS.setdefault(exchange, ClockReadings())
-    skew = readings.skew_ms(local_now_ms() - ms(info.started_time))
-    if abs(skew) > CLOCK_TOLERANCE_MS:
+def refuse_on_clock_skew(info: activity.Info, exchange: Exchange, *, sends: bool = True) -> int:
+    """Check this worker's clock against Temporal's; the allowance its horizons must add.
+
+    Raises :class:`RequestRefused` (retryable, nothing sent, nothing recorded) when the clock
+    is behind Temporal's by more than CLOCK_TOLERANCE by the worker's recent readings (its
+    send cutoff would come late), or, for an attempt that ``sends``, when this attempt's
+    reading leaves no time to send before its cutoff (a clock that far ahead, or a start that
+    late). Otherwise returns how far ahead of Temporal's the clock may be (this reading, at
+    least CLOCK_TOLERANCE): every Temporal timestamp is moved onto the exchange's clock with
+    it (:func:`on_exchange_clock`), so a clock ahead, or a busy worker, waits longer instead
+    of trusting "no order" early.
+    """
+    reading = local_now_ms() - ms(info.started_time)
+    lowest = _READINGS.setdefault(exchange, ClockReadings()).lowest_ms(reading)
+    if lowest < -CLOCK_TOLERANCE_MS:
         raise RequestRefused(
-            f"clock skew: this worker's clock is {skew} ms off Temporal's at the attempt's start "
+            f"clock skew: this worker's clock is at least {-lowest} ms behind Temporal's "
             f"(tolerance {CLOCK_TOLERANCE_MS} ms); nothing sent"
         )
+    longest = longest_attempt(info)
+    if sends and longest is not None and reading > _in_ms(longest) - SEND_SAFETY_MARGIN_MS:
+        raise RequestRefused(
+            f"clock skew or a late start: the attempt started {reading} ms ago by this worker's clock, "
+            f"past its send cutoff; nothing sent"
+        )
+    return max(reading, CLOCK_TOLERANCE_MS)
 
 
 def longest_attempt(info: activity.Info) -> timedelta | None:
@@ -206,7 +226,9 @@ def send_cutoff_ms(info: activity.Info) -> int | None:
     return min(deadlines) - SEND_SAFETY_MARGIN_MS if deadlines else None
 
 
-def earlier_send_horizon_ms(info: activity.Info, exchange: Exchange, earlier_run: bool) -> int | None:
+def earlier_send_horizon_ms(
+    info: activity.Info, exchange: Exchange, earlier_run: bool, allowance_ms: int = CLOCK_TOLERANCE_MS
+) -> int | None:
     """Until when (exchange time) a request sent by an earlier attempt or run could still execute."""
     horizon_ms = exchange.in_flight_horizon_ms
     reset_bound = None
@@ -214,7 +236,7 @@ def earlier_send_horizon_ms(info: activity.Info, exchange: Exchange, earlier_run
         # An attempt of the old run started before this run's first scheduling and sends
         # until its own cutoff, at most one attempt's length later.
         longest = longest_attempt(info) or timedelta(0)
-        reset_bound = on_exchange_clock(exchange, info.scheduled_time) + _in_ms(longest) + horizon_ms
+        reset_bound = on_exchange_clock(exchange, info.scheduled_time, allowance_ms) + _in_ms(longest) + horizon_ms
     if info.attempt <= 1:
         return reset_bound
     record = Record.from_details(info.heartbeat_details[0] if info.heartbeat_details else None)
@@ -223,7 +245,7 @@ def earlier_send_horizon_ms(info: activity.Info, exchange: Exchange, earlier_run
     else:
         # The previous attempt left no trusted record: whatever it sent was stamped before
         # this attempt was scheduled.
-        horizon = on_exchange_clock(exchange, info.current_attempt_scheduled_time) + horizon_ms
+        horizon = on_exchange_clock(exchange, info.current_attempt_scheduled_time, allowance_ms) + horizon_ms
     if reset_bound is None:
         return horizon
     return reset_bound if horizon is None else max(horizon, reset_bound)
@@ -258,10 +280,10 @@ async def reconcile(exchange: Exchange, cancel_or_lookup: Callable[[], Awaitable
         final = await cancel_or_lookup()
         if final is not None or not may_be_in_flight:
             return final
-        refuse_on_clock_skew(info, exchange)
+        allowance = refuse_on_clock_skew(info, exchange, sends=False)
     except ExchangeError as error:
         raise as_application_error(error) from None
-    horizon = on_exchange_clock(exchange, info.scheduled_time) + exchange.in_flight_horizon_ms
+    horizon = on_exchange_clock(exchange, info.scheduled_time, allowance) + exchange.in_flight_horizon_ms
     if horizon > looked_at + clock_offset_ms(exchange):
         wait_ms = max(horizon - exchange_now_ms(exchange), 0)
         raise ApplicationError(
@@ -293,7 +315,7 @@ async def place_exactly_once(
     """
     info = activity.info()
     attempt = info.attempt
-    refuse_on_clock_skew(info, exchange)
+    allowance = refuse_on_clock_skew(info, exchange)
 
     def adopt(found: T) -> tuple[T, int, bool]:
         difference = mismatch(found) if mismatch is not None else None
@@ -307,7 +329,7 @@ async def place_exactly_once(
     existing = None if skip_lookup else await lookup()
     if existing is not None:
         return adopt(existing)
-    horizon = earlier_send_horizon_ms(info, exchange, earlier_run)
+    horizon = earlier_send_horizon_ms(info, exchange, earlier_run, allowance)
     if horizon is not None and horizon > looked_at + clock_offset_ms(exchange):
         raise wait_for(exchange, attempt, horizon, on_wait)
     cutoff = send_cutoff_ms(info)

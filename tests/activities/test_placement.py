@@ -183,7 +183,7 @@ async def test_reconcile_waits_through_the_retry_policy_before_trusting_no_order
 
 async def test_reconcile_on_a_worker_ahead_of_temporal_does_not_trust_no_order(settings: Settings, paper: PaperAdmin) -> None:
     # The placement's request is held at the exchange; the reconcile runs on a worker whose
-    # clock is 30 s ahead of Temporal's, so "scheduled + horizon" looks long past to it.
+    # clock is 30 s ahead of Temporal's, so "scheduled + horizon" would look long past to it.
     tid = trace_id("reconskew")
     held = await paper.arm("latency", path=ORDER, method="POST", count=1, latency_ms=2_000)
     gateway = BinanceExchange(settings)
@@ -200,7 +200,8 @@ async def test_reconcile_on_a_worker_ahead_of_temporal_does_not_trust_no_order(s
     finally:
         await asyncio.gather(sending, return_exceptions=True)
         await gateway.close()
-    assert raised.value.type == errors.REQUEST_REFUSED and "clock skew" in raised.value.message
+    # Its reading of Temporal's clock says it may be 30 s ahead: it still waits a whole horizon.
+    assert _wait_of(raised.value) >= settings.recv_window_ms + settings.unknown_outcome_grace_ms
     assert len(await paper.orders_for(client_order_id(tid))) == 1
 
 
