@@ -436,7 +436,7 @@ class Chaos:
         return ("timing: " + ", ".join([
             f"worker {SKEWED_WORKER} at {self.skew} (sign switched at each restart)" if self.skewed else "no skewed worker",
             f"exchange clock moved {i.exchange_clock_offset_ms} ms once" if i.exchange_clock_offset_ms else "exchange clock unmoved",
-            f"execute_later {i.execute_later_ms} ms on one placement every 2-4 s" if i.execute_later_ms else "no execute_later",
+            f"execute_later {i.execute_later_ms} ms on one placement at a time, armed every 2-4 s" if i.execute_later_ms else "no execute_later",
             f"{self.partitions} partitions of {i.partition_seconds:g} s" if self.partitions else "no partition",
             f"{i.resets} resets mid-placement", f"{i.futures_share:.0%} futures"]))
 
@@ -528,20 +528,32 @@ class Chaos:
 
     async def execute_later(self, publishing: asyncio.Task[None]) -> None:
         """Every 2-4 s, one order placement (spot or futures) is accepted now and executed later."""
-        armed: str | None = None
+        armed: tuple[str, int] | None = None  # the fault's id, and the exchange's restarts when it was armed
+
+        async def settled() -> bool:
+            """Whether the armed fault is gone (counted as fired unless the exchange restarted meanwhile)."""
+            nonlocal armed
+            if armed is not None:
+                if armed[0] in {f["id"] for f in await self.h.paper.faults()} and armed[1] == self.exchange_restarts():
+                    return False
+                self.tally.execute_later_fired += int(armed[1] == self.exchange_restarts())
+                armed = None
+            return True
+
         while not publishing.done():
             with contextlib.suppress(Exception):
-                if armed is not None and armed not in {f["id"] for f in await self.h.paper.faults()}:
-                    self.tally.execute_later_fired += 1
-                path = self.rng.choice((ORDER_PATH, ORDER_PATH, FUTURES_ORDER_PATH))
-                fault = await self.h.paper.arm("execute_later", path=path, method="POST", count=1,
-                                               delay_ms=self.ingredients.execute_later_ms, respond=self.rng.choice(("1007", "reset")))
-                armed = fault["id"]
-                self.tally.execute_later_armed += 1
+                if await settled():  # one armed at a time
+                    path = self.rng.choice((ORDER_PATH, ORDER_PATH, FUTURES_ORDER_PATH))
+                    fault = await self.h.paper.arm("execute_later", path=path, method="POST", count=1,
+                                                   delay_ms=self.ingredients.execute_later_ms, respond=self.rng.choice(("1007", "reset")))
+                    armed = (fault["id"], self.exchange_restarts())
+                    self.tally.execute_later_armed += 1
             await asyncio.sleep(self.rng.uniform(2, 4))
         with contextlib.suppress(Exception):
-            if armed is not None and armed not in {f["id"] for f in await self.h.paper.faults()}:
-                self.tally.execute_later_fired += 1
+            await settled()
+
+    def exchange_restarts(self) -> int:
+        return self.tally.restarts.get("exchange", 0)
 
     async def reset_during_placement(self) -> None:
         """Publish a MARKET buy and reset its workflow to the first workflow task while its order is in flight."""
