@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from quantum_trader import constants
 from quantum_trader.cli import CommandError
+from quantum_trader.ids import trace_id_conflict
 from quantum_trader.commands import run_command, temporal_client, temporal_errors
 from quantum_trader.models import IntentResult, TradeDecision
 from quantum_trader.settings import Settings
@@ -83,11 +84,14 @@ def build_decision(args: argparse.Namespace) -> TradeDecision:
     values.setdefault("trace_id", f"cli-{uuid.uuid4().hex[:12]}")
     values.setdefault("source", "cli")
     try:
-        return TradeDecision.model_validate(values)
+        decision = TradeDecision.model_validate(values)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ())) or "decision"
         raise CommandError(f"invalid decision: {where}: {first.get('msg')}") from None
+    if (conflict := trace_id_conflict(decision.trace_id)) is not None:
+        raise CommandError(f"invalid decision: trace_id: {conflict}")
+    return decision
 
 
 def _read_json(text: str) -> dict[str, Any]:

@@ -108,6 +108,12 @@ async def test_submit_invalid_decision_is_one_line(cli) -> None:  # noqa: ANN001
     assert_one_line_error(run, "invalid decision", "LIMIT order needs a price")
 
 
+async def test_submit_trace_id_of_another_intents_protection_is_one_line(cli) -> None:  # noqa: ANN001
+    # Started directly, it would take the workflow ID of intent X's protection child.
+    run = await cli("submit", "--trace-id", "t-1-oco", "--symbol", "BTCUSDT", "--side", "BUY", "--quantity", "0.001")
+    assert_one_line_error(run, "invalid decision", "reserved for the protection workflow")
+
+
 async def test_submit_via_stream_appends_a_parseable_entry(cli, redis: Redis) -> None:  # noqa: ANN001
     tid = trace_id("cli-stream")
     run = await cli("submit", "--via", "stream", "--trace-id", tid, "--symbol", "BTCUSDT", "--side", "SELL",
