@@ -126,7 +126,8 @@ bool a_alive[NSLOT];
 bool a_part[NSLOT];         /* cut off from Temporal, still reaching the exchange */
 short a_started[NSLOT] = LOW;     /* since the server started it */
 short a_sf[NSLOT] = LOW;          /* since its activity's first scheduling */
-short a_cut[NSLOT] = LOW;         /* until its send cutoff (true time) */
+short a_cut[NSLOT] = LOW;
+short a_allow[NSLOT];       /* the clock allowance of its E(S) (refuse_on_clock_skew) */         /* until its send cutoff (true time) */
 short a_thr[NSLOT] = LOW;         /* until the SDK may send the next heartbeat (throttle) */
 mtype a_pk[NSLOT] = NOREC;  /* heartbeat held back by the throttle */
 short a_pu[NSLOT] = LOW;
@@ -284,10 +285,19 @@ proctype attempt(byte i; byte r; byte n; bool earlier) {
   fault(i);   /* before its code runs: dispatch delay */
   select(d : -SKEW .. SKEW);   /* this worker's clock error against Temporal */
   atomic {
-    /* refuse_on_clock_skew */
+    /* refuse_on_clock_skew: this attempt's reading (local now - started_time) is the clock
+       error plus the start delay. A reading behind by more than TOL refuses (the code keeps
+       the smallest recent reading; one reading is the model's), so does one past the send
+       cutoff; otherwise the allowance A = max(reading, TOL) is how far ahead the clock may
+       be, and every E(S) below is S + A - d on the true clock. */
+    a_allow[i] = (a_started[i] + d > TOL -> a_started[i] + d : TOL);
+#ifdef CHECK_V2
+    a_allow[i] = TOL;   /* protocol v2 as first written: refuse any reading past TOL */
+    if :: a_started[i] + d > TOL -> a_allow[i] = -1 :: else fi;
+#endif
     if
-    :: a_started[i] + d > TOL || a_started[i] + d < -TOL ->
-       printf("@@%d attempt %d refuse_on_clock_skew: clock off by %d ticks, nothing sent\n", t_now, n, d);
+    :: a_started[i] + d < -TOL || a_started[i] + d > HBT - MARGIN || a_allow[i] < 0 ->
+       printf("@@%d attempt %d refuse_on_clock_skew: reading %d ticks, nothing sent\n", t_now, n, a_started[i] + d);
        report(i, R_RETRY, 0);
        goto done
     :: else
@@ -320,13 +330,13 @@ proctype attempt(byte i; byte r; byte n; bool earlier) {
        goto done
     :: skip_lookup
     fi;
-    /* earlier_send_horizon_ms, on the exchange clock: E(S) = S + TOL - d in true time */
+    /* earlier_send_horizon_ms, on the exchange clock: E(S) = S + A - d in true time */
     hz = NONE;
     if
     :: n >= 2 && a_ra[i] == n - 1 && a_rk[i] != NOREC ->
        hz = (a_rk[i] == REFUSED -> NONE : a_ru[i])
     :: n >= 2 && !(a_ra[i] == n - 1 && a_rk[i] != NOREC) ->
-       hz = TOL - d + H - a_started[i]   /* E(S_N) + H: attempt N started at its scheduled time */
+       hz = a_allow[i] - d + H - a_started[i]   /* E(S_N) + H: attempt N started at its scheduled time */
     :: else
     fi;
 #ifdef NO_UNKNOWN_WAIT
@@ -334,11 +344,11 @@ proctype attempt(byte i; byte r; byte n; bool earlier) {
 #endif
 #ifndef NO_RESET_WAIT
 #ifdef RESET_FLOOR_FIRST_ONLY
-    if :: earlier && n == 1 -> hz = TOL - d + HBT + H - a_sf[i] :: else fi;
+    if :: earlier && n == 1 -> hz = a_allow[i] - d + HBT + H - a_sf[i] :: else fi;
 #else
     if
-    :: earlier && TOL - d + HBT + H - a_sf[i] > hz ->
-       hz = TOL - d + HBT + H - a_sf[i]   /* E(S_1) + HBT + H, S_1 the activity's first scheduling */
+    :: earlier && a_allow[i] - d + HBT + H - a_sf[i] > hz ->
+       hz = a_allow[i] - d + HBT + H - a_sf[i]   /* E(S_1) + HBT + H, S_1 the activity's first scheduling */
     :: else
     fi;
 #endif
@@ -421,7 +431,7 @@ crashed:
 done:
   atomic {
     a_alive[i] = false; a_pk[i] = NOREC; a_stamp[i] = LOW; a_wait[i] = LOW; a_thr[i] = LOW;
-    a_started[i] = LOW; a_sf[i] = LOW; a_cut[i] = LOW; a_rk[i] = NOREC; a_ra[i] = 0; a_ru[i] = LOW; a_part[i] = false
+    a_started[i] = LOW; a_sf[i] = LOW; a_cut[i] = LOW; a_allow[i] = 0; a_rk[i] = NOREC; a_ra[i] = 0; a_ru[i] = LOW; a_part[i] = false
   }
 }
 
