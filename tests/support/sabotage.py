@@ -8,7 +8,12 @@ LEVER_FILE (if any) is applied, then ``quantum-trader COMMAND`` runs as usual. L
 - ``no-cancel`` (worker): the cancel activity reports "no order" without cancelling;
 - ``no-deadline`` (worker): a TradeIntentWorkflow that never ends;
 - ``no-dedup`` (ingress): every copy of a decision starts its own workflow;
-- ``no-dead-letter`` (ingress): invalid events are dropped instead of dead-lettered.
+- ``no-dead-letter`` (ingress): invalid events are dropped instead of dead-lettered;
+- ``stale-horizon`` (worker): a placement retry trusts a record older than the previous
+  attempt's send, so it waits for no earlier request before it sends;
+- ``no-clock-check`` (worker): ``refuse_on_clock_skew`` lets any clock through (allowance: the tolerance);
+- ``no-watch-backoff`` (worker): a failed order poll is swallowed and the watch returns at
+  once, so the follow polls again without backing off (the loop before NEEDS_ATTENTION).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from quantum_trader.models import CancelOrderRequest, OrderSnapshot
+from quantum_trader.models import CancelOrderRequest, OrderSnapshot, WatchRequest
 
 
 def _random_client_order_id() -> None:
@@ -76,12 +81,51 @@ def _no_dead_letter() -> None:
     StreamOps.dead_letter = drop  # type: ignore[method-assign]
 
 
+def _stale_horizon() -> None:
+    import activities.placement
+
+    def nothing_in_flight(*args: Any, **kwargs: Any) -> int | None:
+        return None
+
+    activities.placement.earlier_send_horizon_ms = nothing_in_flight  # type: ignore[assignment]
+
+
+def _no_clock_check() -> None:
+    import activities.placement
+
+    def any_clock(*args: Any, **kwargs: Any) -> int:
+        return activities.placement.CLOCK_TOLERANCE_MS
+
+    activities.placement.refuse_on_clock_skew = any_clock  # type: ignore[assignment]
+
+
+def _no_watch_backoff() -> None:
+    from temporalio import activity
+    from temporalio.exceptions import ApplicationError
+
+    from activities.trading import TradingActivities
+
+    original = TradingActivities.watch_order
+
+    @activity.defn(name="watch_order")
+    async def watch_order(self, request: WatchRequest) -> OrderSnapshot:  # noqa: ANN001
+        try:
+            return await original(self, request)
+        except ApplicationError:
+            return request.since
+
+    TradingActivities.watch_order = watch_order  # type: ignore[method-assign]
+
+
 LEVERS = {
     "random-client-order-id": _random_client_order_id,
     "no-cancel": _no_cancel,
     "no-deadline": _no_deadline,
     "no-dedup": _no_dedup,
     "no-dead-letter": _no_dead_letter,
+    "stale-horizon": _stale_horizon,
+    "no-clock-check": _no_clock_check,
+    "no-watch-backoff": _no_watch_backoff,
 }
 
 

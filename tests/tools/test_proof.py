@@ -21,7 +21,8 @@ from tools.supervisor import Child
 from tests.support.processes import VENV_BIN
 
 ROOT = Path(__file__).resolve().parents[2]
-VERDICT = "DEDUP=PASS | TERMINAL=PASS | RESTART=PASS | IDEMPOTENT=PASS | CANCEL=PASS | BADINPUT=PASS | OVERALL=PASS"
+VERDICT = ("DEDUP=PASS | TERMINAL=PASS | RESTART=PASS | IDEMPOTENT=PASS | CANCEL=PASS | BADINPUT=PASS | "
+           "INFLIGHT=PASS | SKEW=PASS | ATTENTION=PASS | OVERALL=PASS")
 
 
 def _env() -> dict[str, str]:
@@ -39,6 +40,7 @@ def test_proof_on_a_fresh_home_passes_every_check(tmp_path: Path) -> None:
     evidence = "\n".join(line for check in report["checks"].values() for line in check["evidence"])
     assert "DUPLICATE_SKIP logged 49 time(s)" in evidence
     assert "SIGKILLed while POST /api/v3/order" in evidence
+    assert "SIGKILLed right after" in evidence and "clock skew" in evidence and "NEEDS_ATTENTION" in evidence
 
 
 # --- each check with its protection removed -----------------------------------------------
@@ -68,12 +70,15 @@ class Levers:
         self.folder = folder
         self.current = {"worker": "", "ingress": ""}
 
-    async def use(self, worker: str = "", ingress: str = "") -> None:
-        """Apply the levers; a component restarts only when its lever changes."""
+    async def use(self, worker: str = "", ingress: str = "", *, restart: bool = True) -> None:
+        """Apply the levers; a component restarts only when its lever changes (and ``restart``:
+        a check that restarts the worker itself picks the lever up then; the supervisor gives
+        up on a component restarted more than five times a minute)."""
         for component, lever in (("worker", worker), ("ingress", ingress)):
             if self.current[component] != lever:
                 (self.folder / component).write_text(lever)
-                await self.harness.restart(component)
+                if restart:
+                    await self.harness.restart(component)
                 self.current[component] = lever
 
 
@@ -95,6 +100,7 @@ async def levers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Leve
 
 async def _check(harness: Harness, name: str, **options: float) -> CheckResult:
     report = await Proof(harness, out=sys.stderr, **options).run([name])
+    sys.stderr.write(report.verdict() + "\n")
     return report.checks[name]
 
 
@@ -143,6 +149,35 @@ async def test_terminal_fails_when_intents_have_no_deadline(levers: Levers) -> N
     client = await levers.harness.client()
     async for execution in client.list_workflows('ExecutionStatus="Running"'):
         await client.get_workflow_handle(execution.id).terminate(reason="test clean-up")
+
+
+@pytest.mark.slow  # a full stack each; `make test-slow` (run by CI)
+async def test_attention_fails_when_watch_errors_are_swallowed(levers: Levers) -> None:
+    # The follow polls again at once: no NEEDS_ATTENTION, and its history races.
+    await levers.use(worker="no-watch-backoff")
+    result = await _check(levers.harness, "ATTENTION", result_timeout=120)
+    assert not result.passed, result.render()
+    failed = _failed_lines(result)
+    assert "TradeState OPEN after" in failed
+    assert "(bound 50 events)" in failed
+
+
+@pytest.mark.slow  # a full stack each; `make test-slow` (run by CI)
+async def test_inflight_fails_when_a_retry_trusts_a_stale_horizon(levers: Levers) -> None:
+    # The retry after the kill looks before the held request executes, finds nothing and sends.
+    await levers.use(worker="stale-horizon", restart=False)  # INFLIGHT restarts the worker
+    result = await _check(levers.harness, "INFLIGHT", result_timeout=120)
+    assert not result.passed, result.render()
+    assert "the exchange holds 2 order(s)" in _failed_lines(result)
+
+
+@pytest.mark.slow  # a full stack each; `make test-slow` (run by CI)
+async def test_skew_fails_when_the_clock_check_is_removed(levers: Levers) -> None:
+    # The worker 30 s slow sends: its send cutoff falls 30 s after Temporal's timeout.
+    await levers.use(worker="no-clock-check", restart=False)  # SKEW restarts the worker
+    result = await _check(levers.harness, "SKEW", result_timeout=120)
+    assert not result.passed, result.render()
+    assert "on the skewed worker: 1 order(s) sent" in _failed_lines(result)
 
 
 async def test_restart_fails_when_redis_keeps_nothing_across_a_restart(tmp_path: Path) -> None:

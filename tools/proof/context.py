@@ -82,6 +82,10 @@ class ProofContext:
         return {"trace_id": trace_id, "symbol": symbol, "side": "BUY", "order_type": "LIMIT", "position_size_usd": "100",
                 "price": str(price), "ttl_seconds": str(ttl), "confidence": "0.9", "source": source}
 
+    def price(self, symbol: str) -> Decimal:
+        """The symbol's price when the proof started."""
+        return self._prices[symbol]
+
     def deadline_of(self, fields: dict[str, str]) -> float:
         if fields.get("order_type") == "LIMIT":
             ttl = int(fields.get("ttl_seconds") or self.settings.limit_default_ttl_seconds)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The checks, in the order of the verdict line.
-CHECKS = ("DEDUP", "TERMINAL", "RESTART", "IDEMPOTENT", "CANCEL", "BADINPUT")
+CHECKS = ("DEDUP", "TERMINAL", "RESTART", "IDEMPOTENT", "CANCEL", "BADINPUT", "INFLIGHT", "SKEW", "ATTENTION")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 from quantum_trader import logs
 from quantum_trader.settings import Settings
 from tools.harness import add_stack_arguments, stack_from_args
-from tools.proof import badinput, cancel, dedup, idempotent, restart, terminal
+from tools.proof import attention, badinput, cancel, dedup, idempotent, inflight, restart, skew, terminal
 from tools.proof.context import ProofContext
 from tools.proof.report import CHECKS, CheckResult, Evidence, Report
 
@@ -28,6 +28,9 @@ BODIES: dict[str, Check] = {
     "IDEMPOTENT": idempotent.check,
     "CANCEL": cancel.check,
     "BADINPUT": badinput.check,
+    "INFLIGHT": inflight.check,
+    "SKEW": skew.check,
+    "ATTENTION": attention.check,
 }
 
 
