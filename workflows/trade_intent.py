@@ -447,7 +447,14 @@ class TradeIntentWorkflow:
                 )
             )
         except ActivityError as error:
-            return S.FAILED, f"order state could not be confirmed; {order.client_order_id} may be live: {cause_message(error)}"
+            reason = f"order state could not be confirmed; {order.client_order_id} may be live: {cause_message(error)}"
+            if order.market is Market.USDM:
+                # An operator must look: the entry may have filled. What this workflow saw
+                # filled is protected next (_protect); anything filled since is not.
+                filled = self._snapshot.executed_qty if self._snapshot is not None else 0
+                seen_fill = f"{filled} filled when last seen" if filled > 0 else "no fill seen"
+                reason = f"{reason}; a position may be open on {order.symbol} ({seen_fill}, anything filled since is unprotected)"
+            return S.FAILED, reason
         seen = self._snapshot
         if final is not None:
             self._apply(final)

@@ -13,6 +13,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from temporalio.worker import Replayer
 from activities.exchange.binance import BinanceExchange
 from paper_exchange.admin_client import PaperAdmin
 from quantum_trader.ids import Step, client_order_id, protection_workflow_id
-from quantum_trader.models import ClosePositionSignal, IntentResult, ProtectionStatus, TradeDecision
+from quantum_trader.models import ClosePositionSignal, IntentResult, IntentStatus, ProtectionStatus, TradeDecision
 from quantum_trader.risk import FuturesPolicy, MarketFacts, evaluate, evaluate_futures
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
@@ -455,3 +456,120 @@ async def test_protection_watch_waits_for_retry_after_and_shows_needs_attention(
     assert (await result_of(child)).state == "CLOSED"
     assert await _position(gateway, "BNBUSDT") == 0
     await _record_protection(child, "watch_backoff")
+
+
+# --- an entry whose state cannot be confirmed ---------------------------------------------------
+
+ENTRY = "/fapi/v1/order"
+
+
+@asynccontextmanager
+async def _own_exchange(
+    stack: Stack, client: Client, redis: Redis, tmp_path: Path, name: str
+) -> AsyncIterator[tuple[Settings, PaperAdmin, BinanceExchange]]:
+    """An exchange of the test's own, with a worker on it: what the test leaves open stays there."""
+    proc, port = exchange_proc(tmp_path)
+    proc.start(wait_port=port)
+    settings = stack.settings(exchange_url=f"http://127.0.0.1:{port}", task_queue=f"{name}-{uuid.uuid4().hex[:8]}")
+    paper = PaperAdmin(settings.exchange_url or "")
+    gateway = BinanceExchange(settings)
+    try:
+        async with running_worker(client, settings, redis):
+            yield settings, paper, gateway
+    finally:
+        await gateway.close()
+        proc.stop()
+
+
+async def _revoke_order_calls(paper: PaperAdmin) -> None:
+    """The key may no longer look the entry up or cancel it, for good (-2015)."""
+    for method in ("GET", "DELETE"):
+        await paper.arm("key_revoked", path=ENTRY, method=method)
+
+
+async def test_entry_outcome_unknown_then_refused_for_good_fails_saying_a_position_may_be_open(
+    stack: Stack, client: Client, redis: Redis, tmp_path: Path
+) -> None:
+    # The entry is accepted but answered "outcome unknown", and executes a moment later; by
+    # then the key may no longer look orders up or cancel them. The intent never sees the
+    # order, so it cannot protect it: its FAILED must name the entry and say a position may
+    # be open on the symbol.
+    tid = trace_id("fblind")
+    entry_id = client_order_id(tid)
+    sl_id, tp_id = _ids(tid)
+    async with _own_exchange(stack, client, redis, tmp_path, "fblind") as (settings, paper, gateway):
+        await paper.set_price("SOLUSDT", "150")
+        unknown = await paper.arm("execute_later", path=ENTRY, method="POST", count=1, delay_ms=2_000)
+        handle = await start(client, settings, tid, market="usdm", symbol="SOLUSDT", quantity="1", leverage=2,
+                             stop_loss="140", take_profit="160")
+
+        async def sent() -> bool:
+            return not any(f["id"] == unknown["id"] and f.get("remaining", 1) > 0 for f in await paper.faults())
+
+        # Armed before the deferred entry executes: every lookup that could see it is refused.
+        await eventually(sent, timeout=30, interval=0.1, what="the entry to reach the exchange")
+        await _revoke_order_calls(paper)
+        result = await result_of(handle, timeout=120)
+        assert result.state is IntentState.FAILED, result.reason
+        assert f"{entry_id} may be live" in result.reason and "-2015" in result.reason, result.reason
+        assert "a position may be open on SOLUSDT (no fill seen" in result.reason, result.reason
+        assert result.executed_qty == 0 and result.protection_workflow_id is None
+        assert await paper.orders_for(sl_id) == [] and await paper.orders_for(tp_id) == []
+        # What the reason warns of: the entry executed, and its position is open, unprotected.
+        await paper.clear_faults()
+
+        async def opened() -> bool:
+            return await _position(gateway, "SOLUSDT") == Decimal("1")
+
+        await eventually(opened, timeout=30, what="the deferred entry's position")
+        assert [o["status"] for o in await paper.orders_for(entry_id)] == ["FILLED"]
+        await record_history(handle, "futures_entry_unconfirmed_position_may_be_open")
+
+
+async def test_partly_filled_entry_whose_cancel_is_refused_protects_the_fill_and_says_a_position_may_be_open(
+    stack: Stack, client: Client, redis: Redis, tmp_path: Path
+) -> None:
+    # A LIMIT entry fills 0.4 of 1 and rests; then the key may no longer look it up or cancel
+    # it. At its TTL the cancel is refused: the intent ends FAILED (the rest may still fill),
+    # yet the 0.4 it saw filled is protected, and the reason says a position may be open.
+    tid = trace_id("fpartblind")
+    entry_id = client_order_id(tid)
+    sl_id, tp_id = _ids(tid)
+    async with _own_exchange(stack, client, redis, tmp_path, "fpartblind") as (settings, paper, gateway):
+        await paper.set_price("BNBUSDT", "600")
+        await paper.configure(liquidity={"BNBUSDT": "0.4"})
+        handle = await start(client, settings, tid, market="usdm", symbol="BNBUSDT", quantity="1", order_type="LIMIT", price="590",
+                             ttl_seconds=20, leverage=2, stop_loss="570", take_profit="620")
+
+        async def resting() -> bool:
+            return [o["status"] for o in await paper.orders_for(entry_id)] == ["NEW"]
+
+        await eventually(resting, timeout=30, what="the LIMIT entry to rest")
+        await paper.set_price("BNBUSDT", "589")  # one matching pass: 0.4 of 1 fills
+        await paper.set_price("BNBUSDT", "600")
+
+        async def seen_partly_filled() -> bool:
+            status = await handle.query("status", result_type=IntentStatus)
+            return status.state is IntentState.PARTIALLY_FILLED
+
+        await eventually(seen_partly_filled, timeout=30, what="the intent to see the partial fill")
+        await _revoke_order_calls(paper)
+        result = await result_of(handle, timeout=120)
+        assert result.state is IntentState.FAILED, result.reason
+        assert f"{entry_id} may be live" in result.reason and "-2015" in result.reason, result.reason
+        assert "a position may be open on BNBUSDT (0.4 filled when last seen" in result.reason, result.reason
+        assert f"protected by stop-loss {sl_id}" in result.reason, result.reason
+        assert result.executed_qty == Decimal("0.4")
+        assert (result.stop_loss_id, result.take_profit_id) == (sl_id, tp_id)
+        assert result.protection_workflow_id == protection_workflow_id(tid)
+        assert [o["origQty"] for o in await _algo_rows(paper, sl_id)] == ["0.4"]
+        assert [o["origQty"] for o in await _algo_rows(paper, tp_id)] == ["0.4"]
+        await record_history(handle, "futures_partial_fill_unconfirmed_protected")
+
+        await paper.clear_faults()
+        assert [o["status"] for o in await paper.orders_for(entry_id)] == ["PARTIALLY_FILLED"]  # still live, as the reason says
+        await gateway._call("futures_cancel_order", symbol="BNBUSDT", origClientOrderId=entry_id)
+        child = _child(client, tid)
+        await child.signal("close_position", ClosePositionSignal(reason="test clean-up"))
+        assert (await result_of(child)).state == "CLOSED"
+        assert await _position(gateway, "BNBUSDT") == 0
