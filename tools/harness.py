@@ -210,8 +210,10 @@ async def fresh_stack(
                 return child.pid if child is not None and child.running() else None
 
             async def healthy(name: str) -> bool:
+                # Healthy as the supervisor saw it: its restarts run one at a time, so a component
+                # killed while it still waits for another's replacement would never be restarted.
                 child = children[name]
-                return child.running() and bool(await child.health(child))
+                return child.running() and child.healthy_pid == child.pid and bool(await child.health(child))
 
             def set_environment(name: str, env: dict[str, str]) -> None:
                 children[name].env.update(env)

@@ -50,6 +50,8 @@ class Child:
     start_timeout: float = 60.0
     popen: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+    # The pid the supervisor last saw healthy: until it equals ``pid``, a restart is still under way.
+    healthy_pid: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -80,6 +82,7 @@ class Child:
                 raise ChildFailed(f"{self.name} exited with code {self.exit_code()} during start-up; see {self.log_path}\n{self.log_tail()}")
             try:
                 if await self.health(self):
+                    self.healthy_pid = self.pid
                     return
             except Exception as error:  # noqa: BLE001 - not up yet; the deadline decides
                 log.debug("health check failed component=%s error=%s", self.name, error)
