@@ -264,13 +264,19 @@ def wait_for(exchange: Exchange, attempt: int, horizon_ms: int, on_wait: Callabl
     )
 
 
-async def reconcile(exchange: Exchange, cancel_or_lookup: Callable[[], Awaitable[T | None]], may_be_in_flight: bool) -> T | None:
+async def reconcile(
+    exchange: Exchange,
+    cancel_or_lookup: Callable[[], Awaitable[T | None]],
+    may_be_in_flight: bool,
+    earlier_run: bool = False,
+) -> T | None:
     """Cancel (or find closed) the order under its key; ``None`` when the exchange has none.
 
     When a placement may still be in flight, "none" is trusted only from a lookup that
     started once any send made before this activity was first scheduled can no longer
-    execute (every placement attempt had ended or timed out by then): E(scheduled) + H.
-    Before that, the attempt fails with PLACEMENT_WAIT and the retry policy waits. Exchange
+    execute (every placement attempt had ended or timed out by then): E(scheduled) + H, and
+    in a reset run (``earlier_run``) one attempt's length more, as an attempt of the run before
+    the reset may send until its own cutoff. Before that, the attempt fails with PLACEMENT_WAIT and the retry policy waits. Exchange
     errors leave as Temporal errors (:func:`as_application_error`), so the activity retries
     or stops.
     """
@@ -284,6 +290,8 @@ async def reconcile(exchange: Exchange, cancel_or_lookup: Callable[[], Awaitable
     except ExchangeError as error:
         raise as_application_error(error) from None
     horizon = on_exchange_clock(exchange, info.scheduled_time, allowance) + exchange.in_flight_horizon_ms
+    if earlier_run:
+        horizon += _in_ms(longest_attempt(info) or timedelta(0))
     if horizon > looked_at + clock_offset_ms(exchange):
         wait_ms = max(horizon - exchange_now_ms(exchange), 0)
         raise ApplicationError(

@@ -186,7 +186,9 @@ class TradingActivities:
         """
         order = request.order
         metrics.count("quantum_reconciliations", "Order cancellations and reconciliations at the exchange")
-        final = await reconcile(self._exchange, lambda: self._cancel_or_lookup(request), request.may_be_in_flight)
+        final = await reconcile(
+            self._exchange, lambda: self._cancel_or_lookup(request), request.may_be_in_flight, request.order.earlier_run
+        )
         log.info("order reconciled trace_id=%s client_order_id=%s status=%s",
                  order.trace_id, order.client_order_id, final.status if final else "absent")
         return final

@@ -264,14 +264,20 @@ class TradeIntentWorkflow:
             return S.CANCELLED, self._cancel.reason
         return None
 
+    @staticmethod
+    def _as_placed(order: OrderRequest) -> OrderRequest:
+        """``order`` as this run's placement and reconcile see it: in a reset run the run before
+        it may have a request in flight, which even the first placement attempt and the
+        reconcile must wait out (the activities' input only; the commands are the same)."""
+        info = workflow.info()
+        if info.run_id != info.first_execution_run_id:
+            return order.model_copy(update={"earlier_run": True})
+        return order
+
     async def _place(self, order: OrderRequest) -> tuple[IntentState, str] | None:
         """Place the order; returns an end state only when placement itself ended the intent."""
         window = max(self._deadline - workflow.now(), MIN_PLACEMENT_WINDOW)  # type: ignore[operator]
-        info = workflow.info()
-        if info.run_id != info.first_execution_run_id:
-            # A reset run: the run before it may have a request in flight, which even the
-            # first placement attempt must wait out (the input only; the commands are the same).
-            order = order.model_copy(update={"earlier_run": True})
+        order = self._as_placed(order)
         try:
             # A workflow cancel does not interrupt a placement in flight (its outcome would be
             # unknown): the placement finishes, then the follow step cancels the order.
@@ -440,7 +446,7 @@ class TradeIntentWorkflow:
             final = await shielded(
                 exchange_step(
                     TradingActivities.cancel_order,
-                    CancelOrderRequest(order=order, may_be_in_flight=self._snapshot is None),
+                    CancelOrderRequest(order=self._as_placed(order), may_be_in_flight=self._snapshot is None),
                     timeout=PLACE_TIMEOUT,
                     window=RECONCILE_WINDOW,
                     summary=f"cancel {order.client_order_id} ({cause})",

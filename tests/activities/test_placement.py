@@ -181,6 +181,17 @@ async def test_reconcile_waits_through_the_retry_policy_before_trusting_no_order
     assert await _run(settings, "cancel_order", request, later) is None
 
 
+async def test_reconcile_in_a_reset_run_waits_out_the_old_runs_last_attempt(settings: Settings, paper: PaperAdmin) -> None:
+    # An attempt of the run before the reset may send until its own cutoff, up to one
+    # attempt's length after the reset: "no order" is not trusted before that send expires.
+    request = CancelOrderRequest(order=_order(trace_id("reconreset"), earlier_run=True), may_be_in_flight=True)
+    environment, _ = _environment()
+    with pytest.raises(ApplicationError) as raised:
+        await _run(settings, "cancel_order", request, environment)
+    horizon = settings.recv_window_ms + settings.unknown_outcome_grace_ms
+    assert _wait_of(raised.value) >= horizon + int(HEARTBEAT_TIMEOUT.total_seconds() * 1000)
+
+
 async def test_reconcile_on_a_worker_ahead_of_temporal_does_not_trust_no_order(settings: Settings, paper: PaperAdmin) -> None:
     # The placement's request is held at the exchange; the reconcile runs on a worker whose
     # clock is 30 s ahead of Temporal's, so "scheduled + horizon" would look long past to it.
