@@ -15,3 +15,4 @@
 #define DEADLINE 64  /* 32000 ms: the modelled intent's deadline: 2 x H, room for one wait and a re-send */
 #define WINDOW 64  /* 32000 ms: max(DEADLINE, MIN_PLACEMENT_WINDOW) */
 #define RETRY_COEFF 2  /* EXCHANGE_RETRY.backoff_coefficient */
+#define PROTECT_ATTEMPTS 7  /* workflows/policies.py PROTECT_RETRY.maximum_attempts */

@@ -1,5 +1,6 @@
-"""The Promela model of the placement and follow protocol (model/placement.pml): the shipped
-model has no counterexample, every sabotaged variant has one, and its constants are the code's."""
+"""The Promela models of the placement and follow protocol (model/placement.pml) and of the
+futures protection saga (model/protection.pml): the shipped models have no counterexample,
+every sabotaged variant has one, and their constants are the code's."""
 
 from __future__ import annotations
 
@@ -76,3 +77,34 @@ def test_readable_step_names_times_in_seconds_and_states_by_name() -> None:
         "PROPERTY P2 violated: an order executed after the intent ended FAILED"
     )
     assert check.readable("pan: wrote placement.pml.trail") is None
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [*check.PROTECTION_BOUNDS["default"], *(pytest.param(f, marks=pytest.mark.slow) for f in check.PROTECTION_BOUNDS["slow"])],
+    ids=_name,
+)
+def test_protection_model_has_no_counterexample(flags: dict[str, int]) -> None:
+    """P4 (model/protection.pml): a futures intent that ends with a filled quantity leaves a live
+    protective order or a flattened position, and never two protective orders."""
+    result = check.protection(flags)
+    print(result.describe())
+    assert not result.violated, result.describe()
+    assert result.states > 0
+
+
+def test_protection_without_the_flatten_gives_a_counterexample() -> None:
+    """_compensate ending the intent without close_position leaves the fill open and unprotected."""
+    result = check.sabotaged("NO_FLATTEN")
+    print(result.describe())
+    assert result.violated, result.describe()
+    assert "intent ends FAILED" in result.steps, result.describe()
+    assert result.steps[-1].startswith("PROPERTY P4 violated"), result.describe()
+
+
+def test_protection_without_the_wait_after_an_unknown_outcome_places_two_protective_orders() -> None:
+    result = check.sabotaged("NO_PROTECT_WAIT")
+    print(result.describe())
+    assert result.violated, result.describe()
+    assert any("send -> unknown outcome" in step for step in result.steps), result.describe()
+    assert result.steps[-1].startswith("PROPERTY P1 violated"), result.describe()

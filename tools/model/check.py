@@ -26,6 +26,16 @@ from tools.model import constants
 
 MODEL_DIR = constants.ROOT / "model"
 MODEL = MODEL_DIR / "placement.pml"
+# The futures protection saga after the entry's follow (P4); small: its searches take a second.
+PROTECTION_MODEL = MODEL_DIR / "protection.pml"
+PROTECTION_BOUNDS: dict[str, list[dict[str, int]]] = {
+    "default": [{"MAXFAULTS": 1}],
+    "slow": [{"MAXFAULTS": 3}],
+}
+PROTECTION_SABOTAGES: dict[str, dict[str, int]] = {
+    "NO_FLATTEN": {"MAXFAULTS": 0},
+    "NO_PROTECT_WAIT": {"MAXFAULTS": 0},
+}
 # Each bound: how many attempts, worker faults and workflow resets the search covers.
 # Runs of one bound are checked one after the other; every run must find no violation.
 BOUNDS: dict[str, list[dict[str, int]]] = {
@@ -115,7 +125,7 @@ def readable(line: str) -> str | None:
     return line
 
 
-def check(flags: dict[str, int | bool], timeout: float = 600, optimize: str = "-O1") -> Result:
+def check(flags: dict[str, int | bool], timeout: float = 600, optimize: str = "-O1", model: Path = MODEL) -> Result:
     """Verify the model with these -D flags; replay and translate a counterexample.
 
     ``optimize`` is the C compiler's level: ``-O0`` builds in a second and suits a search that
@@ -127,7 +137,7 @@ def check(flags: dict[str, int | bool], timeout: float = 600, optimize: str = "-
         here = Path(work)
         for source in MODEL_DIR.glob("*.pml"):
             shutil.copy(source, here / source.name)
-        subprocess.run([spin, *defines, "-a", MODEL.name], cwd=here, check=True, capture_output=True, text=True)
+        subprocess.run([spin, *defines, "-a", model.name], cwd=here, check=True, capture_output=True, text=True)
         subprocess.run([cc, optimize, "-DSAFETY", "-DCOLLAPSE", f"-DMEMLIM={MEMORY_MB}", "-o", "pan", "pan.c"],
                        cwd=here, check=True, capture_output=True, text=True)
         run = subprocess.run(["./pan", f"-m{DEPTH}"], cwd=here, capture_output=True, text=True, timeout=timeout)
@@ -141,9 +151,9 @@ def check(flags: dict[str, int | bool], timeout: float = 600, optimize: str = "-
                         float(elapsed.group(1)) if elapsed else 0.0, output=output)
         if not result.violated and ("Search not completed" in output or "MEMLIM" in output or "max search depth too small" in output):
             raise RuntimeError(f"the search did not complete (depth or memory bound):\n{output}")
-        trail = here / f"{MODEL.name}.trail"
+        trail = here / f"{model.name}.trail"
         if result.violated and trail.exists():
-            replay = subprocess.run([spin, *defines, "-t", "-k", trail.name, MODEL.name],
+            replay = subprocess.run([spin, *defines, "-t", "-k", trail.name, model.name],
                                     cwd=here, capture_output=True, text=True, timeout=timeout)
             steps = [s for s in map(readable, replay.stdout.splitlines()) if s is not None]
             # The replay finishes the atomic step that failed: stop at the violated property.
@@ -153,10 +163,17 @@ def check(flags: dict[str, int | bool], timeout: float = 600, optimize: str = "-
 
 
 def shipped(bound: str = "default") -> list[Result]:
-    return [check(dict(flags)) for flags in BOUNDS[bound]]
+    return [check(dict(flags)) for flags in BOUNDS[bound]] + [protection(flags) for flags in PROTECTION_BOUNDS[bound]]
+
+
+def protection(flags: dict[str, int | bool]) -> Result:
+    """Check the protection saga's model (P1 for the protective order, P4)."""
+    return check(dict(flags), optimize="-O0", model=PROTECTION_MODEL)
 
 
 def sabotaged(name: str) -> Result:
+    if name in PROTECTION_SABOTAGES:
+        return protection({name: True, **PROTECTION_SABOTAGES[name]})
     bound = SABOTAGES.get(name) or FINDINGS[name]
     # A search that needs a reset runs long enough for the faster build to pay.
     return check({name: True, **bound}, optimize="-O1" if bound["MAXRESETS"] else "-O0")
@@ -165,7 +182,7 @@ def sabotaged(name: str) -> Result:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bound", choices=sorted(BOUNDS), default="default")
-    parser.add_argument("--sabotage", choices=sorted([*SABOTAGES, *FINDINGS]), help="check a variant with this protection removed")
+    parser.add_argument("--sabotage", choices=sorted([*SABOTAGES, *PROTECTION_SABOTAGES, *FINDINGS]), help="check a variant with this protection removed")
     args = parser.parse_args(argv)
     if constants.main(["--check"]) != 0:
         return 1

@@ -92,6 +92,8 @@ def render() -> str:
     for constant in constants():
         lines.append(f"#define {constant.name} {constant.ticks}  /* {constant.ms} ms: {constant.source} */")
     lines.append(f"#define RETRY_COEFF {int(coefficient)}  /* EXCHANGE_RETRY.backoff_coefficient */")
+    attempts = policies.PROTECT_RETRY.maximum_attempts
+    lines.append(f"#define PROTECT_ATTEMPTS {attempts}  /* workflows/policies.py PROTECT_RETRY.maximum_attempts */")
     return "\n".join(lines) + "\n"
 
 
