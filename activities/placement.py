@@ -226,6 +226,13 @@ def send_cutoff_ms(info: activity.Info) -> int | None:
     return min(deadlines) - SEND_SAFETY_MARGIN_MS if deadlines else None
 
 
+def previous_record(info: activity.Info) -> Record | None:
+    """The previous attempt's record, the only one an attempt trusts; ``None`` when the server
+    holds none of it (lost, or the attempt died before recording)."""
+    record = Record.from_details(info.heartbeat_details[0] if info.heartbeat_details else None)
+    return record if record is not None and record.attempt == info.attempt - 1 else None
+
+
 def earlier_send_horizon_ms(
     info: activity.Info, exchange: Exchange, earlier_run: bool, allowance_ms: int = CLOCK_TOLERANCE_MS
 ) -> int | None:
@@ -239,8 +246,8 @@ def earlier_send_horizon_ms(
         reset_bound = on_exchange_clock(exchange, info.scheduled_time, allowance_ms) + _in_ms(longest) + horizon_ms
     if info.attempt <= 1:
         return reset_bound
-    record = Record.from_details(info.heartbeat_details[0] if info.heartbeat_details else None)
-    if record is not None and record.attempt == info.attempt - 1:
+    record = previous_record(info)
+    if record is not None:
         horizon = record.until_ms
     else:
         # The previous attempt left no trusted record: whatever it sent was stamped before
@@ -323,7 +330,14 @@ async def place_exactly_once(
     """
     info = activity.info()
     attempt = info.attempt
-    allowance = refuse_on_clock_skew(info, exchange)
+    try:
+        allowance = refuse_on_clock_skew(info, exchange)
+    except RequestRefused:
+        # Nothing looked up or sent: pass the previous record on, so that attempts alternating
+        # with a worker whose clock is off do not restart the wait from each scheduling.
+        if (passed := previous_record(info)) is not None:
+            activity.heartbeat(Record(attempt, RecordKind.CLEAR, passed.until_ms).as_details())
+        raise
 
     def adopt(found: T) -> tuple[T, int, bool]:
         difference = mismatch(found) if mismatch is not None else None

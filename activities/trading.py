@@ -57,13 +57,17 @@ def watch_failure(error: ExchangeError) -> ApplicationError:
     )
 
 
-def not_the_order(order: OrderRequest, found: OrderSnapshot) -> str | None:
+def not_the_order(order: OrderRequest, found: OrderSnapshot, *, any_quantity: bool = False) -> str | None:
     """How the order found under ``order``'s client order ID differs from it (a trace_id reused
-    once its old order is past retention), or ``None`` when it is the order requested."""
+    once its old order is past retention), or ``None`` when it is the order requested.
+
+    ``any_quantity``: the order may have been sized by an earlier run of this workflow (a
+    reset re-runs the risk gate at the price of the moment): only the quantity may differ.
+    """
     requested = (order.symbol, order.side.value, order.quantity, order.order_type.value)
     held = (found.symbol or order.symbol, found.side.value if found.side else order.side.value, found.orig_qty,
             found.order_type or order.order_type.value)
-    if requested == held:
+    if requested == held or (any_quantity and requested[:2] + requested[3:] == held[:2] + held[3:]):
         return None
     return (f"the exchange holds {held[1]} {held[2]} {held[0]} {held[3]} under {order.client_order_id}, "
             f"not the {requested[1]} {requested[2]} {requested[0]} {requested[3]} requested")
@@ -113,6 +117,9 @@ class TradingActivities:
                      order.trace_id, order.client_order_id, wait_ms)
 
         run_id = activity.info().workflow_run_id
+        # A gate of another run (this activity was scheduled before a reset) also means that
+        # an earlier run may have sent.
+        earlier_run = order.earlier_run or (order.absent_in_run is not None and order.absent_in_run != run_id)
         try:
             snapshot, attempt, adopted = await place_exactly_once(
                 self._exchange,
@@ -120,10 +127,8 @@ class TradingActivities:
                 lambda: self._exchange.place(order),
                 on_wait=waiting,
                 known_absent=order.absent_in_run is not None and order.absent_in_run == run_id,
-                # A gate of another run (this activity was scheduled before a reset) also
-                # means that an earlier run may have sent.
-                earlier_run=order.earlier_run or (order.absent_in_run is not None and order.absent_in_run != run_id),
-                mismatch=lambda found: not_the_order(order, found),
+                earlier_run=earlier_run,
+                mismatch=lambda found: not_the_order(order, found, any_quantity=earlier_run),
             )
             if adopted:
                 metrics.count("quantum_orders_adopted", "Placements that found their order already at the exchange")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -232,3 +233,31 @@ async def test_order_under_a_reused_trace_id_that_is_another_order_is_refused_no
     assert result.state is IntentState.REJECTED, result.reason
     assert "0.002" in result.reason and "0.001" in result.reason and client_order_id(tid) in result.reason
     assert len(await paper.orders_for(client_order_id(tid))) == 1
+
+
+async def test_reset_run_adopts_its_earlier_runs_order_sized_at_another_price(settings: Settings, paper: PaperAdmin) -> None:
+    # A reset re-runs the risk gate, which sizes the order at the price of the moment: the
+    # order the run before the reset placed under the same client order ID is still this
+    # intent's own, and must be adopted, not refused as another order.
+    tid = trace_id("resetsize")
+    gateway = BinanceExchange(settings)
+    try:
+        await gateway.place(_order(tid, quantity="0.002"))
+    finally:
+        await gateway.close()
+    environment, _ = _environment(attempt=1, scheduled_ago=timedelta(minutes=1))
+    placed = await _run(settings, "place_order", _order(tid, quantity="0.001", earlier_run=True), environment)
+    assert placed.adopted and placed.snapshot.orig_qty == Decimal("0.002")
+    assert len(await paper.orders_for(client_order_id(tid))) == 1
+
+
+async def test_clock_skew_refusal_passes_on_the_trusted_record_it_was_given(settings: Settings, paper: PaperAdmin) -> None:
+    # Attempts alternate between a good worker (which records how long to wait) and a worker
+    # whose clock is off (which refuses at once). The refusal sends nothing, so it passes the
+    # record on: without it, the next attempt falls back to a whole horizon from its own
+    # scheduling, and the alternation can postpone the send for good.
+    until = int(time.time() * 1000) + 60_000
+    environment, records = _environment(attempt=3, ahead=timedelta(seconds=-2.5), details=Record(2, RecordKind.CLEAR, until))
+    with pytest.raises(ApplicationError, match="clock skew"):
+        await _run(settings, "place_order", _order(trace_id("skewpass"), absent_in_run="run-a"), environment)
+    assert records == [Record(3, RecordKind.CLEAR, until)]
