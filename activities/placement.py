@@ -201,7 +201,7 @@ def refuse_on_clock_skew(info: activity.Info, exchange: Exchange, *, sends: bool
             f"(tolerance {CLOCK_TOLERANCE_MS} ms); nothing sent"
         )
     longest = longest_attempt(info)
-    if sends and longest is not None and reading > _in_ms(longest) - SEND_SAFETY_MARGIN_MS:
+    if sends and longest is not None and reading > max(_in_ms(longest) - SEND_SAFETY_MARGIN_MS, CLOCK_TOLERANCE_MS):
         raise RequestRefused(
             f"clock skew or a late start: the attempt started {reading} ms ago by this worker's clock, "
             f"past its send cutoff; nothing sent"

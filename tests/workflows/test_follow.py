@@ -88,6 +88,7 @@ async def _requests_during(paper: PaperAdmin, kind: str, seconds: float, **fault
 # --- a revoked key: backoff, NEEDS_ATTENTION, then the intent goes on --------------------------
 
 
+@pytest.mark.slow  # two minutes; `make test` covers it through the proof's ATTENTION check
 @pytest.mark.usefixtures("worker")
 async def test_revoked_key_on_lookups_backs_off_shows_needs_attention_and_fills_once_cleared(
     client: Client, settings: Settings, paper: PaperAdmin
@@ -142,7 +143,7 @@ async def test_revoked_key_for_ten_minutes_history_stays_small_and_ends_failed_n
 # --- Retry-After, and the deadline while watches fail -------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["rate_limit_429", "ban_418"])
+@pytest.mark.parametrize("kind", ["rate_limit_429", pytest.param("ban_418", marks=pytest.mark.slow)])
 @pytest.mark.usefixtures("worker")
 async def test_rate_limited_lookups_wait_for_retry_after(kind: str, client: Client, settings: Settings, paper: PaperAdmin) -> None:
     tid, handle = await _resting(client, settings, paper, "ra")

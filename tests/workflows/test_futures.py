@@ -427,6 +427,7 @@ async def test_stored_protection_history_replays_without_nondeterminism(path: Pa
 # --- the protection watch under a rate limit --------------------------------------------------
 
 
+@pytest.mark.slow  # the spot watch's Retry-After test runs in `make test`
 @uses_futures_worker
 async def test_protection_watch_waits_for_retry_after_and_shows_needs_attention(
     client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange
@@ -526,6 +527,7 @@ async def test_entry_outcome_unknown_then_refused_for_good_fails_saying_a_positi
         await record_history(handle, "futures_entry_unconfirmed_position_may_be_open")
 
 
+@pytest.mark.slow  # its unfilled twin runs in `make test`
 async def test_partly_filled_entry_whose_cancel_is_refused_protects_the_fill_and_says_a_position_may_be_open(
     stack: Stack, client: Client, redis: Redis, tmp_path: Path
 ) -> None:

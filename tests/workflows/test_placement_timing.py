@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
@@ -85,6 +86,7 @@ async def _logged(proc: Proc, text: str, timeout: float = 60) -> None:
 # --- a worker killed right after its send (F1) ---------------------------------------------
 
 
+@pytest.mark.slow  # `make test` covers it through the proof's INFLIGHT check
 async def test_worker_killed_right_after_a_send_that_executes_later_leaves_one_order(
     stack: Stack, client: Client, paper: PaperAdmin, tmp_path: Path
 ) -> None:
@@ -117,6 +119,7 @@ async def test_worker_killed_right_after_a_send_that_executes_later_leaves_one_o
 # --- a worker cut off from Temporal but not from the exchange (a zombie) --------------------
 
 
+@pytest.mark.slow  # a partition held past the heartbeat timeout; `make chaos` partitions too
 async def test_worker_cut_off_from_temporal_during_placement_leaves_one_order(
     stack: Stack, client: Client, paper: PaperAdmin, tmp_path: Path
 ) -> None:
@@ -203,6 +206,7 @@ async def _placement_failure(handle: WorkflowHandle[Any, IntentResult]) -> str:
     return ""
 
 
+@pytest.mark.slow  # `make test` covers it through the proof's SKEW check
 async def test_worker_whose_clock_is_off_temporals_refuses_to_send(
     stack: Stack, client: Client, paper: PaperAdmin, redis: Redis, tmp_path: Path
 ) -> None:
