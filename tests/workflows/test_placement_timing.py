@@ -162,6 +162,7 @@ def _temporal_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # `make test` resets placements in its 60-decision chaos run
 async def test_reset_while_an_order_request_is_in_flight_adopts_it(
     stack: Stack, client: Client, paper: PaperAdmin, redis: Redis
 ) -> None:
