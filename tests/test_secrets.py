@@ -5,15 +5,17 @@ the exchange key or secret."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import uuid
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 
 from paper_exchange.admin_client import PaperAdmin
-from quantum_trader import constants
+from quantum_trader import constants, logs
 from quantum_trader.connections import redis_client
 from quantum_trader.models import CancelRequest, IntentResult
 from quantum_trader.settings import Settings
@@ -36,6 +38,30 @@ def leaks(text: str, secrets: tuple[str, ...] = SECRETS) -> list[str]:
 def test_leak_scan_finds_a_planted_secret() -> None:
     assert leaks(f"level=INFO msg=connected key={TEST_API_KEY}") == ["secret #0"]
     assert leaks("level=INFO msg=connected") == []
+
+
+@pytest.mark.parametrize("json_lines", [True, False])
+def test_log_fields_message_and_traceback_scrubbed(capsys: pytest.CaptureFixture[str], json_lines: bool) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    logs.configure(Settings(_env_file=None, log_json=json_lines, binance_api_key=TEST_API_KEY, binance_api_secret=TEST_API_SECRET), "worker")
+    try:
+        log = logging.getLogger("activities.exchange.binance")
+        log.info("connected %s", TEST_API_KEY, extra={"key": TEST_API_KEY, "url": f"http://x/?signature={TEST_API_SECRET}",
+                                                      "temporal_activity": {"workflow_id": TEST_API_SECRET}})
+        try:
+            raise RuntimeError(f"refused {TEST_API_SECRET}")
+        except RuntimeError:
+            log.exception("request failed", extra={"why": TEST_API_SECRET})
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    text = capsys.readouterr().err
+    assert leaks(text) == []
+    first, second = (logs.parse_line(line) for line in text.strip().splitlines())
+    assert (first["msg"], first["key"], first["url"], first["workflow_id"]) == (
+        "connected [redacted]", "[redacted]", "http://x/?signature=[redacted]", "[redacted]")
+    assert second["why"] == "[redacted]" and "refused [redacted]" in second["exc"]
 
 
 def _cli(settings: Settings, *args: str) -> str:
