@@ -9,7 +9,6 @@ TTL (or the default) and ends by TTL plus a margin.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,12 +18,12 @@ from temporalio.exceptions import ApplicationError
 
 from activities.exchange import Exchange, ExchangeConfigError, ExchangeError, RequestRefused
 from activities.placement import as_application_error, kill_switch_engaged
-from quantum_trader import errors
+from quantum_trader import errors, logs
 from quantum_trader.models import Approval, Market, OrderRequest, OrderType, TradeDecision
 from quantum_trader.risk import MarketFacts, Verdict, policy_check
 from quantum_trader.settings import Settings
 
-log = logging.getLogger(__name__)
+log = logs.activity_logger(__name__)
 
 T = TypeVar("T")
 
@@ -110,7 +109,8 @@ def deadline_seconds(settings: Settings, decision: TradeDecision) -> int:
 
 def approval(settings: Settings, decision: TradeDecision, verdict: Verdict, order: OrderRequest | None, what: str) -> Approval:
     """The gate's answer for ``verdict``, with ``order`` to place; logs it as ``what``."""
-    log.info("%s %s trace_id=%s reason=%r", what, "approved" if verdict.approved else "rejected", decision.trace_id, verdict.reason)
+    log.info("%s %s", what, "approved" if verdict.approved else "rejected", extra={
+        "trace_id": decision.trace_id, "client_order_id": order.client_order_id if order else None, "reason": verdict.reason})
     return Approval(
         approved=verdict.approved,
         reason=verdict.reason,

@@ -15,7 +15,6 @@ order follow the same discipline here, each under its own deterministic ID:
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from decimal import Decimal
 
@@ -25,6 +24,7 @@ from activities.approval import Opening, approval, open_gate
 from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce, OutcomeUnknown, RequestRefused, lookup
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from activities.trading import watch_failure, watch_seconds_left
+from quantum_trader import logs
 from quantum_trader.models import (
     AlgoSnapshot,
     CancelProtectionRequest,
@@ -44,7 +44,7 @@ from quantum_trader.risk import FuturesPolicy, evaluate_futures, futures_policy_
 from quantum_trader.settings import Settings
 from quantum_trader.states import AlgoStatus
 
-log = logging.getLogger(__name__)
+log = logs.activity_logger(__name__)
 
 
 class FuturesActivities:
@@ -86,7 +86,7 @@ class FuturesActivities:
             leverage = await self._exchange.set_leverage(request.symbol, request.leverage)
         except ExchangeError as error:
             raise as_application_error(error) from None
-        log.info("leverage set trace_id=%s symbol=%s leverage=%d", request.trace_id, request.symbol, leverage)
+        log.info("leverage set", extra={"trace_id": request.trace_id, "symbol": request.symbol, "leverage": leverage})
         return leverage
 
     # --- protective orders -------------------------------------------------------------
@@ -99,15 +99,15 @@ class FuturesActivities:
                 self._exchange,
                 lambda: self._exchange.algo_lookup(order),
                 lambda: self._exchange.algo_place(order),
-                on_wait=lambda wait_ms: log.info("protection waiting for earlier request to expire client_algo_id=%s wait_ms=%d",
-                                                 order.client_algo_id, wait_ms),
+                on_wait=lambda wait_ms: log.info("protection waiting for earlier request to expire", extra={
+                    "trace_id": order.trace_id, "client_algo_id": order.client_algo_id, "wait_ms": wait_ms}),
             )
         except ExchangeError as error:
-            log.warning("protection attempt failed trace_id=%s client_algo_id=%s attempt=%d error=%r",
-                        order.trace_id, order.client_algo_id, activity.info().attempt, str(error))
+            log.warning("protection attempt failed",
+                        extra={"trace_id": order.trace_id, "client_algo_id": order.client_algo_id, "error": str(error)})
             raise as_application_error(error) from None
-        log.info("protection %s trace_id=%s client_algo_id=%s algo_id=%s status=%s attempt=%d",
-                 "adopted" if adopted else "placed", order.trace_id, order.client_algo_id, snapshot.algo_id, snapshot.status, attempt)
+        log.info("protection %s", "adopted" if adopted else "placed", extra={
+            "trace_id": order.trace_id, "client_algo_id": order.client_algo_id, "algo_id": snapshot.algo_id, "status": snapshot.status})
         return ProtectionPlacement(snapshot=snapshot, attempts=attempt, adopted=adopted)
 
     @activity.defn
@@ -119,8 +119,8 @@ class FuturesActivities:
         """
         order = request.order
         final = await reconcile(self._exchange, lambda: self._cancel_or_lookup(order), request.may_be_in_flight)
-        log.info("protection reconciled trace_id=%s client_algo_id=%s status=%s",
-                 order.trace_id, order.client_algo_id, final.status if final else AlgoStatus.NONE)
+        log.info("protection reconciled", extra={
+            "trace_id": order.trace_id, "client_algo_id": order.client_algo_id, "status": final.status if final else AlgoStatus.NONE})
         return final
 
     async def _cancel_or_lookup(self, order: ProtectiveOrder) -> AlgoSnapshot | None:
@@ -146,8 +146,8 @@ class FuturesActivities:
                 try:
                     found = await self._exchange.algo_lookup(order)
                 except ExchangeError as error:
-                    log.warning("protection poll failed trace_id=%s client_algo_id=%s attempt=%d error=%r",
-                                order.trace_id, order.client_algo_id, activity.info().attempt, str(error))
+                    log.warning("protection poll failed",
+                                extra={"trace_id": order.trace_id, "client_algo_id": order.client_algo_id, "error": str(error)})
                     raise watch_failure(error) from None
                 if found is None:
                     continue
@@ -196,8 +196,8 @@ class FuturesActivities:
                 exchange,
                 lambda: lookup(exchange, order),
                 send,
-                on_wait=lambda wait_ms: log.info("close waiting for earlier request to expire client_order_id=%s wait_ms=%d",
-                                                 order.client_order_id, wait_ms),
+                on_wait=lambda wait_ms: log.info("close waiting for earlier request to expire", extra={
+                    "trace_id": order.trace_id, "client_order_id": order.client_order_id, "wait_ms": wait_ms}),
             )
             if snapshot is not None and snapshot.is_open:
                 # A MARKET order closes at once; an open one is looked at again on retry.
@@ -206,8 +206,8 @@ class FuturesActivities:
                 snapshot = await exchange.fees(order, snapshot)
             remaining = await exchange.position_amount(order.symbol)
         except ExchangeError as error:
-            log.warning("close attempt failed trace_id=%s client_order_id=%s error=%r", order.trace_id, order.client_order_id, str(error))
+            log.warning("close attempt failed", extra={"trace_id": order.trace_id, "client_order_id": order.client_order_id, "error": str(error)})
             raise as_application_error(error) from None
-        log.info("position closed trace_id=%s client_order_id=%s status=%s position=%s",
-                 order.trace_id, order.client_order_id, snapshot.status if snapshot else "NOTHING_OPEN", remaining)
+        log.info("position closed", extra={"trace_id": order.trace_id, "client_order_id": order.client_order_id,
+                                           "status": snapshot.status if snapshot else "NOTHING_OPEN", "position": remaining})
         return CloseResult(snapshot=snapshot, position_amount=remaining, attempts=attempt)

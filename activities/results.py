@@ -10,7 +10,6 @@ result must be published rather than taken for the old one.
 
 from __future__ import annotations
 
-import logging
 import time
 from decimal import Decimal
 
@@ -19,12 +18,13 @@ from temporalio import activity
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
 from activities import metrics
+from quantum_trader import logs
 from quantum_trader.ids import result_key
 from quantum_trader.models import IntentResult
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
 
-log = logging.getLogger(__name__)
+log = logs.activity_logger(__name__)
 
 # Appends and records the trace_id in one atomic step: a retried activity (or a second run
 # of the same trace_id) finds the key and appends nothing. The append comes first because
@@ -106,8 +106,9 @@ class ResultActivities:
             metrics.observe_duration(
                 "quantum_intent_duration", "Time from intent start to its terminal state", result.ended_at - result.started_at
             )
-        log.info("TERMINAL STATE: %s | %s %s | trace_id=%s reason=%r published=%s",
-                 result.state.value, result.symbol, result.side.value, result.trace_id, result.reason, bool(entry_id))
+        log.info("terminal state %s", result.state.value, extra={
+            "trace_id": result.trace_id, "state": result.state, "symbol": result.symbol, "side": result.side,
+            "reason": result.reason, "published": bool(entry_id)})
         return entry_id or None
 
     async def _retention_seconds(self) -> int:
@@ -118,8 +119,8 @@ class ResultActivities:
         try:
             described = await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=client.namespace))
         except Exception as error:  # the marker then lives the shortest retention Temporal allows
-            log.warning("namespace retention unreadable namespace=%s marker_seconds=%d error=%s",
-                        client.namespace, MIN_RETENTION_SECONDS, error)
+            log.warning("namespace retention unreadable",
+                        extra={"namespace": client.namespace, "marker_seconds": MIN_RETENTION_SECONDS, "error": error})
             return MIN_RETENTION_SECONDS
         seconds = int(described.config.workflow_execution_retention_ttl.ToTimedelta().total_seconds())
         if seconds <= 0:

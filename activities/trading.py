@@ -7,7 +7,6 @@ ID, wait out earlier unknown outcomes, never send near the attempt's own timeout
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from datetime import datetime, timezone
 
@@ -18,6 +17,7 @@ from activities import metrics
 from activities.approval import approval, open_gate
 from activities.exchange import Exchange, ExchangeError, OutcomeUnknown, lookup
 from activities.placement import as_application_error, place_exactly_once, reconcile
+from quantum_trader import logs
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import (
     Approval,
@@ -32,7 +32,7 @@ from quantum_trader.models import (
 from quantum_trader.risk import evaluate
 from quantum_trader.settings import Settings
 
-log = logging.getLogger(__name__)
+log = logs.activity_logger(__name__)
 
 
 def watch_seconds_left(info: activity.Info, window_seconds: float) -> float:
@@ -113,8 +113,8 @@ class TradingActivities:
         metrics.count("quantum_placement_attempts", "Order placement attempts", market=order.market.value)
 
         def waiting(wait_ms: int) -> None:
-            log.info("placement waiting for earlier request to expire trace_id=%s client_order_id=%s wait_ms=%d",
-                     order.trace_id, order.client_order_id, wait_ms)
+            log.info("placement waiting for earlier request to expire",
+                     extra={"trace_id": order.trace_id, "client_order_id": order.client_order_id, "wait_ms": wait_ms})
 
         run_id = activity.info().workflow_run_id
         # A gate of another run (this activity was scheduled before a reset) also means that
@@ -134,12 +134,11 @@ class TradingActivities:
                 metrics.count("quantum_orders_adopted", "Placements that found their order already at the exchange")
                 snapshot = await self._exchange.fees(order, snapshot)
         except ExchangeError as error:
-            log.warning("placement attempt failed trace_id=%s client_order_id=%s attempt=%d error=%r",
-                        order.trace_id, order.client_order_id, activity.info().attempt, str(error))
+            log.warning("placement attempt failed",
+                        extra={"trace_id": order.trace_id, "client_order_id": order.client_order_id, "error": str(error)})
             raise as_application_error(error) from None
-        log.info("order %s trace_id=%s client_order_id=%s order_id=%s status=%s attempt=%d",
-                 "adopted" if adopted else "placed", order.trace_id, order.client_order_id,
-                 snapshot.order_id, snapshot.status, attempt)
+        log.info("order %s", "adopted" if adopted else "placed", extra={
+            "trace_id": order.trace_id, "client_order_id": order.client_order_id, "order_id": snapshot.order_id, "status": snapshot.status})
         return PlacementResult(snapshot=snapshot, attempts=attempt, adopted=adopted)
 
     # --- watch -------------------------------------------------------------------------
@@ -160,8 +159,8 @@ class TradingActivities:
             try:
                 found = await lookup(self._exchange, order)
             except ExchangeError as error:
-                log.warning("order poll failed trace_id=%s client_order_id=%s attempt=%d error=%r",
-                            order.trace_id, order.client_order_id, activity.info().attempt, str(error))
+                log.warning("order poll failed",
+                            extra={"trace_id": order.trace_id, "client_order_id": order.client_order_id, "error": str(error)})
                 raise watch_failure(error) from None
             if found is not None:
                 latest = found
@@ -177,7 +176,7 @@ class TradingActivities:
         try:
             return await self._exchange.fees(order, snapshot)
         except ExchangeError:
-            log.warning("fee lookup failed trace_id=%s", order.trace_id)
+            log.warning("fee lookup failed", extra={"trace_id": order.trace_id, "client_order_id": order.client_order_id})
             return snapshot
 
     # --- cancel / reconcile ------------------------------------------------------------
@@ -194,8 +193,8 @@ class TradingActivities:
         final = await reconcile(
             self._exchange, lambda: self._cancel_or_lookup(request), request.may_be_in_flight, request.order.earlier_run
         )
-        log.info("order reconciled trace_id=%s client_order_id=%s status=%s",
-                 order.trace_id, order.client_order_id, final.status if final else "absent")
+        log.info("order reconciled", extra={
+            "trace_id": order.trace_id, "client_order_id": order.client_order_id, "status": final.status if final else "absent"})
         return final
 
     async def _cancel_or_lookup(self, request: CancelOrderRequest) -> OrderSnapshot | None:

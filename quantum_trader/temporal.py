@@ -98,8 +98,8 @@ async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
             existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
             if any(name not in existing.custom_attributes for name in constants.SEARCH_ATTRIBUTES):
                 raise
-            log.info("search attributes registered concurrently: %s", error)
-        log.info("search attributes registered: %s", ",".join(missing))
+            log.info("search attributes registered concurrently", extra={"error": error})
+        log.info("search attributes registered", extra={"names": ",".join(missing)})
     return missing
 
 
@@ -118,9 +118,9 @@ async def ensure_retention(client: Client, namespace: str, days: int) -> bool:
             )
         )
     except Exception as error:  # e.g. no permission on a managed namespace
-        log.warning("namespace retention unchanged namespace=%s current=%s wanted=%s error=%s", namespace, current, wanted, error)
+        log.warning("namespace retention unchanged", extra={"namespace": namespace, "current": current, "wanted": wanted, "error": error})
         return False
-    log.info("namespace retention set namespace=%s retention=%s", namespace, wanted)
+    log.info("namespace retention set", extra={"namespace": namespace, "retention": wanted})
     return True
 
 
@@ -148,9 +148,9 @@ async def start_intent(client: Client, decision: TradeDecision, settings: Settin
             result_type=IntentResult,
         )
     except WorkflowAlreadyStartedError:
-        log.info("DUPLICATE_SKIP trace_id=%s", decision.trace_id)
+        log.info("DUPLICATE_SKIP", extra={"trace_id": decision.trace_id})
         return StartOutcome(trace_id=decision.trace_id, started=False)
     # Set by the SDK from the start response (it has no public accessor yet).
     eager = bool(getattr(handle, "__temporal_eagerly_started", False))
-    log.info("intent started trace_id=%s run_id=%s eager=%s", decision.trace_id, handle.result_run_id, str(eager).lower())
+    log.info("intent started", extra={"trace_id": decision.trace_id, "run_id": handle.result_run_id, "eager": eager})
     return StartOutcome(trace_id=decision.trace_id, started=True, run_id=handle.result_run_id, eager=eager)

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except CodecError as error:
         raise CommandError(str(error)) from None
     origins = args.ui_origin or ["http://127.0.0.1:8233", "http://localhost:8233"]
-    log.info("codec server listening on http://%s:%d origins=%s", args.host, args.port, ",".join(origins))
+    log.info("codec server listening", extra={"url": f"http://{args.host}:{args.port}", "origins": ",".join(origins)})
     web.run_app(create_app(codec, origins), host=args.host, port=args.port, print=None, access_log=None)
     return 0
 

@@ -159,11 +159,10 @@ class Ingress:
     # -- the loop ---------------------------------------------------------------------
 
     async def run(self) -> None:
-        log.info(
-            "ingress reading stream=%s group=%s consumer=%s batch=%d concurrency=%d reclaim_idle_ms=%d",
-            self.ops.stream, self.ops.group, self.consumer, self.settings.ingress_batch_size,
-            self.settings.ingress_max_concurrent_starts, self.settings.ingress_reclaim_idle_ms,
-        )
+        log.info("ingress reading", extra={
+            "stream": self.ops.stream, "group": self.ops.group, "consumer": self.consumer, "batch": self.settings.ingress_batch_size,
+            "concurrency": self.settings.ingress_max_concurrent_starts, "reclaim_idle_ms": self.settings.ingress_reclaim_idle_ms,
+        })
         await self._read_dedup_window()
         await self._redis_until_done(self._ensure_group)
         await self._redis_until_done(self._drain_own_pending)
@@ -191,7 +190,7 @@ class Ingress:
             except ResponseError as error:
                 if "NOGROUP" not in str(error):
                     raise
-                log.warning("consumer group missing, creating it again group=%s", self.ops.group)
+                log.warning("consumer group missing, creating it again", extra={"group": self.ops.group})
                 await self._redis_until_done(self._ensure_group)
         await self._shutdown()
 
@@ -200,8 +199,8 @@ class Ingress:
         start_id = text(checkpoint) if checkpoint else self.settings.ingress_group_start_id
         created = await ensure_group(self.redis, self.ops.stream, self.ops.group, start_id)
         if created:
-            log.info("consumer group created group=%s start_id=%s from_checkpoint=%s",
-                     self.ops.group, start_id, str(checkpoint is not None).lower())
+            log.info("consumer group created",
+                     extra={"group": self.ops.group, "start_id": start_id, "from_checkpoint": checkpoint is not None})
 
     async def _read_dedup_window(self) -> None:
         """How long Temporal still refuses a trace_id: the setting, or the namespace's retention
@@ -209,14 +208,14 @@ class Ingress:
         try:
             described = await self.client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=self.client.namespace))
         except RPCError as error:
-            log.warning("namespace retention unreadable, dedup window kept window_ms=%d error=%s", self._dedup_window_ms, error)
+            log.warning("namespace retention unreadable, dedup window kept", extra={"window_ms": self._dedup_window_ms, "error": error})
             return
         retention_ms = int(described.config.workflow_execution_retention_ttl.ToTimedelta().total_seconds() * 1000)
         setting_ms = self.settings.dedup_retention_days * DAY_MS
         self._dedup_window_ms = min(setting_ms, retention_ms) if retention_ms > 0 else setting_ms
         if self._dedup_window_ms < setting_ms:
-            log.warning("namespace retention shorter than QT_DEDUP_RETENTION_DAYS namespace=%s retention_ms=%d",
-                        self.client.namespace, retention_ms)
+            log.warning("namespace retention shorter than QT_DEDUP_RETENTION_DAYS",
+                        extra={"namespace": self.client.namespace, "retention_ms": retention_ms})
 
     @property
     def _checkpoint_key(self) -> str:
@@ -248,7 +247,7 @@ class Ingress:
             entries = await self._read(after)
             if not entries:
                 return
-            log.info("resuming own pending entries=%d consumer=%s", len(entries), self.consumer)
+            log.info("resuming own pending", extra={"entries": len(entries), "consumer": self.consumer})
             await self._handle(entries)
             after = entries[-1].id
 
@@ -271,13 +270,13 @@ class Ingress:
                 start_id=start, count=self.settings.ingress_batch_size,
             )
             for entry_id in deleted:
-                log.warning("DEAD_LETTER source_id=%s reason=deleted-while-pending", text(entry_id))
+                log.warning("DEAD_LETTER", extra={"source_id": text(entry_id), "reason": "deleted-while-pending"})
                 await self.ops.dead_letter_gone(text(entry_id), self.consumer)
                 self.metrics.inc(Count.DEAD_LETTERED)
             if claimed:
                 entries = [Entry(text(entry_id), fields) for entry_id, fields in claimed]
                 self.metrics.inc(Count.RECLAIMED, len(entries))
-                log.info("reclaimed entries=%d first=%s last=%s", len(entries), entries[0].id, entries[-1].id)
+                log.info("reclaimed", extra={"entries": len(entries), "first": entries[0].id, "last": entries[-1].id})
                 await self._handle(entries, await self._deliveries(entries))
             start = text(next_start)
             if start == "0-0":
@@ -330,11 +329,11 @@ class Ingress:
                 self._temporal_backoff.reset()
                 return
             if self.stopping:
-                log.warning("stopping with entries=%d not started; they stay pending", len(todo))
+                log.warning("stopping with entries not started; they stay pending", extra={"entries": len(todo)})
                 return
             delay = self._temporal_backoff.next()
             reason = next(o.reason for o in outcomes if o.kind is Kind.RETRY)
-            log.warning("temporal unavailable: starts_waiting=%d retry_in=%.1fs reason=%s", len(todo), delay, reason)
+            log.warning("temporal unavailable", extra={"starts_waiting": len(todo), "retry_in_s": round(delay, 1), "reason": reason})
             await self._sleep(delay)
             todo = await self._still_ours(todo)
 
@@ -357,7 +356,7 @@ class Ingress:
         if not outcome.started:
             return Outcome(entry, Kind.DUPLICATE, decision)
         if self.settings.ingress_crash_after_start:
-            log.warning("test hook: killing the ingress after starting trace_id=%s before its ack", decision.trace_id)
+            log.warning("test hook: killing the ingress after starting, before its ack", extra={"trace_id": decision.trace_id})
             os.kill(os.getpid(), signal.SIGKILL)
         return Outcome(entry, Kind.STARTED, decision)
 
@@ -365,7 +364,7 @@ class Ingress:
         self.metrics.inc(Count.START_ERRORS)
         failures = self._start_failures.get(entry.id, 0) + 1
         self._start_failures[entry.id] = failures
-        log.error("start failed trace_id=%s attempt=%d error=%r", decision.trace_id, failures, error, exc_info=error)
+        log.error("start failed", extra={"trace_id": decision.trace_id, "attempt": failures, "error": repr(error)}, exc_info=error)
         if failures >= self.settings.ingress_max_deliveries:
             self._start_failures.pop(entry.id, None)
             return Outcome(entry, Kind.DEAD, decision, f"start failed {failures} times: {error!r}"[:500])
@@ -395,7 +394,7 @@ class Ingress:
             return False
         for o in outcomes:
             if o.kind is Kind.DEAD:
-                log.warning("DEAD_LETTER source_id=%s reason=%s", o.entry.id, o.reason)
+                log.warning("DEAD_LETTER", extra={"source_id": o.entry.id, "reason": o.reason})
         self.metrics.inc(Count.STARTED, sum(o.kind is Kind.STARTED for o in outcomes))
         self.metrics.inc(Count.DUPLICATES, sum(o.kind is Kind.DUPLICATE for o in outcomes))
         self.metrics.inc(Count.DEAD_LETTERED, sum(o.kind is Kind.DEAD for o in outcomes))
@@ -426,7 +425,7 @@ class Ingress:
                 result = await operation()
             except REDIS_DOWN as error:
                 if self.stopping:
-                    log.warning("stopping while redis is unavailable: %r", error)
+                    log.warning("stopping while redis is unavailable", extra={"error": repr(error)})
                     return None
                 await self._redis_down(error)
                 continue
@@ -435,7 +434,7 @@ class Ingress:
 
     async def _redis_down(self, error: BaseException) -> None:
         delay = self._redis_backoff.next()
-        log.warning("redis unavailable, reconnecting in %.1fs: %r", delay, error)
+        log.warning("redis unavailable, reconnecting", extra={"retry_in_s": round(delay, 1), "error": repr(error)})
         await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
@@ -462,8 +461,8 @@ class Ingress:
                 # Nothing of ours is pending, so removing the consumer loses nothing.
                 await self.redis.xgroup_delconsumer(self.ops.stream, self.ops.group, self.consumer)
         except (*REDIS_DOWN, ResponseError) as error:
-            log.warning("shutdown bookkeeping skipped: %r", error)
-        log.info("ingress stopped consumer=%s counts=%s", self.consumer, _counts(self.metrics))
+            log.warning("shutdown bookkeeping skipped", extra={"error": repr(error)})
+        log.info("ingress stopped", extra={"consumer": self.consumer, "counts": _counts(self.metrics)})
 
 
 def _entry_ms(entry_id: str) -> int:
@@ -509,7 +508,7 @@ async def connect_until_up(settings: Settings, stop: asyncio.Event) -> Client | 
             return await connect(settings)
         except (RuntimeError, RPCError, OSError) as error:
             delay = backoff.next()
-            log.warning("temporal unreachable address=%s retry_in=%.1fs error=%s", settings.temporal_address, delay, error)
+            log.warning("temporal unreachable", extra={"address": settings.temporal_address, "retry_in_s": round(delay, 1), "error": error})
             try:
                 await asyncio.wait_for(stop.wait(), delay)
             except TimeoutError:
@@ -530,7 +529,7 @@ async def serve(settings: Settings) -> int:
     try:
         await ensure_search_attributes(client, settings.temporal_namespace)
     except RPCError as error:  # e.g. no operator permission: starts then wait until they exist
-        log.warning("search attributes not registered namespace=%s error=%s", settings.temporal_namespace, error)
+        log.warning("search attributes not registered", extra={"namespace": settings.temporal_namespace, "error": error})
     await consume(settings, client, stop)
     return 0
 
@@ -541,7 +540,7 @@ async def consume(settings: Settings, client: Client, stop: asyncio.Event) -> No
     metrics = IngressMetrics()
     if settings.ingress_metrics_port is not None:
         metrics.serve(settings.ingress_metrics_port, settings.ingress_metrics_host)
-        log.info("metrics on http://%s:%d/metrics", settings.ingress_metrics_host, settings.ingress_metrics_port)
+        log.info("ingress metrics", extra={"url": f"http://{settings.ingress_metrics_host}:{settings.ingress_metrics_port}/metrics"})
     redis = redis_client(settings)
     try:
         await Ingress(settings, redis, client, metrics=metrics, stop=stop).run()

@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logs.configure(settings, "worker")
+    logs.temporal_context_in_fields()
     asyncio.run(
         serve(
             settings,
@@ -134,7 +135,7 @@ async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
     runtime = metrics_runtime(settings)
     client = await connect(settings, **({"runtime": runtime} if runtime else {}))
     if runtime is not None:
-        log.info("worker metrics on http://%s:%s/metrics", settings.worker_metrics_host, settings.worker_metrics_port)
+        log.info("worker metrics", extra={"url": f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"})
     await prepare(client, settings)
     gateway = BinanceExchange(settings)
     redis = redis_client(settings)
@@ -143,7 +144,8 @@ async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker polling task_queue=%s namespace=%s address=%s", settings.task_queue, settings.temporal_namespace, settings.temporal_address)
+    log.info("worker polling", extra={
+        "task_queue": settings.task_queue, "namespace": settings.temporal_namespace, "address": settings.temporal_address})
     async with worker:
         if settings.worker_ingress:
             await _with_ingress(settings, client, stop)

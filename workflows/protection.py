@@ -187,8 +187,8 @@ class ProtectionWorkflow:
         self._attention = f"protective orders not seen at the exchange for {self._watch_failures} watch(es): {why}"
         self._show_details()
         delay = watch_backoff(self._watch_failures, error)
-        workflow.logger.warning("protection not seen trace_id=%s failures=%d backoff_s=%.0f error=%s",
-                                plan.trace_id, self._watch_failures, delay.total_seconds(), why)
+        workflow.logger.warning("protection not seen", extra={
+            "trace_id": plan.trace_id, "failures": self._watch_failures, "backoff_s": round(delay.total_seconds()), "error": why})
         try:
             await workflow.wait_condition(lambda: self._close is not None, timeout=delay, timeout_summary="back off after a failed watch")
         except asyncio.TimeoutError:
@@ -269,7 +269,8 @@ class ProtectionWorkflow:
                 summary=f"cancel {order.label()} {order.client_algo_id}",
             )
         except ActivityError as error:
-            workflow.logger.error("protective order not cancelled client_algo_id=%s error=%s", order.client_algo_id, cause_message(error))
+            workflow.logger.error("protective order not cancelled", extra={
+                "trace_id": order.trace_id, "client_algo_id": order.client_algo_id, "error": cause_message(error)})
             return AlgoSnapshot(client_algo_id=order.client_algo_id, status=AlgoStatus.UNKNOWN)
         return final or AlgoSnapshot(client_algo_id=order.client_algo_id, status=AlgoStatus.NONE)
 

@@ -105,7 +105,7 @@ class ProtectionSaga:
         decision = self._decision
         why = f"{failed.label()} not placed: {cause_message(error)}"
         self._on_failure(why)
-        workflow.logger.warning("protection failed, flattening trace_id=%s %s", decision.trace_id, why)
+        workflow.logger.warning("protection failed, flattening", extra={"trace_id": decision.trace_id, "error": why})
         flatten = self._closing_order(Step.FLATTEN, filled)
         try:
             closed = await close_position(

@@ -371,10 +371,10 @@ class TradeIntentWorkflow:
         self._attention = f"order {self._order.client_order_id} not seen at the exchange for {self._watch_failures} watch(es): {why}"
         self._show_details()
         delay = min(watch_backoff(self._watch_failures, error), until - workflow.now())
-        workflow.logger.warning(
-            "order not seen trace_id=%s client_order_id=%s failures=%d backoff_s=%.0f error=%s",
-            self._order.trace_id, self._order.client_order_id, self._watch_failures, delay.total_seconds(), why,
-        )
+        workflow.logger.warning("order not seen", extra={
+            "trace_id": self._order.trace_id, "client_order_id": self._order.client_order_id,
+            "failures": self._watch_failures, "backoff_s": round(delay.total_seconds()), "error": why,
+        })
         if delay <= timedelta(0):
             return
         try:
@@ -422,8 +422,8 @@ class TradeIntentWorkflow:
             attention=self._attention,
             watch_failures=self._watch_failures,
         )
-        workflow.logger.info("intent continues as new trace_id=%s history_length=%d",
-                             decision.trace_id, workflow.info().get_current_history_length())
+        workflow.logger.info("intent continues as new", extra={
+            "trace_id": decision.trace_id, "history_length": workflow.info().get_current_history_length()})
         workflow.continue_as_new(carried)
 
     def _restore(self, decision: TradeDecision, carried: FollowState) -> None:
@@ -554,7 +554,7 @@ class TradeIntentWorkflow:
         except (ActivityError, ApplicationError) as error:
             # A local activity out of attempts raises its last failure itself, not wrapped.
             message = cause_message(error) if isinstance(error, ActivityError) else error.message
-            workflow.logger.error("result not published trace_id=%s state=%s error=%s", result.trace_id, result.state.value, message)
+            workflow.logger.error("result not published", extra={"trace_id": result.trace_id, "state": result.state.value, "error": message})
         if not workflow.patched("publish-until-published"):
             return
         workflow.set_current_details(
@@ -572,10 +572,10 @@ class TradeIntentWorkflow:
         except (asyncio.CancelledError, ActivityError) as error:
             if not is_cancelled_exception(error):
                 raise
-            workflow.logger.error("result publication abandoned by a workflow cancel trace_id=%s state=%s",
-                                  result.trace_id, result.state.value)
+            workflow.logger.error("result publication abandoned by a workflow cancel",
+                                  extra={"trace_id": result.trace_id, "state": result.state.value})
             return
-        workflow.logger.info("result published late trace_id=%s state=%s", result.trace_id, result.state.value)
+        workflow.logger.info("result published late", extra={"trace_id": result.trace_id, "state": result.state.value})
         self._show_details()
 
     def _show_details(self) -> None:

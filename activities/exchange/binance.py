@@ -32,7 +32,6 @@ and a few parameters, which :data:`_APIS` lists per market.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -54,10 +53,11 @@ from activities.exchange import (
     send_stamp_ms,
 )
 from activities.exchange import parse
+from quantum_trader import logs
 from quantum_trader.models import AlgoSnapshot, Market, OrderRequest, OrderSnapshot, ProtectiveOrder
 from quantum_trader.settings import Settings
 
-log = logging.getLogger(__name__)
+log = logs.activity_logger(__name__)
 
 # Error codes, as Binance documents them (the table in the module docstring).
 CODE_TOO_MANY_REQUESTS = -1003
@@ -235,7 +235,7 @@ class BinanceExchange:
             raise classify(error) from None
         client.REQUEST_RECVWINDOW = settings.recv_window_ms
         client.REQUEST_TIMEOUT = settings.exchange_timeout_seconds
-        log.info("exchange connected url=%s testnet=%s", settings.exchange_url or "binance", settings.binance_testnet)
+        log.info("exchange connected", extra={"url": settings.exchange_url or "binance", "testnet": settings.binance_testnet})
         return client
 
     async def close(self) -> None:

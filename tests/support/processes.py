@@ -10,7 +10,9 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from quantum_trader import logs
 from tests.support.eventually import eventually_sync
 
 VENV_BIN = Path(sys.executable).parent
@@ -28,6 +30,10 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
             return True
     except OSError:
         return False
+
+
+def _as_text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 @dataclass
@@ -93,3 +99,9 @@ class Proc:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def log_entries(self, msg: str | None = None, **fields: str) -> list[dict[str, Any]]:
+        """The entries of its log (either format), those with ``msg`` and ``fields`` if given
+        (compared as text: ``eager="true"``)."""
+        return [e for e in logs.entries(self.log_text())
+                if (msg is None or e["msg"] == msg) and all(_as_text(e.get(k)) == v for k, v in fields.items())]

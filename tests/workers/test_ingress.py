@@ -244,7 +244,7 @@ async def test_ingress_killed_between_start_and_ack_redelivered_refused_as_dupli
     restarted = ingress_proc(tmp_path, cfg.model_copy(update={"ingress_metrics_port": metrics_port}), "ingress-restart").start()
     try:
         await eventually(lambda: _no_pending(stream_redis), timeout=30, what="the redelivered entry acked")
-        await eventually(lambda: f"DUPLICATE_SKIP trace_id={tid}" in restarted.log_text(), timeout=10, what="DUPLICATE_SKIP in the log")
+        await eventually(lambda: restarted.log_entries("DUPLICATE_SKIP", trace_id=tid), timeout=10, what="DUPLICATE_SKIP in the log")
         exposition = await eventually(lambda: _exposition_with(metrics_port, "quantum_ingress_acked_total 1.0"), timeout=10,
                                       what="the restarted ingress to count its ack")
         assert "quantum_ingress_duplicates_total 1.0" in exposition
@@ -335,13 +335,12 @@ async def test_worker_running_the_ingress_starts_intents_eagerly_and_fills_them(
             result = await client.get_workflow_handle(tid, result_type=IntentResult).result()
             assert result.state is IntentState.FILLED
             assert len(await paper.orders_for(client_order_id(tid))) == 1
-        log = worker.log_text()
         for tid in tids:
-            assert f"intent started trace_id={tid} " in log and "eager=true" in _line_with(log, f"trace_id={tid} run_id=")
+            assert len(worker.log_entries("intent started", trace_id=tid, eager="true")) == 1
     finally:
         worker.stop()
     assert worker.popen is not None and worker.popen.returncode == 0
-    assert "eager=false" not in worker.log_text()
+    assert worker.log_entries("intent started", eager="false") == []
 
 
 async def test_worker_running_the_ingress_exits_when_the_ingress_fails(
@@ -358,10 +357,6 @@ async def test_worker_running_the_ingress_exits_when_the_ingress_fails(
         worker.stop()
     assert worker.popen is not None and worker.popen.returncode not in (0, None)
     assert "WRONGTYPE" in worker.log_text()
-
-
-def _line_with(text: str, needle: str) -> str:
-    return next(line for line in text.splitlines() if needle in line)
 
 
 # -- outages ---------------------------------------------------------------------------------

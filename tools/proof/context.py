@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import secrets
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import Any
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from quantum_trader import constants
+from quantum_trader import constants, logs
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import IntentResult, IntentStatus
 from quantum_trader.settings import Settings
@@ -176,14 +175,14 @@ class ProofContext:
         return counts
 
     async def duplicate_skips(self, trace_id: str, at_least: int, timeout: float = 30.0) -> int:
-        """``DUPLICATE_SKIP trace_id=<trace_id>`` lines in the ingress log(s)."""
-        pattern = re.compile(rf"DUPLICATE_SKIP trace_id={re.escape(trace_id)}\b")
+        """``DUPLICATE_SKIP`` lines of ``trace_id`` in the ingress log(s)."""
         deadline = time.monotonic() + timeout
         while True:
             found = 0
             for path in (self.h.home / "logs").glob("ingress*.log"):
                 with contextlib.suppress(OSError):
-                    found += len(pattern.findall(path.read_text(errors="replace")))
+                    found += sum(e["msg"] == "DUPLICATE_SKIP" and e.get("trace_id") == trace_id
+                                 for e in logs.entries(path.read_text(errors="replace")))
             if found >= at_least or time.monotonic() > deadline:
                 return found
             await asyncio.sleep(0.3)

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import signal
 import subprocess
 from typing import Any
 
-from quantum_trader import constants
+from quantum_trader import constants, logs
 from quantum_trader.states import IntentState
 from tools.harness import kill_group
 from tools.proof.context import ORDER_PATH, ProofContext, quantum_trader_command, text, until
@@ -113,7 +112,8 @@ async def crash_an_ingress(proof: ProofContext, source: str) -> tuple[dict[str, 
                 break
         if popen.returncode != -signal.SIGKILL:
             raise RuntimeError(f"the crashing ingress did not crash (exit {popen.poll()}); see {log_path}")
-        started = re.findall(r"after starting trace_id=(\S+)", log_path.read_text(errors="replace"))
+        started = [e["trace_id"] for e in logs.entries(log_path.read_text(errors="replace"))
+                   if e["msg"].startswith("test hook: killing the ingress") and "trace_id" in e]
         pending = await _pending_of(proof, consumer)
         return {"consumer": consumer, "pid": popen.pid, "trace_id": started[-1], "pending": pending}, traces
     finally:
