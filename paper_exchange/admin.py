@@ -125,7 +125,7 @@ async def price(request: web.Request, ex: PaperExchange) -> Any:
     if not isinstance(hold, bool):
         raise AdminError("hold must be true or false")
     fills = ex.set_price(symbol, value, hold)
-    log.info("price_set symbol=%s price=%s hold=%s fills=%d", symbol, value, hold, fills)
+    log.info("price set", extra={"symbol": symbol, "price": fmt(value), "hold": hold, "fills": fills})
     return {"symbol": symbol, "price": fmt(value), "hold": hold, "fills": fills}
 
 
@@ -194,7 +194,7 @@ async def config(request: web.Request, ex: PaperExchange) -> Any:
         engine.spread = spread
     if "clock_offset_ms" in body:
         ex.clock_offset_ms = _clock_offset(body["clock_offset_ms"])
-    log.info("config_changed keys=%s", ",".join(sorted(body)))
+    log.info("config changed", extra={"keys": ",".join(sorted(body))})
     return _config_view(ex)
 
 
@@ -247,10 +247,10 @@ async def arm_fault(request: web.Request, ex: PaperExchange) -> Any:
         fault = ex.faults.arm(body)
     except FaultSpecError as error:
         raise AdminError(str(error)) from None
-    log.info(
-        "fault_armed id=%s kind=%s path=%s method=%s count=%s duration_ms=%s",
-        fault.id, fault.kind, fault.path, fault.method, fault.remaining, fault.duration_ms,
-    )
+    log.info("fault armed", extra={
+        "fault_id": fault.id, "kind": fault.kind, "path": fault.path, "method": fault.method, "count": fault.remaining,
+        "duration_ms": fault.duration_ms,
+    })
     return ex.faults.describe(fault)
 
 
@@ -262,7 +262,7 @@ async def list_faults(request: web.Request, ex: PaperExchange) -> Any:
 @handler
 async def clear_faults(request: web.Request, ex: PaperExchange) -> Any:
     cleared = ex.faults.clear()
-    log.info("faults_cleared count=%d", cleared)
+    log.info("faults cleared", extra={"count": cleared})
     return {"cleared": cleared}
 
 

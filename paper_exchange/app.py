@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -25,6 +26,9 @@ from paper_exchange.state import PaperExchange
 log = logging.getLogger("paper_exchange")
 EXCHANGE = admin.EXCHANGE
 JSON = "application/json"
+ADMIN_PREFIX = "/_paper/"
+# The request's client order (or algo) ID, kept on the request for its log line.
+CLIENT_IDS = "client_ids"
 
 
 def _dump(data: Any) -> str:
@@ -81,6 +85,7 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange, later:
         usage = ex.limiter.charge(now, route.weight, route.is_order)
         query = request.rel_url.raw_query_string
         params = _params(query, body)
+        request[CLIENT_IDS] = _client_ids(params)
         if route.signed:
             ex.credentials.authenticate(request.headers.get("X-MBX-APIKEY"))
             ex.credentials.verify(query, body, params.values, now, ex.config.max_recv_window_ms)
@@ -88,10 +93,8 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange, later:
             # Accepted: from here on nothing checks the timestamp again.
             run = functools.partial(_run_deferred, ex, route, params, request.method, request.path)
             ex.defer(request.method, request.path, later.delay_ms, run)
-            log.info(
-                "request_deferred method=%s path=%s delay_ms=%d client_id=%s",
-                request.method, request.path, later.delay_ms, _client_id(params),
-            )
+            log.info("request deferred", extra={
+                "method": request.method, "path": request.path, "delay_ms": later.delay_ms, **_client_ids(params)})
             return await _drop(request, later)
         result = route.handler(ex, params)
         ex.commit()
@@ -100,25 +103,28 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange, later:
         ex.commit()
         return error_response(error, usage)
     except Exception:  # noqa: BLE001 - one request must never take the exchange down
-        log.exception("request_failed method=%s path=%s", request.method, request.path)
+        log.exception("request failed", extra={"method": request.method, "path": request.path})
         ex.commit()
         return error_response(ApiError(errors.UNKNOWN, "An unknown error occurred while processing the request.", 500))
 
 
-def _client_id(params: Params) -> str | None:
-    return params.get("newClientOrderId") or params.get("clientAlgoId")
+def _client_ids(params: Params) -> dict[str, str]:
+    """The client order or algo ID a request names, as log fields."""
+    ids = {"client_order_id": params.get("origClientOrderId") or params.get("newClientOrderId"),
+           "client_algo_id": params.get("clientAlgoId")}
+    return {name: value for name, value in ids.items() if value}
 
 
 def _run_deferred(ex: PaperExchange, route: Route, params: Params, method: str, path: str) -> None:
     """Process a request an ``execute_later`` fault accepted earlier; its answer goes nowhere."""
-    client_id = _client_id(params)
+    fields = {"method": method, "path": path, **_client_ids(params)}
     try:
         route.handler(ex, params)
-        log.info("deferred_executed method=%s path=%s client_id=%s", method, path, client_id)
+        log.info("deferred request executed", extra=fields)
     except ApiError as error:
-        log.info("deferred_refused method=%s path=%s client_id=%s code=%d msg=%s", method, path, client_id, error.code, error.msg)
+        log.info("deferred request refused", extra={**fields, "code": error.code, "error": error.msg})
     except Exception:  # noqa: BLE001 - one request must never take the exchange down
-        log.exception("deferred_failed method=%s path=%s client_id=%s", method, path, client_id)
+        log.exception("deferred request failed", extra=fields)
     ex.commit()
 
 
@@ -166,7 +172,7 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
         fault = selected.fault
         if fault is None:
             return await _process(request, route, ex)
-        log.info("fault_applied id=%s kind=%s method=%s path=%s", fault.id, fault.kind, request.method, request.path)
+        log.info("fault applied", extra={"fault_id": fault.id, "kind": fault.kind, "method": request.method, "path": request.path})
         if fault.kind == faults.DOWN:
             return await _drop(request, fault)
         if fault.kind == faults.EXECUTE_LATER:
@@ -196,7 +202,29 @@ async def _ticker(ex: PaperExchange) -> None:
         try:
             ex.tick()
         except Exception:  # noqa: BLE001 - the walk must keep going
-            log.exception("tick_failed")
+            log.exception("tick failed")
+
+
+@web.middleware
+async def request_log(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """One line per request: method, path, status, duration and the client order ID it
+    names; never the query, the body or the headers (signature, API key). Admin requests
+    log at DEBUG (each admin action logs its own line)."""
+    started = time.perf_counter()
+    status: int | None = None
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    finally:
+        level = logging.DEBUG if request.path.startswith(ADMIN_PREFIX) else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(level, "request" if status is not None else "request dropped", extra={
+                "method": request.method, "path": request.path, "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1), **request.get(CLIENT_IDS, {})})
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
@@ -211,7 +239,7 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: PaperExchangeConfig) -> web.Application:
     """A ready-to-run application; its state lives in ``app[EXCHANGE]``."""
-    app = web.Application(client_max_size=config.max_body_bytes)
+    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[request_log])
     app[EXCHANGE] = PaperExchange(config)
     admin.add_routes(app)
     for route in (*spot.ROUTES, *futures.ROUTES):

@@ -21,13 +21,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from paper_exchange import logs
 from paper_exchange.admin_client import SyncPaperAdmin
 from paper_exchange.app import create_app
 from paper_exchange.config import PaperExchangeConfig
 from paper_exchange.decimals import to_decimal
 from paper_exchange.faults import KINDS, RESPOND_MODES
 from paper_exchange.symbols import DEFAULT_SYMBOLS, split_symbol
+from quantum_trader import logs
+from quantum_trader.settings import Settings
 
 log = logging.getLogger("paper_exchange")
 DEFAULT_PORT = 8900
@@ -95,10 +96,10 @@ def _add_admin_actions(actions: argparse._SubParsersAction) -> None:  # type: ig
     action("clear-faults", "disarm every fault")
 
 
-def run(args: argparse.Namespace, settings: object) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action is not None:
         return run_admin_action(args, _admin_url(args, settings))
-    logs.configure(args.log_level or getattr(settings, "log_level", "INFO"))
+    logs.configure(settings, "exchange", level=args.log_level)
     config = build_config(args, settings)
     asyncio.run(serve(config))
     return 0
@@ -204,15 +205,10 @@ async def serve(config: PaperExchangeConfig, ready: asyncio.Event | None = None)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    log.info(
-        "listening host=%s port=%d state_file=%s symbols=%s tick_ms=%d seed=%d",
-        config.host,
-        config.port,
-        config.state_file or "-",
-        ",".join(config.symbols),
-        config.tick_ms,
-        config.seed,
-    )
+    log.info("listening", extra={
+        "host": config.host, "port": config.port, "state_file": config.state_file, "symbols": ",".join(config.symbols),
+        "tick_ms": config.tick_ms, "seed": config.seed,
+    })
     if ready is not None:
         ready.set()
     await stop.wait()

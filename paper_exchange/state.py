@@ -67,13 +67,10 @@ class PaperExchange:
             snapshot = self.store.load()
             if snapshot is not None:
                 self._restore(snapshot)
-                log.info(
-                    "state_restored file=%s orders=%d algo_orders=%d trades=%d",
-                    config.state_file,
-                    len(snapshot.orders),
-                    len(snapshot.algos),
-                    len(snapshot.trades),
-                )
+                log.info("state restored", extra={
+                    "file": config.state_file, "orders": len(snapshot.orders), "algo_orders": len(snapshot.algos),
+                    "trades": len(snapshot.trades),
+                })
             else:
                 self.commit()
 
