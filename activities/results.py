@@ -102,10 +102,8 @@ class ResultActivities:
         )
         entry_id = entry.decode() if isinstance(entry, bytes) else entry
         if entry_id:  # first publication of this trace_id: count the intent once
-            metrics.count("quantum_intents_terminal", "Intents that reached a terminal state", state=result.state.value)
-            metrics.observe_duration(
-                "quantum_intent_duration", "Time from intent start to its terminal state", result.ended_at - result.started_at
-            )
+            metrics.count(metrics.INTENTS_TERMINAL, state=result.state.value)
+            metrics.observe_duration(result.ended_at - result.started_at)
         log.info("TERMINAL STATE: %s | %s %s | trace_id=%s reason=%r published=%s",
                  result.state.value, result.symbol, result.side.value, result.trace_id, result.reason, bool(entry_id))
         return entry_id or None
