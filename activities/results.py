@@ -102,10 +102,8 @@ class ResultActivities:
         )
         entry_id = entry.decode() if isinstance(entry, bytes) else entry
         if entry_id:  # first publication of this trace_id: count the intent once
-            metrics.count("quantum_intents_terminal", "Intents that reached a terminal state", state=result.state.value)
-            metrics.observe_duration(
-                "quantum_intent_duration", "Time from intent start to its terminal state", result.ended_at - result.started_at
-            )
+            metrics.count(metrics.INTENTS_TERMINAL, state=result.state.value)
+            metrics.observe_duration(result.ended_at - result.started_at)
         log.info("terminal state %s", result.state.value, extra={
             "trace_id": result.trace_id, "state": result.state, "symbol": result.symbol, "side": result.side,
             "reason": result.reason, "published": bool(entry_id)})

@@ -110,7 +110,7 @@ class TradingActivities:
     @activity.defn
     async def place_order(self, order: OrderRequest) -> PlacementResult:
         """Place the order exactly once, adopting it if an earlier attempt already did."""
-        metrics.count("quantum_placement_attempts", "Order placement attempts", market=order.market.value)
+        metrics.count(metrics.PLACEMENT_ATTEMPTS, market=order.market.value)
 
         def waiting(wait_ms: int) -> None:
             log.info("placement waiting for earlier request to expire",
@@ -131,7 +131,7 @@ class TradingActivities:
                 mismatch=lambda found: not_the_order(order, found, any_quantity=earlier_run),
             )
             if adopted:
-                metrics.count("quantum_orders_adopted", "Placements that found their order already at the exchange")
+                metrics.count(metrics.ORDERS_ADOPTED)
                 snapshot = await self._exchange.fees(order, snapshot)
         except ExchangeError as error:
             log.warning("placement attempt failed",
@@ -189,7 +189,7 @@ class TradingActivities:
         placement may have been in flight, that it can no longer appear.
         """
         order = request.order
-        metrics.count("quantum_reconciliations", "Order cancellations and reconciliations at the exchange")
+        metrics.count(metrics.RECONCILIATIONS)
         final = await reconcile(
             self._exchange, lambda: self._cancel_or_lookup(request), request.may_be_in_flight, request.order.earlier_run
         )

@@ -20,7 +20,7 @@ MAKEFILE = (ROOT / "Makefile").read_text()
 MAKE_TARGETS = set(re.findall(r"^([a-z][a-z-]*):", MAKEFILE, flags=re.MULTILINE))
 README_MAX_LINES = 200
 # Top-level folders of this repository: a name starting with one of them is a repository path.
-TOP_DIRS = ("quantum_trader", "workflows", "activities", "workers", "tools", "bench", "paper_exchange", "tests", "docs")
+TOP_DIRS = ("quantum_trader", "workflows", "activities", "workers", "tools", "bench", "paper_exchange", "tests", "docs", "deploy")
 # QT_* variables the docs may name that are test switches, not settings.
 TEST_SWITCHES = ("QT_RECORD_HISTORIES", "QT_FUZZ_EXAMPLES")
 

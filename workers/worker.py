@@ -16,10 +16,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities import metrics
 from activities.exchange import FuturesExchange
 from activities.exchange.binance import BinanceExchange
 from activities.futures import FuturesActivities
@@ -134,10 +136,12 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
     runtime = metrics_runtime(settings)
     client = await connect(settings, **({"runtime": runtime} if runtime else {}))
+    meter = runtime.metric_meter if runtime is not None else MetricMeter.noop
     if runtime is not None:
+        metrics.start_at_zero(meter)
         log.info("worker metrics", extra={"url": f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"})
     await prepare(client, settings)
-    gateway = BinanceExchange(settings)
+    gateway = BinanceExchange(settings, meter)
     redis = redis_client(settings)
     worker = build_worker(client, settings, gateway, redis, **options)
     stop = asyncio.Event()

@@ -40,6 +40,9 @@ from typing import Any
 import aiohttp
 from binance import AsyncClient
 from binance.exceptions import BinanceAPIException, BinanceRequestException
+from temporalio.common import MetricMeter
+
+from activities import metrics
 
 from activities.exchange import (
     DuplicateOrder,
@@ -85,6 +88,7 @@ NOT_FOUND_CODES = frozenset({CODE_NO_SUCH_ORDER})
 NOTHING_TO_CANCEL_CODES = frozenset({CODE_CANCEL_REJECTED, CODE_NO_SUCH_ORDER})
 
 RULES_MAX_AGE_SECONDS = 300.0
+USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"  # on every REST response, errors included
 
 
 def classify(error: BaseException) -> ExchangeError:
@@ -196,11 +200,14 @@ def _plain(value: Decimal) -> str:
 
 class BinanceExchange:
     """python-binance ``AsyncClient`` for one worker, created on first use; an
-    :class:`activities.exchange.FuturesExchange`."""
+    :class:`activities.exchange.FuturesExchange`. With ``meter`` (the worker's), it exports
+    the request weight of the last response and counts 429 and 418 refusals."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, meter: MetricMeter = MetricMeter.noop) -> None:
         self._settings = settings
         self._client: AsyncClient | None = None
+        self._used_weight = metrics.used_weight(meter)
+        self._throttled = metrics.counter(meter, metrics.EXCHANGE_THROTTLED)
         self._lock = asyncio.Lock()
         # market -> (monotonic time read, rules by symbol)
         self._rules: dict[Market, tuple[float, dict[str, SymbolRules]]] = {}
@@ -246,11 +253,23 @@ class BinanceExchange:
     async def _call(self, method: str, **params: Any) -> Any:
         client = await self.client()
         try:
-            return await getattr(client, method)(**params)
+            result = await getattr(client, method)(**params)
         except (BinanceAPIException, BinanceRequestException, asyncio.TimeoutError, aiohttp.ClientError, OSError) as error:
-            if isinstance(error, BinanceAPIException) and error.code == CODE_TIMESTAMP:
-                await self._resync_clock(client)
+            if isinstance(error, BinanceAPIException):
+                self._observe(error.response, error.status_code)
+                if error.code == CODE_TIMESTAMP:
+                    await self._resync_clock(client)
             raise classify(error) from None
+        self._observe(client.response, None)
+        return result
+
+    def _observe(self, response: Any, status: int | None) -> None:
+        """The weight the exchange reports having used, and a rate-limit or ban refusal."""
+        if status in (418, 429):
+            self._throttled.add(1, {"status": str(status)})
+        weight = (getattr(response, "headers", None) or {}).get(USED_WEIGHT_HEADER)
+        if weight is not None and weight.isdigit():
+            self._used_weight.set(int(weight))
 
     async def _call_unless(self, codes: frozenset[int], method: str, **params: Any) -> Any | None:
         """``_call``, with ``None`` for a rejection carrying one of ``codes``."""
