@@ -29,7 +29,7 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 from workflows import details
-from workflows.steps import cause_message, close_position, exchange_step, watch_backoff
+from workflows.steps import WatchHealth, cause_message, close_position, exchange_step
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         ProtectionWatch,
         ProtectiveOrder,
     )
-    from quantum_trader.states import AlgoStatus, Attention, ProtectionState
+    from quantum_trader.states import AlgoStatus, ProtectionState
     from quantum_trader.visibility import SIDE, SYMBOL, TRADE_STATE
     from workflows.policies import (
         HEARTBEAT_TIMEOUT,
@@ -70,8 +70,7 @@ class ProtectionWorkflow:
         self._close_snapshot: OrderSnapshot | None = None
         self._close_failed = False
         # Set while the exchange keeps us from seeing the protective orders (TradeState NEEDS_ATTENTION).
-        self._attention: str | None = None
-        self._watch_failures = 0
+        self._health = WatchHealth()
 
     @workflow.run
     async def run(self, plan: ProtectionPlan) -> ProtectionStatus:
@@ -104,7 +103,7 @@ class ProtectionWorkflow:
             await self._watch()
         self._state = ProtectionState.CLOSE_FAILED if self._close_failed else ProtectionState.CLOSED
         self._reason, self._finished = reason, True
-        self._attention = None
+        self._health.attention = None
         workflow.upsert_search_attributes([TRADE_STATE.value_set(self._state.value)])
         self._show_details()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -180,15 +179,11 @@ class ProtectionWorkflow:
         request ends the wait at once)."""
         plan = self._plan
         assert plan is not None
-        self._watch_failures += 1
-        why = cause_message(error)
-        if self._attention is None:
-            workflow.upsert_search_attributes([TRADE_STATE.value_set(Attention.NEEDS_ATTENTION.value)])
-        self._attention = f"protective orders not seen at the exchange for {self._watch_failures} watch(es): {why}"
+        delay = self._health.failed("protective orders", error)
         self._show_details()
-        delay = watch_backoff(self._watch_failures, error)
         workflow.logger.warning("protection not seen", extra={
-            "trace_id": plan.trace_id, "failures": self._watch_failures, "backoff_s": round(delay.total_seconds()), "error": why})
+            "trace_id": plan.trace_id, "failures": self._health.failures, "backoff_s": round(delay.total_seconds()),
+            "error": cause_message(error)})
         try:
             await workflow.wait_condition(lambda: self._close is not None, timeout=delay, timeout_summary="back off after a failed watch")
         except asyncio.TimeoutError:
@@ -196,12 +191,8 @@ class ProtectionWorkflow:
 
     def _seen(self) -> None:
         """A watch answered: the exchange shows us the protective orders again."""
-        self._watch_failures = 0
-        if self._attention is None:
-            return
-        self._attention = None
-        workflow.upsert_search_attributes([TRADE_STATE.value_set(self._state.value)])
-        self._show_details()
+        if self._health.answered(self._state.value):
+            self._show_details()
 
     async def _after_fire(self, index: int) -> str:
         """One protective order fired: cancel the others, close what its fill left open."""
@@ -286,6 +277,6 @@ class ProtectionWorkflow:
                 close=self._close,
                 close_snapshot=self._close_snapshot,
                 reason=self._reason,
-                attention=self._attention,
+                attention=self._health.attention,
             )
         )

@@ -15,6 +15,8 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
     from quantum_trader.models import ClosePositionRequest, CloseResult, OrderRequest, Side
+    from quantum_trader.states import Attention
+    from quantum_trader.visibility import TRADE_STATE
     from workflows.policies import EXCHANGE_RETRY, HEARTBEAT_TIMEOUT, RECONCILE_WINDOW, WATCH_BACKOFF, WATCH_BACKOFF_MAX
 
 T = TypeVar("T")
@@ -103,3 +105,31 @@ def watch_backoff(failures: int, error: ActivityError) -> timedelta:
             delay = max(delay, cause.next_retry_delay)
         cause = getattr(cause, "cause", None)
     return delay
+
+
+class WatchHealth:
+    """How a follow loop's watches are going: failures in a row, and the NEEDS_ATTENTION they
+    raise (the TradeState search attribute and a line in the Web UI details) until a watch
+    answers again. Both follow loops keep one; a trade intent carries it across continue-as-new."""
+
+    def __init__(self, failures: int = 0, attention: str | None = None) -> None:
+        self.failures = failures
+        self.attention = attention
+
+    def failed(self, what: str, error: ActivityError) -> timedelta:
+        """A watch of ``what`` failed for its whole window: raise NEEDS_ATTENTION (once) and
+        return how long to back off."""
+        self.failures += 1
+        if self.attention is None:
+            workflow.upsert_search_attributes([TRADE_STATE.value_set(Attention.NEEDS_ATTENTION.value)])
+        self.attention = f"{what} not seen at the exchange for {self.failures} watch(es): {cause_message(error)}"
+        return watch_backoff(self.failures, error)
+
+    def answered(self, state: str) -> bool:
+        """A watch answered: clear NEEDS_ATTENTION, showing ``state`` again; True if it was raised."""
+        self.failures = 0
+        if self.attention is None:
+            return False
+        self.attention = None
+        workflow.upsert_search_attributes([TRADE_STATE.value_set(state)])
+        return True

@@ -29,7 +29,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 
 from workflows import details
 from workflows.saga import ProtectionSaga
-from workflows.steps import cause_message, exchange_step, shielded, watch_backoff
+from workflows.steps import WatchHealth, cause_message, exchange_step, shielded
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
         TradeDecision,
         WatchRequest,
     )
-    from quantum_trader.states import Attention, Cause, IntentState, OrderStatus, outcome, transition
+    from quantum_trader.states import Cause, IntentState, OrderStatus, outcome, transition
     from workflows.policies import (
         APPROVE_TIMEOUT,
         APPROVE_WINDOW,
@@ -92,8 +92,7 @@ class TradeIntentWorkflow:
         self._deadline: datetime | None = None
         self._history: list[tuple[IntentState, datetime]] = []
         # Set while the exchange keeps us from seeing the order (TradeState NEEDS_ATTENTION).
-        self._attention: str | None = None
-        self._watch_failures = 0
+        self._health = WatchHealth()
         # USD-M only, once approved.
         self._futures: FuturesApproval | None = None
         self._saga: ProtectionSaga | None = None
@@ -364,16 +363,11 @@ class TradeIntentWorkflow:
     async def _unseen(self, error: ActivityError, until: datetime) -> None:
         """A watch failed for its whole window: show NEEDS_ATTENTION, then back off."""
         assert self._order is not None
-        self._watch_failures += 1
-        why = cause_message(error)
-        if self._attention is None:
-            workflow.upsert_search_attributes([TRADE_STATE.value_set(Attention.NEEDS_ATTENTION.value)])
-        self._attention = f"order {self._order.client_order_id} not seen at the exchange for {self._watch_failures} watch(es): {why}"
+        delay = min(self._health.failed(f"order {self._order.client_order_id}", error), until - workflow.now())
         self._show_details()
-        delay = min(watch_backoff(self._watch_failures, error), until - workflow.now())
         workflow.logger.warning("order not seen", extra={
             "trace_id": self._order.trace_id, "client_order_id": self._order.client_order_id,
-            "failures": self._watch_failures, "backoff_s": round(delay.total_seconds()), "error": why,
+            "failures": self._health.failures, "backoff_s": round(delay.total_seconds()), "error": cause_message(error),
         })
         if delay <= timedelta(0):
             return
@@ -384,12 +378,8 @@ class TradeIntentWorkflow:
 
     def _seen(self) -> None:
         """A watch answered: the exchange shows us the order again."""
-        self._watch_failures = 0
-        if self._attention is None:
-            return
-        self._attention = None
-        workflow.upsert_search_attributes([TRADE_STATE.value_set(self._state.value)])
-        self._show_details()
+        if self._health.answered(self._state.value):
+            self._show_details()
 
     # --- continue-as-new -----------------------------------------------------------------
 
@@ -419,8 +409,8 @@ class TradeIntentWorkflow:
             started=self._started,
             deadline=self._deadline,
             history=self._history,
-            attention=self._attention,
-            watch_failures=self._watch_failures,
+            attention=self._health.attention,
+            watch_failures=self._health.failures,
         )
         workflow.logger.info("intent continues as new", extra={
             "trace_id": decision.trace_id, "history_length": workflow.info().get_current_history_length()})
@@ -432,7 +422,7 @@ class TradeIntentWorkflow:
         self._approval, self._order, self._snapshot = carried.approval, carried.order, carried.snapshot
         self._attempts, self._started, self._deadline = carried.attempts, carried.started, carried.deadline
         self._history = list(carried.history)
-        self._attention, self._watch_failures = carried.attention, carried.watch_failures
+        self._health = WatchHealth(carried.watch_failures, carried.attention)
         if carried.futures is not None:
             self._futures = carried.futures
             self._saga = ProtectionSaga(decision, carried.futures, on_change=self._show_details, on_failure=self._note_reason)
@@ -500,7 +490,7 @@ class TradeIntentWorkflow:
         self._reason = reason
 
     def _finish(self, state: IntentState, reason: str) -> IntentResult:
-        self._attention = None  # the end state says it all from here
+        self._health.attention = None  # the end state says it all from here
         self._move(state, reason)
         self._finished = True
         decision, snapshot = self._decision, self._snapshot
@@ -591,7 +581,7 @@ class TradeIntentWorkflow:
                 deadline=self._deadline,
                 cancel=self._cancel,
                 reason=self._reason,
-                attention=self._attention,
+                attention=self._health.attention,
                 leverage=self._futures.leverage if self._futures else None,
                 protection=saga.orders if saga else (),
                 protection_placed=saga.placed if saga else (),
