@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[dev,test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -20,7 +20,7 @@ test: $(STAMP)
 
 # The slow tests: proof checks seen to fail with their protection removed, the bench smoke run.
 test-slow: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,test,bench]'
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
 demo: $(STAMP)
@@ -35,7 +35,7 @@ chaos: $(STAMP)
 
 # a (Temporal ceiling), b (original streams design) and c (this system): table, JSON, PNG.
 bench: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,test,bench]'
 	$(BIN)/quantum-trader bench $(BENCH_ARGS)
 
 bench-exchange: $(STAMP)
