@@ -103,6 +103,11 @@ async def test_tracing_set_without_opentelemetry_is_one_line_and_exit_2(settings
             str(VENV_BIN / "python"), "-c", hide, *command,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
         )
-        out, err = await asyncio.wait_for(process.communicate(), 60)
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+        finally:
+            if process.returncode is None:  # it started instead of refusing: leave nothing behind
+                process.kill()
+                await process.wait()
         assert process.returncode == 2, (command, out, err)
         assert err.decode().strip().splitlines() == [f"quantum-trader {command[0]}: {NOT_INSTALLED}"], err
