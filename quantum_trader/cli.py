@@ -15,7 +15,9 @@ import sys
 
 from pydantic import ValidationError
 
+from quantum_trader import tracing
 from quantum_trader.codec import CodecError
+from quantum_trader.tracing import TracingNotInstalled
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -90,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CommandError, CodecError) as error:
         print(f"quantum-trader {args.command}: {error}", file=sys.stderr)
         return 1
+    except TracingNotInstalled as error:
+        print(f"quantum-trader {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 def entry() -> None:
@@ -101,6 +106,7 @@ def entry() -> None:
     ``main`` returns, so the process flushes its output and exits with that code.
     """
     code = main()
+    tracing.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     logging.shutdown()

@@ -114,6 +114,14 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Log level (`DEBUG`, `INFO`, `WARNING`, `ERROR`).")
     log_json: bool = Field(default=False, description="Log JSON lines instead of key=value lines.")
 
+    # Tracing (pip install '.[otel]')
+    otel_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="OpenTelemetry collector's OTLP/HTTP URL (e.g. `http://127.0.0.1:4318`): the worker, ingress and commands trace every intent there. Unset: no tracing.",
+    )
+    otel_service_name: str = Field(default="quantum-trader", min_length=1, description="`service.name` of this process's spans.")
+
     # Ingress (quantum-trader ingress)
     ingress_group_start_id: str = Field(
         default="$", pattern=r"^(\$|0|\d+-\d+)$", description="Where a newly created consumer group starts: '$' (new events) or '0' (the whole stream)."

@@ -18,7 +18,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from google.protobuf.duration_pb2 import Duration
 
-from quantum_trader import constants, visibility
+from quantum_trader import constants, tracing, visibility
 from quantum_trader.codec import CodecError, EncryptionCodec, parse_keys
 from quantum_trader.models import IntentResult, TradeDecision
 from quantum_trader.settings import Settings
@@ -66,8 +66,10 @@ def payload_codec(settings: Settings) -> EncryptionCodec:
 
 
 async def connect(settings: Settings, **kwargs) -> Client:  # noqa: ANN003 - passed to Client.connect
-    """A client with the project's data converter, TLS and API key from settings."""
+    """A client with the project's data converter, TLS and API key from settings, and the
+    tracing interceptor when ``QT_OTEL_ENDPOINT`` is set (workers built on it trace too)."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    kwargs.setdefault("interceptors", tracing.interceptors(settings))
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
@@ -134,22 +136,28 @@ class StartOutcome:
 
 
 async def start_intent(client: Client, decision: TradeDecision, settings: Settings) -> StartOutcome:
-    """Start the intent's workflow; a trace_id seen before is refused, not started again."""
-    try:
-        handle: WorkflowHandle[object, IntentResult] = await client.start_workflow(
-            constants.WORKFLOW_NAME,
-            decision,
-            id=decision.trace_id,
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=decision.summary(),
-            search_attributes=visibility.at_start(decision),
-            request_eager_start=True,
-            result_type=IntentResult,
-        )
-    except WorkflowAlreadyStartedError:
-        log.info("DUPLICATE_SKIP", extra={"trace_id": decision.trace_id})
-        return StartOutcome(trace_id=decision.trace_id, started=False)
+    """Start the intent's workflow; a trace_id seen before is refused, not started again.
+
+    With tracing on, the start runs inside the intent's span (attribute ``trace_id``),
+    the root of every span the intent makes."""
+    with tracing.intent_span(client, decision) as span:
+        try:
+            handle: WorkflowHandle[object, IntentResult] = await client.start_workflow(
+                constants.WORKFLOW_NAME,
+                decision,
+                id=decision.trace_id,
+                task_queue=settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=decision.summary(),
+                search_attributes=visibility.at_start(decision),
+                request_eager_start=True,
+                result_type=IntentResult,
+            )
+        except WorkflowAlreadyStartedError:
+            log.info("DUPLICATE_SKIP", extra={"trace_id": decision.trace_id})
+            if span is not None:
+                span.set_attribute("duplicate", True)
+            return StartOutcome(trace_id=decision.trace_id, started=False)
     # Set by the SDK from the start response (it has no public accessor yet).
     eager = bool(getattr(handle, "__temporal_eagerly_started", False))
     log.info("intent started", extra={"trace_id": decision.trace_id, "run_id": handle.result_run_id, "eager": eager})

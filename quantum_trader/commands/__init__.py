@@ -8,21 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from temporalio.client import Client, WorkflowExecutionDescription
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from quantum_trader.cli import CommandError
+from quantum_trader.commands import exits
+from quantum_trader.models import IntentResult
 from quantum_trader.settings import Settings
 from quantum_trader.visibility import TRADE_STATE
 
 QUERY_TIMEOUT_SECONDS = 10.0
 
 
+class StillRunning(CommandError):
+    """``--wait`` gave up at its ``--timeout``; the intent keeps running (exit code 3)."""
+
+
 def run_command(name: str, main: Callable[[], Awaitable[int]]) -> int:
     """Run an operator command's coroutine and return its exit code."""
-    return asyncio.run(main())  # type: ignore[arg-type]
+    try:
+        return asyncio.run(main())  # type: ignore[arg-type]
+    except StillRunning as error:
+        sys.stderr.write(f"quantum-trader {name}: {error}\n")
+        return exits.STILL_RUNNING
 
 
 async def temporal_client(settings: Settings) -> Client:
@@ -48,6 +59,18 @@ async def temporal_errors(trace_id: str | None = None) -> AsyncIterator[None]:
 async def describe(client: Client, trace_id: str) -> WorkflowExecutionDescription:
     async with temporal_errors(trace_id):
         return await client.get_workflow_handle(trace_id).describe()
+
+
+async def intent_result(client: Client, trace_id: str, timeout: float, still_running: str) -> IntentResult:
+    """The intent's end, waiting at most ``timeout`` seconds (then :class:`StillRunning`)."""
+    handle = client.get_workflow_handle(trace_id, result_type=IntentResult)
+    try:
+        async with temporal_errors(trace_id):
+            return await asyncio.wait_for(handle.result(), timeout)
+    except TimeoutError:
+        raise StillRunning(f"{trace_id} has not ended within {timeout:.0f}s; {still_running}") from None
+    except WorkflowFailureError as error:  # terminated or failed from outside: no end state
+        raise CommandError(f"{trace_id} ended without a result: {_first_line(error.cause or error)}") from None
 
 
 def is_running(description: WorkflowExecutionDescription) -> bool:

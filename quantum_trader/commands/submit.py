@@ -17,22 +17,28 @@ import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from quantum_trader import constants
 from quantum_trader.cli import CommandError
 from quantum_trader.ids import trace_id_conflict
-from quantum_trader.commands import run_command, temporal_client, temporal_errors
-from quantum_trader.models import IntentResult, TradeDecision
+from quantum_trader.commands import exits, intent_result, run_command, temporal_client, temporal_errors
+from quantum_trader.models import TradeDecision
 from quantum_trader.settings import Settings
+from quantum_trader.states import IntentState
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
 _FLAGS = ("trace_id", "symbol", "side", "quantity", "position_size_usd", "order_type", "price", "time_in_force",
           "ttl_seconds", "confidence", "market", "leverage", "source")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = exits.epilog(IntentState.FILLED) + "\n\nA trace_id that already has a workflow starts nothing: exit 0, or with --wait that intent's code."
     parser.add_argument("--json", dest="json_text", metavar="JSON", help="the decision as JSON; '-' reads stdin, '@FILE' a file")
     parser.add_argument("--trace-id", dest="trace_id", help="default: cli-<random>")
     parser.add_argument("--symbol")
@@ -48,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--leverage", type=int)
     parser.add_argument("--source", help="default: cli")
     parser.add_argument("--via", choices=("temporal", "stream"), default="temporal", help="start the workflow, or publish for the ingress")
-    parser.add_argument("--wait", action="store_true", help="--via temporal: wait for the intent to end and print its result")
+    parser.add_argument("--wait", action="store_true",
+                        help="--via temporal: wait for the intent to end (a duplicate's too), print its result and exit with its code")
     parser.add_argument("--timeout", type=float, default=300.0, help="with --wait: seconds to wait (default 300)")
 
 
@@ -62,14 +69,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     async def main() -> int:
-        started, result = await start(settings, decision, wait=args.wait, timeout=args.timeout)
-        if not started:
+        client = await temporal_client(settings)
+        started = await start(client, settings, decision)
+        if started:
+            sys.stdout.write(f"started {decision.trace_id}: {decision.summary()}\n")
+        elif args.wait:
+            sys.stdout.write(f"duplicate: {decision.trace_id} already has a workflow; nothing started, waiting for its result\n")
+        else:
             sys.stdout.write(f"duplicate: {decision.trace_id} already has a workflow; nothing started\n")
-            return 0
-        sys.stdout.write(f"started {decision.trace_id}: {decision.summary()}\n")
-        if result is not None:
-            sys.stdout.write(f"{result.state.value} {result.reason}".rstrip() + "\n")
-        return 0
+        if not args.wait:
+            return exits.OK
+        sys.stdout.flush()
+        result = await intent_result(client, decision.trace_id, args.timeout, "it keeps running")
+        sys.stdout.write(f"{result.state.value} {result.reason}".rstrip() + "\n")
+        return exits.for_end_state(result.state, IntentState.FILLED)
 
     return run_command("submit", main)
 
@@ -108,19 +121,12 @@ def _read_json(text: str) -> dict[str, Any]:
     return data
 
 
-async def start(settings: Settings, decision: TradeDecision, *, wait: bool, timeout: float) -> tuple[bool, IntentResult | None]:
+async def start(client: Client, settings: Settings, decision: TradeDecision) -> bool:
+    """Start the intent's workflow; False when its trace_id already has one."""
     from quantum_trader.temporal import start_intent
 
-    client = await temporal_client(settings)
     async with temporal_errors(decision.trace_id):
-        outcome = await start_intent(client, decision, settings)
-        if not outcome.started or not wait:
-            return outcome.started, None
-        handle = client.get_workflow_handle(decision.trace_id, result_type=IntentResult)
-        try:
-            return True, await asyncio.wait_for(handle.result(), timeout)
-        except TimeoutError:
-            raise CommandError(f"{decision.trace_id} has not ended within {timeout:.0f}s; it keeps running") from None
+        return (await start_intent(client, decision, settings)).started
 
 
 async def publish(settings: Settings, decision: TradeDecision) -> str:

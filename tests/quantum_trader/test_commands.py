@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants, wire
@@ -186,7 +187,8 @@ async def test_unreachable_temporal_is_one_line(settings: Settings, tmp_path: Pa
 
 async def test_stats_json_counts_intents_per_state(cli) -> None:  # noqa: ANN001
     tid = trace_id("cli-stats")
-    assert (await cli("submit", "--trace-id", tid, "--symbol", "BTCUSDT", "--side", "BUY", "--usd", "50", "--wait")).code == 0
+    # No confidence: the risk gate refuses it, and submit --wait exits with REJECTED's code.
+    assert (await cli("submit", "--trace-id", tid, "--symbol", "BTCUSDT", "--side", "BUY", "--usd", "50", "--wait")).code == 14
 
     async def counted() -> dict:
         run = await cli("stats", "--json")
@@ -197,3 +199,74 @@ async def test_stats_json_counts_intents_per_state(cli) -> None:  # noqa: ANN001
 
     report = await eventually(counted, what="stats to count the rejected intent")
     assert "group_lag" in report["ingress"] and "dead_letter_length" in report["ingress"]
+
+
+# -- exit codes: submit --wait and cancel --wait ----------------------------------------
+
+
+async def test_submit_wait_rejected_exits_14_below_the_confidence_gate_or_outside_the_symbols(cli) -> None:  # noqa: ANN001
+    low = await cli("submit", "--trace-id", trace_id("cli-low"), "--symbol", "BTCUSDT", "--side", "BUY", "--usd", "50",
+                    "--confidence", "0.1", "--wait")
+    assert low.code == 14, low
+    assert low.out.splitlines()[-1].startswith("REJECTED "), low
+    other = await cli("submit", "--trace-id", trace_id("cli-sym"), "--symbol", "ADAUSDT", "--side", "BUY", "--usd", "50",
+                      "--confidence", "0.9", "--wait")
+    assert other.code == 14, other
+    assert other.out.splitlines()[-1].startswith("REJECTED "), other
+
+
+async def test_cancel_wait_exits_0_and_the_waiting_submit_exits_12(cli, paper: PaperAdmin, client: Client) -> None:  # noqa: ANN001
+    tid = trace_id("cli-codes")
+    await paper.set_price(RESTING_SYMBOL, "150")
+    submit = asyncio.create_task(cli("submit", "--trace-id", tid, "--symbol", RESTING_SYMBOL, "--side", "BUY", "--quantity", "1",
+                                     "--type", "LIMIT", "--price", "100", "--ttl", "300", "--confidence", "0.9", "--wait"))
+    handle = client.get_workflow_handle(tid)
+
+    async def open_() -> bool:
+        try:
+            return (await handle.query("status", result_type=IntentStatus)).state is IntentState.OPEN
+        except RPCError:  # not started yet
+            return False
+
+    await eventually(open_, what=f"{tid} OPEN")
+    cancel = await cli("cancel", tid, "--wait")
+    assert cancel.code == 0, cancel
+    waited = await submit
+    assert waited.code == 12, waited
+    assert waited.out.splitlines() == [f"started {tid}: BUY 1 {RESTING_SYMBOL} LIMIT @100 conf=0.9", "CANCELLED cancelled by operator"], waited
+
+    # The same trace_id again: nothing starts, and --wait reports the existing intent's end.
+    again = await cli("submit", "--trace-id", tid, "--symbol", RESTING_SYMBOL, "--side", "BUY", "--quantity", "1",
+                      "--type", "LIMIT", "--price", "100", "--confidence", "0.9", "--wait")
+    assert again.code == 12, again
+    assert again.out.splitlines() == [f"duplicate: {tid} already has a workflow; nothing started, waiting for its result",
+                                      "CANCELLED cancelled by operator"], again
+    # Without --wait a duplicate start is still a success: the start was deduplicated.
+    deduplicated = await cli("submit", "--trace-id", tid, "--symbol", RESTING_SYMBOL, "--side", "BUY", "--quantity", "1",
+                             "--type", "LIMIT", "--price", "100", "--confidence", "0.9")
+    assert deduplicated.code == 0 and deduplicated.out.startswith(f"duplicate: {tid}"), deduplicated
+
+    # cancel --wait on an intent that has already ended exits with its end state's code.
+    ended = await cli("cancel", tid, "--wait")
+    assert ended.code == 0, ended
+    assert ended.out.strip() == f"intent {tid} already ended in state CANCELLED", ended
+
+
+async def test_cancel_wait_on_a_filled_intent_exits_10(cli) -> None:  # noqa: ANN001
+    tid = trace_id("cli-filled")
+    filled = await cli("submit", "--trace-id", tid, "--symbol", "BTCUSDT", "--side", "BUY", "--usd", "100", "--confidence", "0.9", "--wait")
+    assert filled.code == 0, filled
+    late = await cli("cancel", tid, "--wait")
+    assert late.code == 10, late
+    assert late.out.strip() == f"intent {tid} already ended in state FILLED" and late.err == "", late
+
+
+async def test_submit_wait_still_running_at_the_timeout_exits_3(cli, paper: PaperAdmin, client: Client) -> None:  # noqa: ANN001
+    tid = trace_id("cli-slow")
+    await paper.set_price(RESTING_SYMBOL, "150")
+    run = await cli("submit", "--trace-id", tid, "--symbol", RESTING_SYMBOL, "--side", "BUY", "--quantity", "1",
+                    "--type", "LIMIT", "--price", "100", "--ttl", "300", "--confidence", "0.9", "--wait", "--timeout", "1")
+    assert run.code == 3, run
+    assert run.out.splitlines() == [f"started {tid}: BUY 1 {RESTING_SYMBOL} LIMIT @100 conf=0.9"], run
+    assert run.err.strip() == f"quantum-trader submit: {tid} has not ended within 1s; it keeps running", run
+    await client.get_workflow_handle(tid).signal("cancel_order")
