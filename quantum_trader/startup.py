@@ -99,8 +99,10 @@ async def until_reachable(
             if left <= 0:
                 raise Unreachable(what, where, deadline.elapsed, reason) from None
             delay = min(backoff.next(), left)
-            log.warning("%s unreachable at start address=%s retry_in=%.1fs waited=%.0fs timeout=%.0fs error=%s",
-                        what, where, delay, deadline.elapsed, deadline.timeout, reason)
+            log.warning("unreachable at start", extra={
+                "service": what, "address": where, "retry_in_s": round(delay, 1),
+                "waited_s": round(deadline.elapsed), "timeout_s": deadline.timeout, "error": reason,
+            })
         if stop is None:
             await asyncio.sleep(delay)
         elif await _stopped(stop, delay):
