@@ -7,7 +7,9 @@ break the image. This test builds the image's install in a fresh virtualenv inst
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +73,17 @@ def test_every_command_answers_help_or_says_in_one_line_what_it_needs(image_venv
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"quantum-trader {command}: not part of this install"), lines[0]
+
+
+def test_worker_against_a_closed_port_fails_in_one_line(image_venv: Path, tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("QT_")}
+    env.update(QT_TEMPORAL_ADDRESS=address, QT_BINANCE_API_KEY="key", QT_BINANCE_API_SECRET="secret", QT_STARTUP_TIMEOUT_SECONDS="0")
+    done = subprocess.run(
+        [str(image_venv / "bin" / "quantum-trader"), "worker"], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"quantum-trader worker: Temporal unreachable at {address} after 0s: Connection refused"
