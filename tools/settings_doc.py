@@ -37,7 +37,7 @@ HEADER = """\
 Every process (worker, ingress, codec server, paper exchange, CLI) builds one typed `Settings`
 object (`quantum_trader/settings.py`) at start-up from `{prefix}*` environment variables and a
 `.env` file in the working directory, and nothing else reads the environment. An invalid value
-stops the process with one line: `quantum-trader: invalid settings: {prefix}<NAME>: <reason>`.
+stops the process (exit 2) with one line: `quantum-trader: invalid settings: {prefix}<NAME>: <reason>`.
 
 - A list is written as JSON: `{prefix}ALLOWED_SYMBOLS='["BTCUSDT","ETHUSDT"]'`.
 - A secret is a `SecretStr`: it never prints, and a log filter scrubs its value if one ever

@@ -9,7 +9,9 @@ this module, never to a venue's client library; Binance is one implementation
 every order under the client order ID it is given and find it again by that ID, make a
 request sent inside :func:`signed_at` carry exactly the stamp it is given (exchange time)
 and unable to execute after it plus ``in_flight_horizon_ms``, and say in
-``clock_offset_ms`` how far the exchange's clock is ahead of the worker's. Then construct it instead of ``BinanceExchange`` in
+``clock_offset_ms`` how far the exchange's clock is ahead of the worker's. The worker checks
+at start, through ``check_credentials`` and ``read_clock``, that the keys are taken and the
+clocks agree within ``recvWindow``. Then construct it instead of ``BinanceExchange`` in
 ``workers/worker.py`` (behind a setting when both must stay available).
 """
 
