@@ -48,7 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    require_keys(settings)
     logs.configure(settings, "worker")
     logs.temporal_context_in_fields()
     asyncio.run(
@@ -178,6 +177,7 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 
 
 async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
+    require_keys(settings)
     deadline = Deadline(settings.startup_timeout_seconds)
     runtime = metrics_runtime(settings)
     client = await connect_at_start(settings, deadline, **({"runtime": runtime} if runtime else {}))
