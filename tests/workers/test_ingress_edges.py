@@ -20,6 +20,7 @@ from temporalio.client import Client
 from quantum_trader import constants
 from quantum_trader.connections import redis_client
 from quantum_trader.ids import protection_workflow_id
+from quantum_trader.logs import entries
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect, ensure_search_attributes
 from tests.conftest import Stack
@@ -178,7 +179,7 @@ async def test_ingress_start_waits_for_temporal_then_one_line_exit_1(tmp_path: A
     assert proc.popen is not None and proc.popen.returncode == 1, lines
     assert "Traceback" not in proc.log_text()
     assert re.fullmatch(rf"quantum-trader ingress: Temporal unreachable at {address} after [12]s: Connection refused", lines[-1]), lines
-    assert any("level=WARNING" in line and f"address={address}" in line for line in lines[:-1]), lines
+    assert any(entry["msg"] == "unreachable at start" and entry["address"] == address for entry in entries(proc.log_text())), lines
 
 
 async def test_ingress_start_waits_for_redis_then_one_line_exit_1(stack: Stack, tmp_path: Any) -> None:

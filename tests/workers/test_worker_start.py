@@ -12,11 +12,18 @@ from pathlib import Path
 import pytest
 
 from paper_exchange.admin_client import PaperAdmin
+from quantum_trader.logs import entries
 from quantum_trader.settings import Settings
 from tests.conftest import Stack
 from tests.support.eventually import eventually
 from tests.support.processes import Proc, free_port
 from tests.support.stack import TEST_API_KEY, TEST_API_SECRET, worker_proc
+
+
+def _retries(text: str, service: str, address: str) -> list[dict]:  # type: ignore[type-arg]
+    """The WARNING entries of failed attempts to reach ``service`` at start."""
+    return [entry for entry in entries(text) if entry["msg"] == "unreachable at start" and entry["level"] == "WARNING"
+            and entry["service"] == service and entry["address"] == address]
 
 
 def _settings(stack: Stack, **overrides: object) -> Settings:
@@ -42,8 +49,8 @@ async def test_worker_temporal_unreachable_retries_then_one_line_exit_1(tmp_path
     code, lines = await _ended(worker_proc(tmp_path, settings).start())
     assert code == 1, lines
     assert re.fullmatch(rf"quantum-trader worker: Temporal unreachable at {address} after [23]s: Connection refused", lines[-1]), lines
-    retries = [line for line in lines if "level=WARNING" in line and f"address={address}" in line and "Connection refused" in line]
-    assert len(retries) >= 2, lines
+    retries = _retries("\n".join(lines), "Temporal", address)
+    assert len(retries) >= 2 and all(entry["error"] == "Connection refused" for entry in retries), lines
 
 
 async def test_worker_without_exchange_keys_refuses_to_start_exit_2(stack: Stack, tmp_path: Path) -> None:
@@ -90,7 +97,7 @@ async def test_worker_exchange_unreachable_retries_then_one_line_exit_1(stack: S
     code, lines = await _ended(worker_proc(tmp_path, settings).start())
     assert code == 1, lines
     assert re.fullmatch(rf"quantum-trader worker: exchange unreachable at {url} after [23]s: .+", lines[-1]), lines
-    assert any("level=WARNING" in line and f"address={url}" in line for line in lines[:-1]), lines
+    assert _retries("\n".join(lines), "exchange", url), lines
 
 
 @pytest.mark.parametrize("fault", [{"kind": "error_5xx", "count": 2}, {"kind": "down", "duration_ms": 2_000}], ids=["5xx", "down"])
@@ -100,8 +107,7 @@ async def test_worker_waits_while_the_exchange_fails_then_polls(stack: Stack, pa
     worker = worker_proc(tmp_path, _settings(stack)).start()
     try:
         await eventually(lambda: "worker polling" in worker.log_text(), timeout=30, what="the worker to poll")
-        lines = worker.log_text().splitlines()
-        assert any("level=WARNING" in line and f"exchange unreachable at start address={stack.exchange_url}" in line for line in lines), lines
+        assert _retries(worker.log_text(), "exchange", stack.exchange_url), worker.log_text()
     finally:
         worker.stop()
     assert worker.popen is not None and worker.popen.returncode == 0, worker.log_tail()
