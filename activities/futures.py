@@ -21,7 +21,7 @@ from decimal import Decimal
 from temporalio import activity
 
 from activities.approval import Opening, approval, open_gate
-from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce, OutcomeUnknown, RequestRefused, lookup
+from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce, OutcomeUnknown, lookup
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from activities.trading import watch_failure, watch_seconds_left
 from quantum_trader import logs

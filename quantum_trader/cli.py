@@ -14,6 +14,7 @@ import os
 import sys
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from quantum_trader import tracing
 from quantum_trader.codec import CodecError
@@ -82,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         settings = Settings()
-    except ValidationError as error:
-        print(f"quantum-trader: invalid settings: {_first_error(error)}", file=sys.stderr)
+    except (ValidationError, SettingsError) as error:
+        print(f"quantum-trader: invalid settings: {settings_error(error)}", file=sys.stderr)
         return 2
     try:
         return int(_load(args._module).run(args, settings) or 0)
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (CommandError, CodecError) as error:
         print(f"quantum-trader {args.command}: {error}", file=sys.stderr)
-        return 1
+        return getattr(error, "exit_code", 1)
     except TracingNotInstalled as error:
         print(f"quantum-trader {args.command}: {error}", file=sys.stderr)
         return 2
@@ -114,13 +115,43 @@ def entry() -> None:
 
 
 class CommandError(Exception):
-    """An error worth one clear line to the operator, not a traceback."""
+    """An error worth one clear line to the operator, not a traceback.
+
+    Attributes:
+        exit_code: the process's exit code (1: a failure; 2: a usage or settings mistake).
+    """
+
+    exit_code = 1
 
 
-def _first_error(error: ValidationError) -> str:
+def settings_error(error: ValidationError | SettingsError) -> str:
+    """``QT_<NAME>: <what is wrong>`` for the first bad setting."""
+    if isinstance(error, SettingsError):
+        return _unparsable(error)
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ())) or "settings"
-    return f"QT_{where.upper()}: {first.get('msg')}"
+    message = str(first.get("msg", "")).removeprefix("Value error, ")
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    if not where and message.startswith("QT_"):
+        return message  # a model-level check names its variable itself
+    return f"QT_{(where or 'settings').upper()}: {message}"
+
+
+def _unparsable(error: SettingsError) -> str:
+    """pydantic-settings could not decode a list or object setting (it reads them as JSON)."""
+    import json
+    import re
+
+    from quantum_trader.settings import Settings
+
+    found = re.search(r'field "([^"]+)"', str(error))
+    if found is None:
+        return str(error)
+    name = found.group(1)
+    cause = f" ({error.__cause__})" if error.__cause__ is not None else ""
+    default = Settings.model_fields[name].default if name in Settings.model_fields else None
+    if isinstance(default, (tuple, list)):
+        return f"QT_{name.upper()}: must be a JSON list, e.g. {json.dumps(list(default)[:2])}{cause}"
+    return f"QT_{name.upper()}: must be JSON{cause}"
 
 
 if __name__ == "__main__":

@@ -5,7 +5,13 @@ Building a client never connects: the first command does.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from quantum_trader.settings import Settings
 
@@ -40,3 +46,35 @@ def redis_client(
         socket_connect_timeout=socket_connect_timeout,
         health_check_interval=health_check_interval,
     )
+
+
+def redis_location(source: Settings | str) -> str:
+    """The Redis URL without its password, for messages and logs."""
+    url = source if isinstance(source, str) else source.redis_url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+# What an unreachable Redis raises: refused, reset, timed out, name not resolved.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+@contextlib.asynccontextmanager
+async def redis_errors(settings: Settings) -> AsyncIterator[None]:
+    """For operator commands: an unreachable Redis becomes one line naming its URL
+    (without the password), not a traceback."""
+    from quantum_trader.cli import CommandError
+    from quantum_trader.startup import short_reason
+
+    try:
+        yield
+    except REDIS_DOWN as error:
+        raise CommandError(f"cannot reach Redis at {redis_location(settings)}: {short_reason(error)}") from None

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from quantum_trader import constants
@@ -19,6 +19,8 @@ from quantum_trader import constants
 DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT")
 
 _SECRET_FIELDS = ("binance_api_key", "binance_api_secret", "temporal_api_key", "redis_password", "codec_keys")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 class Settings(BaseSettings):
@@ -97,6 +99,12 @@ class Settings(BaseSettings):
         description="The worker also runs the ingress on its own Temporal client, so workflow starts are eager.",
     )
 
+    startup_timeout_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long the worker and the ingress wait at start for Temporal (and the worker for the exchange) before exiting 1; 0: one attempt.",
+    )
+
     # Intent lifetimes
     market_deadline_seconds: int = Field(default=180, ge=5, description="Deadline of a MARKET intent.")
     limit_default_ttl_seconds: int = Field(default=3_600, ge=1, description="TTL of a LIMIT intent that names none.")
@@ -111,7 +119,7 @@ class Settings(BaseSettings):
     codec_keys_file: Path | None = None
 
     # Logging
-    log_level: str = Field(default="INFO", description="Log level (`DEBUG`, `INFO`, `WARNING`, `ERROR`).")
+    log_level: LogLevel = Field(default="INFO", description="Log level (any case).")
     log_json: bool = Field(default=False, description="Log JSON lines instead of key=value lines.")
 
     # Tracing (pip install '.[otel]')
@@ -150,8 +158,13 @@ class Settings(BaseSettings):
         for name in _SECRET_FIELDS:
             path = data.get(f"{name}_file")
             if path and not data.get(name):
-                data[name] = Path(path).read_text(encoding="utf-8").strip()
+                data[name] = _read_secret_file(name, Path(path))
         return data
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def binance_credentials(self) -> tuple[str, str]:
@@ -170,6 +183,14 @@ class Settings(BaseSettings):
         if self.codec_keys is not None:
             values.extend(_codec_key_strings(self.codec_keys.get_secret_value()))
         return values
+
+
+def _read_secret_file(name: str, path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ValueError(f"QT_{name.upper()}_FILE: cannot read {path}: {reason}") from None
 
 
 def _codec_key_strings(text: str) -> list[str]:

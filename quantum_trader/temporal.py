@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 from google.protobuf.duration_pb2 import Duration
 
 from quantum_trader import constants, tracing, visibility
 from quantum_trader.codec import CodecError, EncryptionCodec, parse_keys
 from quantum_trader.models import IntentResult, TradeDecision
 from quantum_trader.settings import Settings
+from quantum_trader.startup import Deadline, until_reachable
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,16 @@ async def connect(settings: Settings, **kwargs) -> Client:  # noqa: ANN003 - pas
         tls=_tls(settings),
         api_key=api_key,
         **kwargs,
+    )
+
+
+async def connect_at_start(
+    settings: Settings, deadline: Deadline, *, stop: asyncio.Event | None = None, **kwargs  # noqa: ANN003
+) -> Client | None:
+    """:func:`connect` for a process that is starting: retried with backoff until ``deadline``
+    (then :class:`~quantum_trader.startup.Unreachable`); ``None`` if ``stop`` is set first."""
+    return await until_reachable(
+        "Temporal", settings.temporal_address, lambda: connect(settings, **kwargs), deadline, (RuntimeError, RPCError, OSError), stop=stop
     )
 
 

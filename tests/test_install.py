@@ -13,8 +13,10 @@ import functools
 import importlib.metadata
 import importlib.util
 import json
+import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -191,7 +193,7 @@ def test_every_production_module_imports_in_the_image(image_venv: Path, tmp_path
 
 def test_every_third_party_import_of_production_code_is_a_declared_dependency() -> None:
     # The otel extra is an optional production feature, imported only once QT_OTEL_ENDPOINT
-    # is set; the image has none of it, so the import test below proves nothing loads it early.
+    # is set; the image has none of it, so its import test proves nothing loads it early.
     specs = [*PROJECT["dependencies"], *PROJECT["optional-dependencies"]["otel"]]
     declared = {canonicalize_name(Requirement(spec).name) for spec in specs}
     ours = PRODUCTION_PACKAGES | {"tools", "bench", "paper_exchange", "tests"}
@@ -215,3 +217,17 @@ def test_the_image_holds_no_dev_server_or_test_tools(image_venv: Path) -> None:
 
 def test_the_image_holds_exactly_the_pinned_distributions(image_venv: Path) -> None:
     assert frozen(image_venv) == pins((ROOT / CONSTRAINTS).read_text().splitlines())
+
+
+def test_worker_against_a_closed_port_fails_in_one_line(image_venv: Path, tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("QT_")}
+    env.update(QT_TEMPORAL_ADDRESS=address, QT_BINANCE_API_KEY="key", QT_BINANCE_API_SECRET="secret", QT_STARTUP_TIMEOUT_SECONDS="0")
+    done = subprocess.run(
+        [str(image_venv / "bin" / "quantum-trader"), "worker"], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"quantum-trader worker: Temporal unreachable at {address} after 0s: Connection refused"

@@ -17,7 +17,7 @@ import sys
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
@@ -37,7 +37,7 @@ HEADER = """\
 Every process (worker, ingress, codec server, paper exchange, CLI) builds one typed `Settings`
 object (`quantum_trader/settings.py`) at start-up from `{prefix}*` environment variables and a
 `.env` file in the working directory, and nothing else reads the environment. An invalid value
-stops the process with one line: `quantum-trader: invalid settings: {prefix}<NAME>: <reason>`.
+stops the process (exit 2) with one line: `quantum-trader: invalid settings: {prefix}<NAME>: <reason>`.
 
 - A list is written as JSON: `{prefix}ALLOWED_SYMBOLS='["BTCUSDT","ETHUSDT"]'`.
 - A secret is a `SecretStr`: it never prints, and a log filter scrubs its value if one ever
@@ -117,6 +117,8 @@ def limits(info: FieldInfo) -> str:
     annotation = info.annotation
     if get_origin(annotation) in (tuple, list, set, frozenset):
         return ", ".join(["JSON list of text", *parts])
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(f"`{choice}`" for choice in get_args(annotation))
     kinds = {bool: "`true` / `false`", int: "integer", float: "number", Decimal: "decimal",
              Path: "file path", str: "text", SecretStr: "text"}
     base = next((kinds[t] for t in (annotation, *get_args(annotation)) if t in kinds), "JSON")

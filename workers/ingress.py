@@ -6,6 +6,9 @@ with workflow ID = trace_id, and acknowledges the entry only once the start succ
 was refused as a duplicate. Invalid entries go to the dead-letter stream together with
 their ack. Nothing is acknowledged that has no workflow or dead letter:
 
+* at start it waits for Temporal and Redis with backoff for up to
+  ``QT_STARTUP_TIMEOUT_SECONDS``, then exits 1 with one line (:mod:`quantum_trader.startup`);
+
 * on start it first finishes its own pending entries (a stable ``QT_INGRESS_CONSUMER``
   resumes where it died), then takes over entries other consumers left idle past
   ``QT_INGRESS_RECLAIM_IDLE_MS`` (``XAUTOCLAIM``), and keeps doing so periodically;
@@ -32,7 +35,6 @@ import argparse
 import asyncio
 import logging
 import os
-import random
 import secrets
 import signal
 import socket
@@ -43,9 +45,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
@@ -56,13 +56,14 @@ from quantum_trader.metrics import Count, IngressMetrics
 from quantum_trader.models import TradeDecision
 from quantum_trader.settings import Settings
 from quantum_trader.streams import StreamOps, dead_letter_fields, ensure_group, group_info, text
-from quantum_trader.temporal import connect, ensure_search_attributes, start_intent
+from quantum_trader.startup import Backoff, Deadline, until_reachable
+from quantum_trader.temporal import connect_at_start, ensure_search_attributes, start_intent
 from quantum_trader.wire import Accepted, parse
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+REDIS_DOWN = connections.REDIS_DOWN
 GAUGE_INTERVAL_SECONDS = 5.0
 # How often the namespace's retention (the dedup window's bound) is read again.
 RETENTION_INTERVAL_SECONDS = 300.0
@@ -83,22 +84,6 @@ def redis_client(settings: Settings) -> Redis:
     return connections.redis_client(
         settings, socket_timeout=settings.ingress_block_ms / 1000 + 10, socket_connect_timeout=5, health_check_interval=15
     )
-
-
-class Backoff:
-    """Capped exponential backoff with jitter; ``reset()`` after a success."""
-
-    def __init__(self, initial: float, cap: float) -> None:
-        self.initial, self.cap = initial, cap
-        self._next = initial
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self.cap, self._next * 2)
-        return delay * random.uniform(0.8, 1.0)
-
-    def reset(self) -> None:
-        self._next = self.initial
 
 
 @dataclass(frozen=True)
@@ -500,29 +485,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(serve(settings.model_copy(update=updates)))
 
 
-async def connect_until_up(settings: Settings, stop: asyncio.Event) -> Client | None:
-    """Connect to Temporal, retrying with backoff until it answers or we are stopped."""
-    backoff = Backoff(settings.ingress_backoff_initial_seconds, settings.ingress_backoff_max_seconds)
-    while not stop.is_set():
-        try:
-            return await connect(settings)
-        except (RuntimeError, RPCError, OSError) as error:
-            delay = backoff.next()
-            log.warning("temporal unreachable", extra={"address": settings.temporal_address, "retry_in_s": round(delay, 1), "error": error})
-            try:
-                await asyncio.wait_for(stop.wait(), delay)
-            except TimeoutError:
-                pass
-    return None
-
-
 async def serve(settings: Settings) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect_until_up(settings, stop)
-    if client is None:
+    deadline = Deadline(settings.startup_timeout_seconds)
+    client = await connect_at_start(settings, deadline, stop=stop)
+    if client is None or not await _redis_at_start(settings, deadline, stop):
         return 0
     # The worker registers them too, but this process may be the first to reach a fresh
     # namespace: without them every start is refused and valid decisions are dead-lettered.
@@ -532,6 +502,15 @@ async def serve(settings: Settings) -> int:
         log.warning("search attributes not registered", extra={"namespace": settings.temporal_namespace, "error": error})
     await consume(settings, client, stop)
     return 0
+
+
+async def _redis_at_start(settings: Settings, deadline: Deadline, stop: asyncio.Event) -> bool:
+    """Wait for Redis as for Temporal; False if stopped first."""
+    redis = connections.redis_client(settings)
+    try:
+        return await until_reachable("Redis", connections.redis_location(settings), redis.ping, deadline, REDIS_DOWN, stop=stop) is not None
+    finally:
+        await redis.aclose()
 
 
 async def consume(settings: Settings, client: Client, stop: asyncio.Event) -> None:

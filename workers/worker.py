@@ -1,8 +1,12 @@
 """``quantum-trader worker``: runs TradeIntentWorkflow, ProtectionWorkflow and their activities.
 
-Before it polls, the worker registers the search attributes (an unregistered one stalls
-workflows) and, where it may, sets the namespace's retention to the dedup window.
-SIGTERM or SIGINT stops polling, lets running activities finish, then exits.
+Before it polls, the worker checks what it needs (:mod:`quantum_trader.startup`): exchange
+keys are set (else exit 2); Temporal answers, and the exchange answers, takes the keys and
+keeps a clock within ``recvWindow`` of this host's (each waited for, with backoff, for up to
+``QT_STARTUP_TIMEOUT_SECONDS``, then exit 1; refused keys or a clock beyond the window exit
+2 at once). It registers the search attributes (an unregistered one stalls workflows) and,
+where it may, sets the namespace's retention to the dedup window. SIGTERM or SIGINT stops
+polling, lets running activities finish, then exits.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from temporalio.worker import PollerBehaviorAutoscaling, UnsandboxedWorkflowRunn
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import metrics
-from activities.exchange import FuturesExchange
+from activities.exchange import Exchange, ExchangeConfigError, FuturesExchange, OutcomeUnknown, RequestRefused
 from activities.exchange.binance import BinanceExchange
 from activities.futures import FuturesActivities
 from activities.results import ResultActivities
@@ -30,7 +34,8 @@ from activities.trading import TradingActivities
 from quantum_trader import logs
 from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
-from quantum_trader.temporal import connect, ensure_retention, ensure_search_attributes
+from quantum_trader.startup import Deadline, StartRefused, until_reachable
+from quantum_trader.temporal import connect_at_start, ensure_retention, ensure_search_attributes
 from workflows.protection import ProtectionWorkflow
 from workflows.trade_intent import TradeIntentWorkflow
 
@@ -53,6 +58,44 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     return 0
+
+
+def require_keys(settings: Settings) -> None:
+    """Without exchange keys every intent would fail its approval: refuse to start instead."""
+    if not (settings.binance_api_key and settings.binance_api_key.get_secret_value()
+            and settings.binance_api_secret and settings.binance_api_secret.get_secret_value()):
+        raise StartRefused("QT_BINANCE_API_KEY and QT_BINANCE_API_SECRET must both be set (or their _FILE variants)")
+
+
+async def check_exchange(exchange: Exchange, settings: Settings, deadline: Deadline) -> None:
+    """Wait until the exchange answers; refuse keys it refuses and a clock off its own by
+    more than ``recvWindow`` (the offset measured net of half the round trip)."""
+
+    async def check() -> None:
+        try:
+            await checked()
+        except OutcomeUnknown as error:  # nothing was sent that could trade: it is unreachable
+            raise ConnectionError(str(error).removeprefix("outcome unknown: ")) from None
+
+    async def checked() -> None:
+        reading = await exchange.read_clock()
+        if abs(reading.offset_ms) - reading.round_trip_ms / 2 > settings.recv_window_ms:
+            direction = "ahead of" if reading.offset_ms > 0 else "behind"
+            raise StartRefused(
+                f"clock skew: the exchange's clock ({exchange.url}) is {abs(reading.offset_ms)} ms {direction} this host's "
+                f"(round trip {reading.round_trip_ms} ms), more than QT_RECV_WINDOW_MS={settings.recv_window_ms}; "
+                "synchronise this host's clock"
+            )
+        try:
+            await exchange.check_credentials()
+        except ExchangeConfigError as error:
+            refusal = str(error).removeprefix("exchange refused credentials: ")
+            raise StartRefused(
+                f"the exchange at {exchange.url} refused the API keys: {refusal} (check QT_BINANCE_API_KEY and QT_BINANCE_API_SECRET)"
+            ) from None
+        log.info("exchange checked", extra={"url": exchange.url, "clock_offset_ms": reading.offset_ms, "round_trip_ms": reading.round_trip_ms})
+
+    await until_reachable("exchange", exchange.url, check, deadline, (ConnectionError, RequestRefused))
 
 
 def build_worker(client: Client, settings: Settings, gateway: FuturesExchange, redis: Redis, **options) -> Worker:  # noqa: ANN003
@@ -134,14 +177,22 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
 
 
 async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
+    require_keys(settings)
+    deadline = Deadline(settings.startup_timeout_seconds)
     runtime = metrics_runtime(settings)
-    client = await connect(settings, **({"runtime": runtime} if runtime else {}))
+    client = await connect_at_start(settings, deadline, **({"runtime": runtime} if runtime else {}))
+    assert client is not None  # no stop event: it connects or raises
     meter = runtime.metric_meter if runtime is not None else MetricMeter.noop
     if runtime is not None:
         metrics.start_at_zero(meter)
         log.info("worker metrics", extra={"url": f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"})
     await prepare(client, settings)
     gateway = BinanceExchange(settings, meter)
+    try:
+        await check_exchange(gateway, settings, deadline)
+    except BaseException:
+        await gateway.close()
+        raise
     redis = redis_client(settings)
     worker = build_worker(client, settings, gateway, redis, **options)
     stop = asyncio.Event()

@@ -9,7 +9,9 @@ this module, never to a venue's client library; Binance is one implementation
 every order under the client order ID it is given and find it again by that ID, make a
 request sent inside :func:`signed_at` carry exactly the stamp it is given (exchange time)
 and unable to execute after it plus ``in_flight_horizon_ms``, and say in
-``clock_offset_ms`` how far the exchange's clock is ahead of the worker's. Then construct it instead of ``BinanceExchange`` in
+``clock_offset_ms`` how far the exchange's clock is ahead of the worker's. The worker checks
+at start, through ``check_credentials`` and ``read_clock``, that the keys are taken and the
+clocks agree within ``recvWindow``. Then construct it instead of ``BinanceExchange`` in
 ``workers/worker.py`` (behind a setting when both must stay available).
 """
 
@@ -83,6 +85,19 @@ class SymbolRules:
     min_notional: Decimal
 
 
+@dataclass(frozen=True)
+class ClockReading:
+    """The exchange's clock against this host's, read once.
+
+    Attributes:
+        offset_ms: the exchange's clock minus this host's, at the middle of the round trip.
+        round_trip_ms: how long the read took; the offset is uncertain by half of it.
+    """
+
+    offset_ms: int
+    round_trip_ms: int
+
+
 # The moment (exchange ms) that requests made inside :func:`signed_at` are stamped with.
 _SIGNED_AT_MS: ContextVar[int | None] = ContextVar("signed_at_ms", default=None)
 
@@ -130,6 +145,19 @@ class Exchange(Protocol):
         ``None`` until the connection has measured it (any call does); every horizon of the
         placement protocol is on the exchange's clock through it.
         """
+        ...
+
+    @property
+    def url(self) -> str:
+        """Where the exchange is, for messages."""
+        ...
+
+    async def check_credentials(self) -> None:
+        """One signed read: :class:`ExchangeConfigError` when the exchange refuses the keys."""
+        ...
+
+    async def read_clock(self) -> ClockReading:
+        """Read the exchange's clock now, against this host's."""
         ...
 
     async def symbol_rules(self, market: Market, symbol: str) -> SymbolRules | None:
@@ -195,6 +223,7 @@ class FuturesExchange(Exchange, Protocol):
 
 
 __all__ = [
+    "ClockReading",
     "DuplicateOrder",
     "Exchange",
     "ExchangeConfigError",

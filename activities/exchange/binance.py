@@ -45,6 +45,7 @@ from temporalio.common import MetricMeter
 from activities import metrics
 
 from activities.exchange import (
+    ClockReading,
     DuplicateOrder,
     ExchangeConfigError,
     ExchangeError,
@@ -89,6 +90,9 @@ NOTHING_TO_CANCEL_CODES = frozenset({CODE_CANCEL_REJECTED, CODE_NO_SUCH_ORDER})
 
 RULES_MAX_AGE_SECONDS = 300.0
 USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"  # on every REST response, errors included
+# Where python-binance sends spot requests when QT_EXCHANGE_URL is unset.
+BINANCE_URL = "https://api.binance.com"
+BINANCE_TESTNET_URL = "https://testnet.binance.vision"
 
 
 def classify(error: BaseException) -> ExchangeError:
@@ -221,6 +225,13 @@ class BinanceExchange:
         return self._settings.recv_window_ms + self._settings.unknown_outcome_grace_ms
 
     @property
+    def url(self) -> str:
+        """``QT_EXCHANGE_URL``, or Binance's own (live or testnet) spot API."""
+        if self._settings.exchange_url:
+            return self._settings.exchange_url.rstrip("/")
+        return BINANCE_TESTNET_URL if self._settings.binance_testnet else BINANCE_URL
+
+    @property
     def clock_offset_ms(self) -> int | None:
         """python-binance's ``timestamp_offset``: measured from ``serverTime`` when the client
         connects and again after a ``-1021``; ``None`` before the first connection."""
@@ -288,6 +299,24 @@ class BinanceExchange:
             log.warning("exchange clock resync failed")
 
     # --- reads -------------------------------------------------------------------------
+
+    async def check_credentials(self) -> None:
+        """``GET /api/v3/account``, signed: refused keys raise :class:`ExchangeConfigError`."""
+        await self._call("get_account", omitZeroBalances="true")
+
+    async def read_clock(self) -> ClockReading:
+        """``GET /api/v3/time`` against this host's clock at the middle of the round trip."""
+        client = await self.client()
+        sent_ms = time.time() * 1000
+        started = time.monotonic()
+        try:
+            server = await client.get_server_time()
+        except (BinanceAPIException, BinanceRequestException, asyncio.TimeoutError, aiohttp.ClientError, OSError) as error:
+            raise classify(error) from None
+        round_trip_ms = (time.monotonic() - started) * 1000
+        offset_ms = int(server["serverTime"]) - (sent_ms + round_trip_ms / 2)
+        return ClockReading(offset_ms=round(offset_ms), round_trip_ms=round(round_trip_ms))
+
 
     async def symbol_rules(self, market: Market, symbol: str, max_age_seconds: float = RULES_MAX_AGE_SECONDS) -> SymbolRules | None:
         """Filters of ``symbol`` on ``market``, or ``None`` if the exchange does not list it."""

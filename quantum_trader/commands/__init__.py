@@ -1,7 +1,8 @@
-"""Operator commands: ``submit``, ``status``, ``list`` and ``cancel``.
+"""Operator commands: ``submit``, ``status``, ``list``, ``cancel`` and ``stats``.
 
 Each module is one subcommand of ``quantum-trader`` (``add_arguments`` and ``run``).
-What they share is here: a Temporal client whose failures become one clear line.
+What they share is here: Temporal's failures become one clear line (Redis's:
+:func:`quantum_trader.connections.redis_errors`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from quantum_trader.cli import CommandError
 from quantum_trader.commands import exits
 from quantum_trader.models import IntentResult
 from quantum_trader.settings import Settings
+from quantum_trader.startup import short_reason
 from quantum_trader.visibility import TRADE_STATE
 
 QUERY_TIMEOUT_SECONDS = 10.0
@@ -42,7 +44,7 @@ async def temporal_client(settings: Settings) -> Client:
     try:
         return await connect(settings)
     except RuntimeError as error:
-        raise CommandError(f"cannot reach Temporal at {settings.temporal_address}: {_first_line(error)}") from None
+        raise CommandError(f"cannot reach Temporal at {settings.temporal_address}: {short_reason(error)}") from None
 
 
 @contextlib.asynccontextmanager

@@ -9,9 +9,12 @@ import json
 from typing import Any
 
 from quantum_trader import constants
-from quantum_trader.connections import redis_client
+from redis.asyncio import Redis
+
+from quantum_trader.connections import redis_client, redis_errors
 from quantum_trader.metrics import Count
 from quantum_trader.settings import Settings
+from quantum_trader.startup import short_reason
 from quantum_trader.states import IntentState
 from quantum_trader.streams import group_info, text
 
@@ -36,24 +39,29 @@ async def collect(settings: Settings, *, temporal: bool = True) -> dict[str, Any
         try:
             report["intents"] = await asyncio.wait_for(_intents_by_state(settings), TEMPORAL_TIMEOUT_SECONDS)
         except (TimeoutError, RuntimeError, OSError) as error:
-            report["intents"] = {"error": f"temporal unavailable: {error}"}
+            report["intents"] = {"error": f"temporal unavailable at {settings.temporal_address}: {short_reason(error)}"}
     return report
 
 
 async def _redis_part(settings: Settings) -> dict[str, Any]:
     redis = redis_client(settings, socket_timeout=10)
     try:
-        totals = await redis.hgetall(constants.INGRESS_COUNTERS_KEY)
-        info = await group_info(redis, constants.DECISION_STREAM, constants.INGRESS_GROUP)
-        part: dict[str, Any] = {name.value: int(totals.get(name.value.encode(), 0)) for name in Count}
-        part["group_lag"] = info.lag if info else None
-        part["group_pending"] = info.pending if info else None
-        part["group_consumers"] = info.consumers if info else 0
-        part["stream_length"] = await redis.xlen(constants.DECISION_STREAM)
-        part["dead_letter_length"] = await redis.xlen(constants.DEAD_LETTER_STREAM)
-        return part
+        async with redis_errors(settings):
+            return await _ingress_counts(redis)
     finally:
         await redis.aclose()
+
+
+async def _ingress_counts(redis: Redis) -> dict[str, Any]:
+    totals = await redis.hgetall(constants.INGRESS_COUNTERS_KEY)
+    info = await group_info(redis, constants.DECISION_STREAM, constants.INGRESS_GROUP)
+    part: dict[str, Any] = {name.value: int(totals.get(name.value.encode(), 0)) for name in Count}
+    part["group_lag"] = info.lag if info else None
+    part["group_pending"] = info.pending if info else None
+    part["group_consumers"] = info.consumers if info else 0
+    part["stream_length"] = await redis.xlen(constants.DECISION_STREAM)
+    part["dead_letter_length"] = await redis.xlen(constants.DEAD_LETTER_STREAM)
+    return part
 
 
 async def _intents_by_state(settings: Settings) -> dict[str, int]:

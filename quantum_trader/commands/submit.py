@@ -133,14 +133,15 @@ async def publish(settings: Settings, decision: TradeDecision) -> str:
     """Append the decision in the flat wire form (one stream field per decision field)."""
     from redis.exceptions import RedisError
 
-    from quantum_trader.connections import redis_client
+    from quantum_trader.connections import redis_client, redis_errors, redis_location
 
     fields = {key: str(value) for key, value in decision.model_dump(mode="json", exclude_none=True).items()}
     redis = redis_client(settings, socket_timeout=10)
     try:
-        entry_id = await redis.xadd(constants.DECISION_STREAM, fields)  # type: ignore[arg-type]
+        async with redis_errors(settings):
+            entry_id = await redis.xadd(constants.DECISION_STREAM, fields)  # type: ignore[arg-type]
     except RedisError as error:
-        raise CommandError(f"cannot publish to Redis at {settings.redis_url}: {error}") from None
+        raise CommandError(f"cannot publish to Redis at {redis_location(settings)}: {error}") from None
     finally:
         await redis.aclose()
     return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)

@@ -213,8 +213,10 @@ async def test_worker_whose_clock_is_off_temporals_refuses_to_send(
 ) -> None:
     # The exchange clock is absorbed by the signing offset; Temporal's is not: a worker 30 s
     # ahead of it would misjudge every horizon. It must refuse to send, retryably, and the
-    # intent completes once a worker with a good clock takes the retry.
+    # intent completes once a worker with a good clock takes the retry. (The exchange's clock
+    # moves with the worker's: one off the exchange's by more than recvWindow would not start.)
     settings = _settings(stack, "skew")
+    await paper.configure(clock_offset_ms=30_000)
     skewed = _skewed_worker(tmp_path, settings, "+30s").start()
     tid = trace_id("skew")
     try:
@@ -230,6 +232,7 @@ async def test_worker_whose_clock_is_off_temporals_refuses_to_send(
         assert "clock skew" in await _placement_failure(handle)
     finally:
         skewed.stop()
+        await paper.configure(clock_offset_ms=0)
     async with running_worker(client, settings, redis):
         result = await result_of(handle, timeout=120)
     assert result.state is IntentState.FILLED, result.reason

@@ -2,6 +2,9 @@
 ("clock skew"): its horizons and its send cutoff would be wrong by the skew. The intent
 still ends with one order once a worker with a good clock takes the retry.
 
+A worker off the exchange's clock by more than recvWindow refuses to start at all, so the
+exchange's clock moves with the skewed worker's: the skew this check is about is Temporal's.
+
 It restarts the stack's worker with its clock moved, so it needs a stack this proof
 supervises (not ``--stack``).
 """
@@ -21,6 +24,7 @@ from tools.proof.report import Evidence
 
 # A slow clock: the dangerous side (an attempt's send cutoff falls after Temporal's timeout).
 SKEW = "-30s"
+SKEW_MS = -30_000
 GOOD_CLOCK = {"LD_PRELOAD": "", "FAKETIME": ""}
 
 
@@ -34,8 +38,9 @@ async def check(proof: ProofContext, ev: Evidence) -> None:
     cid = client_order_id(trace_id)
     harness.set_environment("worker", faketime_environment(SKEW))
     try:
+        await harness.paper.configure(clock_offset_ms=SKEW_MS)
         old, new = await harness.restart("worker")
-        ev.note(f"worker pid {old} replaced by pid {new} with its clock at {SKEW} (libfaketime); the only worker")
+        ev.note(f"worker pid {old} replaced by pid {new} with its clock, and the exchange's, at {SKEW} (libfaketime); the only worker")
         await proof.publish(proof.limit(trace_id, source, "1.05", ttl=90))
         refusal = await until(lambda: _refused_or_ended(proof, trace_id), 60, f"{trace_id} refused or ended")
         skewed_orders = (await proof.orders_by_client_id()).get(cid, [])
@@ -45,6 +50,7 @@ async def check(proof: ProofContext, ev: Evidence) -> None:
         )
     finally:
         harness.set_environment("worker", GOOD_CLOCK)
+        await harness.paper.configure(clock_offset_ms=0)
         old, new = await harness.restart("worker")
     ev.note(f"worker pid {old} replaced by pid {new} with a good clock")
     result = await proof.result(trace_id, timeout=120)
