@@ -180,6 +180,7 @@ async def test_skew_fails_when_the_clock_check_is_removed(levers: Levers) -> Non
     assert "on the skewed worker: 1 order(s) sent" in _failed_lines(result)
 
 
+@pytest.mark.slow  # a full stack each; `make test-slow` (run by CI)
 async def test_restart_fails_when_redis_keeps_nothing_across_a_restart(tmp_path: Path) -> None:
     class Stack(LeverStack):
         lever_dir = tmp_path
