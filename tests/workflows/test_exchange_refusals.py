@@ -56,12 +56,21 @@ async def _both_used(paper: PaperAdmin, *fault_ids: str) -> bool:
     return True
 
 
+# The gate reads a spot price (ticker) or a futures mark price (premiumIndex).
+GATE_PRICE_READS = {
+    "spot": ("/api/v3/ticker/price", {}),
+    "usdm": ("/fapi/v1/premiumIndex", {"market": "usdm", "quantity": "0.01", "leverage": 2, "stop_loss": "50000", "take_profit": "70000"}),
+}
+
+
+@pytest.mark.parametrize("market", sorted(GATE_PRICE_READS))
 async def test_gate_rate_limited_on_its_price_read_retries_after_retry_after(
-    client: Client, settings: Settings, paper: PaperAdmin
+    market: str, client: Client, settings: Settings, paper: PaperAdmin
 ) -> None:
-    tid = trace_id("gate429")
-    fault = await paper.arm("rate_limit_429", path="/api/v3/ticker/price", method="GET", count=2, retry_after=2)
-    handle = await start(client, settings, tid)
+    tid = trace_id(f"gate429{market}")
+    path, fields = GATE_PRICE_READS[market]
+    fault = await paper.arm("rate_limit_429", path=path, method="GET", count=2, retry_after=2)
+    handle = await start(client, settings, tid, **fields)
     seen: dict[int, float] = {}
 
     async def used(times: int) -> bool:
