@@ -1,10 +1,11 @@
 """``quantum-trader worker``: runs TradeIntentWorkflow, ProtectionWorkflow and their activities.
 
 Before it polls, the worker checks what it needs (:mod:`quantum_trader.startup`): exchange
-keys are set (else exit 2); Temporal answers, and the exchange answers, takes the keys and
-keeps a clock within ``recvWindow`` of this host's (each waited for, with backoff, for up to
-``QT_STARTUP_TIMEOUT_SECONDS``, then exit 1; refused keys or a clock beyond the window exit
-2 at once). It registers the search attributes (an unregistered one stalls workflows) and,
+keys are set (else exit 2); Temporal answers (waited for, with backoff, for up to
+``QT_STARTUP_TIMEOUT_SECONDS``, then exit 1); the exchange takes the keys and keeps a clock
+within ``recvWindow`` of this host's (refused keys or a clock beyond the window exit 2 at
+once). An exchange still unreachable when that time is up is logged and the worker polls
+anyway: running intents need it to reach their deadlines. It registers the search attributes (an unregistered one stalls workflows) and,
 where it may, sets the namespace's retention to the dedup window. SIGTERM or SIGINT stops
 polling, lets running activities finish, then exits.
 """
@@ -34,7 +35,7 @@ from activities.trading import TradingActivities
 from quantum_trader import logs
 from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
-from quantum_trader.startup import Deadline, StartRefused, until_reachable
+from quantum_trader.startup import Deadline, StartRefused, Unreachable, until_reachable
 from quantum_trader.temporal import connect_at_start, ensure_retention, ensure_search_attributes
 from workflows.protection import ProtectionWorkflow
 from workflows.trade_intent import TradeIntentWorkflow
@@ -190,6 +191,10 @@ async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
     gateway = BinanceExchange(settings, meter)
     try:
         await check_exchange(gateway, settings, deadline)
+    except Unreachable as error:
+        # Running intents need a worker to reach their deadlines while the exchange is down;
+        # their activities retry it and they end as the fault model says.
+        log.warning("exchange unreachable at start, polling anyway", extra={"url": gateway.url, "error": str(error)})
     except BaseException:
         await gateway.close()
         raise
