@@ -25,7 +25,7 @@ from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect, ensure_search_attributes
 from tests.conftest import Stack
 from tests.support.eventually import eventually
-from tests.support.processes import free_port
+from tests.support.processes import Proc, free_port
 from tests.support.ingress import FAST, dead_letters, flat, group, ingress_proc, private_redis_url, publish, run_id, running_ingress, workflow_exists
 
 
@@ -167,16 +167,22 @@ async def test_ingress_dedup_window_is_the_namespace_retention_when_shorter_than
     assert not await workflow_exists(fresh_client, stale)
 
 
-async def test_ingress_start_waits_for_temporal_then_one_line_exit_1(tmp_path: Any) -> None:
-    # The same rule as the worker's start: retried with backoff within QT_STARTUP_TIMEOUT_SECONDS.
-    address = f"127.0.0.1:{free_port()}"
-    proc = ingress_proc(tmp_path, Settings(_env_file=None, temporal_address=address, startup_timeout_seconds=1)).start()  # type: ignore[call-arg]
+async def _exited_1(proc: Proc) -> list[str]:
+    """The ingress's output lines once it has exited, which must be with code 1."""
     try:
         await eventually(lambda: not proc.alive(), timeout=30, what="the ingress to exit")
     finally:
         proc.stop()
     lines = proc.log_text().strip().splitlines()
     assert proc.popen is not None and proc.popen.returncode == 1, lines
+    return lines
+
+
+async def test_ingress_start_waits_for_temporal_then_one_line_exit_1(tmp_path: Any) -> None:
+    # The same rule as the worker's start: retried with backoff within QT_STARTUP_TIMEOUT_SECONDS.
+    address = f"127.0.0.1:{free_port()}"
+    proc = ingress_proc(tmp_path, Settings(_env_file=None, temporal_address=address, startup_timeout_seconds=1)).start()  # type: ignore[call-arg]
+    lines = await _exited_1(proc)
     assert "Traceback" not in proc.log_text()
     assert re.fullmatch(rf"quantum-trader ingress: Temporal unreachable at {address} after [12]s: Connection refused", lines[-1]), lines
     assert any(entry["msg"] == "unreachable at start" and entry["address"] == address for entry in entries(proc.log_text())), lines
@@ -185,11 +191,6 @@ async def test_ingress_start_waits_for_temporal_then_one_line_exit_1(tmp_path: A
 async def test_ingress_start_waits_for_redis_then_one_line_exit_1(stack: Stack, tmp_path: Any) -> None:
     port = free_port()
     proc = ingress_proc(tmp_path, stack.settings(redis_url=f"redis://:not-shown@127.0.0.1:{port}/0", startup_timeout_seconds=1)).start()
-    try:
-        await eventually(lambda: not proc.alive(), timeout=30, what="the ingress to exit")
-    finally:
-        proc.stop()
-    lines = proc.log_text().strip().splitlines()
-    assert proc.popen is not None and proc.popen.returncode == 1, lines
+    lines = await _exited_1(proc)
     assert re.fullmatch(rf"quantum-trader ingress: Redis unreachable at redis://127.0.0.1:{port}/0 after [12]s: .+", lines[-1]), lines
     assert "not-shown" not in proc.log_text()
