@@ -107,6 +107,7 @@ async def status_of(ready: dict[str, Any], trace_id: str) -> IntentStatus:
     return await client.get_workflow_handle(trace_id).query("status", result_type=IntentStatus)
 
 
+@pytest.mark.slow  # two full dev stacks in turn; `make test` starts one in the demo test
 async def test_dev_ctrl_c_leaves_nothing_and_a_restart_resumes_the_intent(tmp_path: Path) -> None:
     home = tmp_path / "home"
     ports = free_ports()
