@@ -43,7 +43,6 @@ from binance.exceptions import BinanceAPIException, BinanceRequestException
 from temporalio.common import MetricMeter
 
 from activities import metrics
-
 from activities.exchange import (
     ClockReading,
     DuplicateOrder,
@@ -89,6 +88,8 @@ NOT_FOUND_CODES = frozenset({CODE_NO_SUCH_ORDER})
 NOTHING_TO_CANCEL_CODES = frozenset({CODE_CANCEL_REJECTED, CODE_NO_SUCH_ORDER})
 
 RULES_MAX_AGE_SECONDS = 300.0
+# What a python-binance call raises, each mapped by classify().
+CLIENT_ERRORS = (BinanceAPIException, BinanceRequestException, asyncio.TimeoutError, aiohttp.ClientError, OSError)
 USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"  # on every REST response, errors included
 # Where python-binance sends spot requests when QT_EXCHANGE_URL is unset.
 BINANCE_URL = "https://api.binance.com"
@@ -265,7 +266,7 @@ class BinanceExchange:
         client = await self.client()
         try:
             result = await getattr(client, method)(**params)
-        except (BinanceAPIException, BinanceRequestException, asyncio.TimeoutError, aiohttp.ClientError, OSError) as error:
+        except CLIENT_ERRORS as error:
             if isinstance(error, BinanceAPIException):
                 self._observe(error.response, error.status_code)
                 if error.code == CODE_TIMESTAMP:
@@ -311,7 +312,7 @@ class BinanceExchange:
         started = time.monotonic()
         try:
             server = await client.get_server_time()
-        except (BinanceAPIException, BinanceRequestException, asyncio.TimeoutError, aiohttp.ClientError, OSError) as error:
+        except CLIENT_ERRORS as error:
             raise classify(error) from None
         round_trip_ms = (time.monotonic() - started) * 1000
         offset_ms = int(server["serverTime"]) - (sent_ms + round_trip_ms / 2)
