@@ -295,6 +295,10 @@ class FollowState(_Frozen):
     history: list[tuple[IntentState, datetime]]
     attention: str | None = None
     watch_failures: int = 0
+    # USD-M: the protection placed while the entry still rested (see ProtectionSaga).
+    protection: list[ProtectiveOrder] = Field(default_factory=list)
+    protection_placed: list[AlgoSnapshot] = Field(default_factory=list)
+    protection_workflow_id: str | None = None
 
 
 # --- USD-M futures: leverage, protective orders and the OCO protection workflow ---------
@@ -308,8 +312,9 @@ class ProtectionKind(StrEnum):
 class ProtectiveOrder(_Frozen):
     """One conditional (algo) order that closes the intent's position at a trigger price.
 
-    ``client_algo_id`` is its idempotency key; ``quantity`` is the entry's filled quantity
-    and the order is reduce-only, so it can close the intent's position but never open one.
+    ``client_algo_id`` is its idempotency key; ``quantity`` is the entry's filled quantity,
+    or the entry's whole quantity when it was placed while the entry still rested. The order
+    is reduce-only: at its trigger it closes at most the position, and never opens one.
     """
 
     trace_id: str
@@ -418,6 +423,9 @@ class ProtectionPlan(_Frozen):
     poll_seconds: float = 1.0
     started_at: datetime | None = None
     close_reason: str | None = None
+    # Set when protection started while the entry still rested: the entry to cancel before
+    # the position is closed, so that what is left of it cannot open the position again.
+    entry: OrderRequest | None = None
 
 
 class ClosePositionSignal(_Frozen):

@@ -54,6 +54,8 @@ FOLLOW_MAX_EVENTS = 8_000
 # workflow.patched() IDs of the follow loop's changed command sequences.
 PATCH_WATCH_BACKOFF = "watch-backoff-and-attention"
 PATCH_FOLLOW_CONTINUE_AS_NEW = "follow-continue-as-new"
+# A futures entry's first fill is protected while the entry still rests.
+PATCH_PROTECT_RESTING = "protect-resting-fills"
 
 # --- TradeIntentWorkflow ----------------------------------------------------------------
 

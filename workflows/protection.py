@@ -9,7 +9,9 @@ policy ABANDON). Deterministic code only. It:
 3. when a protective order disappears without firing (cancelled or expired at the
    exchange), closes the position rather than leave it unprotected;
 4. on the ``close_position`` signal closes the position now (reduce-only MARKET with its
-   own deterministic ID) and cancels both protective orders.
+   own deterministic ID) and cancels both protective orders;
+5. when it was started while the entry still rested (``plan.entry``), cancels what is left
+   of the entry before any close, so that no later fill reopens the position.
 
 Its state (:class:`quantum_trader.states.ProtectionState`) is visible in the Web UI:
 ``TradeState`` is ``PROTECTED`` while it watches (``NEEDS_ATTENTION`` while the exchange
@@ -33,9 +35,11 @@ from workflows.steps import WatchHealth, cause_message, close_position, exchange
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
+    from activities.trading import TradingActivities
     from quantum_trader import constants
     from quantum_trader.models import (
         AlgoSnapshot,
+        CancelOrderRequest,
         CancelProtectionRequest,
         ClosePositionSignal,
         OrderSnapshot,
@@ -200,8 +204,9 @@ class ProtectionWorkflow:
         assert plan is not None
         order, snapshot = plan.orders[index], self._snapshots[index]
         self._fired = order.client_algo_id
-        await self._cancel_others(skip=index)
         parts = [f"{order.label()} {order.client_algo_id} fired at {snapshot.actual_price or order.trigger_price}"]
+        parts += await self._stop_entry()
+        await self._cancel_others(skip=index)
         others = [o.label() for i, o in enumerate(plan.orders) if i != index]
         if others:
             parts.append(f"{' and '.join(others)} cancelled")
@@ -214,11 +219,37 @@ class ProtectionWorkflow:
         """Close the position first, then cancel every protective order."""
         plan = self._plan
         assert plan is not None
+        why = "; ".join([why, *await self._stop_entry()])
         closed = await self._close_quantity(plan.quantity, why)
         if self._close_failed:
             return f"{why}; {closed}; protective orders left in place"
         await self._cancel_others(skip=None)
         return f"{why}; {closed}; protective orders cancelled"
+
+    async def _stop_entry(self) -> list[str]:
+        """Cancel what is left of an entry that still rested when protection started; what
+        became of it, for the reason (nothing when there was no such entry)."""
+        plan = self._plan
+        assert plan is not None
+        entry = plan.entry
+        if entry is None:
+            return []
+        try:
+            final = await exchange_step(
+                TradingActivities.cancel_order,
+                CancelOrderRequest(order=entry),
+                timeout=PROTECTION_STEP_TIMEOUT,
+                window=RECONCILE_WINDOW,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=f"cancel the rest of entry {entry.client_order_id}",
+            )
+        except ActivityError as error:
+            workflow.logger.error("entry not cancelled", extra={
+                "trace_id": plan.trace_id, "client_order_id": entry.client_order_id, "error": cause_message(error)})
+            return [f"entry {entry.client_order_id} may still fill: {cause_message(error)}"]
+        if final is None:
+            return [f"entry {entry.client_order_id} not found"]
+        return [f"entry {entry.client_order_id} {final.status} with {final.executed_qty} filled"]
 
     async def _close_quantity(self, quantity, why: str) -> str:  # noqa: ANN001 - Decimal
         plan = self._plan

@@ -5,11 +5,17 @@ are live a child ProtectionWorkflow (``<trace_id>-oco``) takes over the watch. I
 cannot be placed, the saga compensates: it flattens the position with a reduce-only
 MARKET order, then cancels every protective order whose placement was tried, and the
 intent ends FAILED ("unprotected position closed"). Deterministic code only.
+
+An entry that fills while it still rests (a LIMIT) is protected at its first fill, not at
+its end: the protective orders are then sized to the entry's whole quantity, so every later
+fill is covered with no top-up (reduce-only, they close at most the position at their
+trigger), and the child is given the entry to cancel before it closes the position. If that
+protection fails, the entry is cancelled before the flatten.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from temporalio import workflow
@@ -25,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from quantum_trader.models import (
         AlgoSnapshot,
         CancelProtectionRequest,
+        FollowState,
         FuturesApproval,
         Market,
         OrderRequest,
@@ -64,11 +71,42 @@ class ProtectionSaga:
         self.placed: list[AlgoSnapshot] = []
         self.flatten: OrderSnapshot | None = None
         self.workflow_id: str | None = None
+        self.compensated = False  # a placement failed and the position was flattened
+
+    def carried(self) -> dict[str, object]:
+        """FollowState's protection fields: a resting entry protected before continue-as-new."""
+        return {"protection": self.orders, "protection_placed": self.placed, "protection_workflow_id": self.workflow_id}
+
+    def restore(self, carried: FollowState) -> None:
+        self.orders, self.placed = list(carried.protection), list(carried.protection_placed)
+        self.workflow_id = carried.protection_workflow_id
 
     async def protect(self, filled: Decimal, state: IntentState, reason: str) -> tuple[IntentState, str]:
         """Protect ``filled`` (the entry's fill); the intent's end state and reason after it."""
+        if self.compensated:
+            return state, reason  # its protection failed while it rested: flattened already
+        if self.workflow_id is not None:
+            return state, f"{reason}; {self._protected_by()}"  # protected while the entry rested
+        failed = await self._place(filled)
+        if failed is not None:
+            return failed
+        await self._hand_over(filled)
+        return state, f"{reason}; {self._protected_by()}" if self.orders else reason
+
+    async def protect_resting(self, entry: OrderRequest, stop_entry: Callable[[], Awaitable[Decimal]]) -> tuple[IntentState, str] | None:
+        """Protect an entry that has filled but still rests: None once protected, else the
+        intent's end (``stop_entry`` cancels the entry and answers its final fill, which is
+        then flattened)."""
+        failed = await self._place(entry.quantity, stop_entry)
+        if failed is not None:
+            return failed
+        await self._hand_over(entry.quantity, entry=entry)
+        return None
+
+    async def _place(self, quantity: Decimal, stop_entry: Callable[[], Awaitable[Decimal]] | None = None) -> tuple[IntentState, str] | None:
+        """Place the protective orders for ``quantity``; the intent's end if one could not be."""
         decision = self._decision
-        self.orders = [t.for_quantity(decision.trace_id, decision.symbol, filled) for t in self._futures.protection]
+        self.orders = [t.for_quantity(decision.trace_id, decision.symbol, quantity) for t in self._futures.protection]
         self.placed = []
         self._on_change()
         for order in self.orders:
@@ -82,12 +120,13 @@ class ProtectionSaga:
                     summary=f"place {order.label()} {order.order_type} {order.side.value} {order.quantity} @ {order.trigger_price} as {order.client_algo_id}",
                 )
             except ActivityError as error:
-                return await self._compensate(order, error, filled)
+                return await self._compensate(order, error, quantity, stop_entry)
             self.placed.append(placed.snapshot)
             self._on_change()
-        await self._hand_over(filled)
-        ids = " and ".join(f"{o.label()} {o.client_algo_id}" for o in self.orders)
-        return state, f"{reason}; protected by {ids}" if ids else reason
+        return None
+
+    def _protected_by(self) -> str:
+        return "protected by " + " and ".join(f"{o.label()} {o.client_algo_id}" for o in self.orders)
 
     def result_fields(self) -> dict[str, str | None]:
         """The intent result's protection fields; set only once the OCO workflow has taken over."""
@@ -100,12 +139,18 @@ class ProtectionSaga:
             "protection_workflow_id": self.workflow_id,
         }
 
-    async def _compensate(self, failed: ProtectiveOrder, error: ActivityError, filled: Decimal) -> tuple[IntentState, str]:
-        """A protective order could not be placed: flatten, then cancel what was placed."""
+    async def _compensate(
+        self, failed: ProtectiveOrder, error: ActivityError, filled: Decimal, stop_entry: Callable[[], Awaitable[Decimal]] | None
+    ) -> tuple[IntentState, str]:
+        """A protective order could not be placed: stop a resting entry, flatten, then cancel
+        what was placed."""
         decision = self._decision
         why = f"{failed.label()} not placed: {cause_message(error)}"
+        self.compensated = True
         self._on_failure(why)
         workflow.logger.warning("protection failed, flattening", extra={"trace_id": decision.trace_id, "error": why})
+        if stop_entry is not None:
+            filled = await stop_entry()  # no fill may come after the flatten
         flatten = self._closing_order(Step.FLATTEN, filled)
         try:
             closed = await close_position(
@@ -134,8 +179,9 @@ class ProtectionSaga:
         detail = "; ".join([why, flattened, *leftovers])
         return IntentState.FAILED, f"unprotected position closed ({detail})"
 
-    async def _hand_over(self, filled: Decimal) -> None:
-        """Hand the protective pair to the OCO child; it outlives this intent (ABANDON)."""
+    async def _hand_over(self, filled: Decimal, entry: OrderRequest | None = None) -> None:
+        """Hand the protective pair to the OCO child; it outlives this intent (ABANDON).
+        ``entry``: the entry still rests, and the child cancels it before any close."""
         decision = self._decision
         plan = ProtectionPlan(
             trace_id=decision.trace_id,
@@ -147,6 +193,7 @@ class ProtectionSaga:
             close_order=self._closing_order(Step.CLOSE, filled),
             poll_seconds=self._futures.approval.poll_seconds,
             started_at=workflow.now(),
+            entry=entry,
         )
         workflow_id = protection_workflow_id(decision.trace_id)
         levels = ", ".join(f"{o.label()} {o.trigger_price}" for o in self.orders)

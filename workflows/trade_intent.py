@@ -13,7 +13,8 @@ decision's trace_id (the deduplication); the order's client order ID is derived 
    each watch and each wait ends by the TTL and the deadline, so the follow ends by them
    (plus ``WATCH_SLACK``) whatever the exchange answers. A long follow continues as new,
    carrying a :class:`FollowState`, whenever Temporal suggests it;
-5. futures only: protect whatever the entry filled (the saga in :mod:`workflows.saga`);
+5. futures only: protect whatever the entry filled (the saga in :mod:`workflows.saga`): a
+   resting entry from its first fill on, any other at its end;
 6. complete with an :class:`IntentResult` in one of the six terminal states, published once
    to the result stream.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import NoReturn
 
 from temporalio import workflow
@@ -61,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         MIN_PLACEMENT_WINDOW,
         ORDER_WATCH_WINDOW,
         PATCH_FOLLOW_CONTINUE_AS_NEW,
+        PATCH_PROTECT_RESTING,
         PATCH_WATCH_BACKOFF,
         PLACE_TIMEOUT,
         PUBLISH_LOCAL_RETRY,
@@ -315,11 +318,51 @@ class TradeIntentWorkflow:
                 return await self._settle(Cause.EXPIRY)
             if now >= self._deadline:
                 return await self._settle(Cause.DEADLINE)
+            if self._resting_fill_unprotected():
+                ended = await self._protect_resting()
+                if ended is not None:
+                    return ended
+                continue
             if self._continue_as_new_suggested():
                 self._continue_as_new()
             until = min(t for t in (expires_at, self._deadline) if t is not None)
             await self._watch(min(ORDER_WATCH_WINDOW, until - now), until)
         return outcome(self._snapshot, Cause.EXCHANGE, self._cancel.reason if self._cancel else "", seen=seen)
+
+    def _resting_fill_unprotected(self) -> bool:
+        """Futures: the entry has a fill while it still rests, and no protection yet."""
+        saga, snapshot = self._saga, self._snapshot
+        return (
+            saga is not None
+            and saga.workflow_id is None
+            and not saga.compensated
+            and snapshot is not None
+            and snapshot.is_open
+            and snapshot.executed_qty > 0
+            and workflow.patched(PATCH_PROTECT_RESTING)
+        )
+
+    async def _protect_resting(self) -> tuple[IntentState, str] | None:
+        """Protect the resting entry's fill now, not at the entry's end (up to its TTL later).
+
+        None once protected (the follow goes on); the intent's end if the protection failed.
+        A workflow cancel meanwhile waits for the protection, then settles the entry.
+        """
+        assert self._saga is not None and self._order is not None
+        stopped: list[tuple[IntentState, str]] = []
+
+        async def stop_entry() -> Decimal:
+            stopped.append(await self._settle(Cause.FAILURE))
+            assert self._snapshot is not None
+            return self._snapshot.executed_qty
+
+        ended = await shielded(self._saga.protect_resting(self._order, stop_entry), on_cancel=self._record_workflow_cancel)
+        if ended is None:
+            return None
+        state, reason = ended
+        if stopped and stopped[0][0] is S.FAILED:
+            reason = f"{reason}; {stopped[0][1]}"  # the entry's cancel was not confirmed either
+        return state, reason
 
     async def _watch(self, window: timedelta, until: datetime) -> None:
         """One watch of the order, ``window`` long at most; after a watch that failed, wait
@@ -411,6 +454,7 @@ class TradeIntentWorkflow:
             history=self._history,
             attention=self._health.attention,
             watch_failures=self._health.failures,
+            **(self._saga.carried() if self._saga else {}),
         )
         workflow.logger.info("intent continues as new", extra={
             "trace_id": decision.trace_id, "history_length": workflow.info().get_current_history_length()})
@@ -426,6 +470,7 @@ class TradeIntentWorkflow:
         if carried.futures is not None:
             self._futures = carried.futures
             self._saga = ProtectionSaga(decision, carried.futures, on_change=self._show_details, on_failure=self._note_reason)
+            self._saga.restore(carried)
 
     async def _settle(self, cause: Cause) -> tuple[IntentState, str]:
         """Make sure no order is live, then name the end state from what the exchange says."""
@@ -449,7 +494,11 @@ class TradeIntentWorkflow:
                 # filled is protected next (_protect); anything filled since is not.
                 filled = self._snapshot.executed_qty if self._snapshot is not None else 0
                 seen_fill = f"{filled} filled when last seen" if filled > 0 else "no fill seen"
-                reason = f"{reason}; a position may be open on {order.symbol} ({seen_fill}, anything filled since is unprotected)"
+                if self._saga is not None and self._saga.workflow_id is not None:
+                    covered = "its protection covers the whole entry"  # placed while it rested
+                else:
+                    covered = "anything filled since is unprotected"
+                reason = f"{reason}; a position may be open on {order.symbol} ({seen_fill}, {covered})"
             return S.FAILED, reason
         seen = self._snapshot
         if final is not None:
