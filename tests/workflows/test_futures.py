@@ -25,6 +25,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
 from activities.exchange.binance import BinanceExchange
@@ -264,7 +265,7 @@ async def test_limit_entry_with_no_fill_places_no_protection(client: Client, fse
 
 
 @uses_futures_worker
-async def test_limit_entry_partially_filled_is_protected_for_the_filled_quantity(
+async def test_limit_entry_expiring_partly_filled_ends_with_its_fill_protected(
     client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange
 ) -> None:
     tid = trace_id("fpart")
@@ -273,7 +274,7 @@ async def test_limit_entry_partially_filled_is_protected_for_the_filled_quantity
     await fpaper.configure(liquidity={"BNBUSDT": "0.4"})
     try:
         handle = await start(client, fsettings, tid, market="usdm", symbol="BNBUSDT", quantity="1", order_type="LIMIT", price="590",
-                             ttl_seconds=3, leverage=2, stop_loss="570", take_profit="620")
+                             ttl_seconds=10, leverage=2, stop_loss="570", take_profit="620")
 
         async def resting() -> bool:
             return [o["status"] for o in await fpaper.orders_for(client_order_id(tid))] == ["NEW"]
@@ -286,13 +287,106 @@ async def test_limit_entry_partially_filled_is_protected_for_the_filled_quantity
         await fpaper.configure(liquidity={"BNBUSDT": None})
     assert result.state is IntentState.PARTIALLY_FILLED and result.executed_qty == Decimal("0.4"), result.reason
     assert result.stop_loss_id == sl_id and result.take_profit_id == tp_id
-    assert [o["origQty"] for o in await _algo_rows(fpaper, sl_id)] == ["0.4"]
-    assert [o["origQty"] for o in await _algo_rows(fpaper, tp_id)] == ["0.4"]
+    # Placed at the first fill, while the entry rested: sized to the whole entry, reduce-only.
+    assert [o["origQty"] for o in await _algo_rows(fpaper, sl_id)] == ["1"]
+    assert [o["origQty"] for o in await _algo_rows(fpaper, tp_id)] == ["1"]
     assert await _position(gateway, "BNBUSDT") == Decimal("0.4")
     child = _child(client, tid)
     await child.signal("close_position", ClosePositionSignal(reason="test clean-up"))
     assert (await result_of(child)).state == "CLOSED"
     assert await _position(gateway, "BNBUSDT") == 0
+
+
+async def _rest_with_a_fill(client: Client, settings: Settings, paper: PaperAdmin, tid: str) -> WorkflowHandle[Any, IntentResult]:
+    """A BNBUSDT BUY LIMIT of 1 @ 590 with a long TTL that fills 0.4 and keeps resting."""
+    await paper.set_price("BNBUSDT", "600")
+    await paper.configure(liquidity={"BNBUSDT": "0.4"})
+    handle = await start(client, settings, tid, market="usdm", symbol="BNBUSDT", quantity="1", order_type="LIMIT", price="590",
+                         ttl_seconds=120, leverage=2, stop_loss="570", take_profit="620")
+
+    async def resting() -> bool:
+        return [o["status"] for o in await paper.orders_for(client_order_id(tid))] == ["NEW"]
+
+    await eventually(resting, timeout=30, what="the LIMIT entry to rest")
+    await paper.set_price("BNBUSDT", "589")  # one matching pass: 0.4 of 1 fills
+    await paper.set_price("BNBUSDT", "600")
+    return handle
+
+
+async def _protection_live(client: Client, paper: PaperAdmin, tid: str) -> None:
+    sl_id, tp_id = _ids(tid)
+
+    async def live() -> bool:
+        rows = [*await _algo_rows(paper, sl_id), *await _algo_rows(paper, tp_id)]
+        if [o["status"] for o in rows] != ["NEW", "NEW"]:
+            return False
+        try:
+            status = await _child(client, tid).query("status", result_type=ProtectionStatus)
+        except RPCError:
+            return False  # not started yet: the intent starts it once both orders are live
+        return status.state == "PROTECTED"
+
+    # Well inside the entry's 120 s TTL: the fill is protected while the entry still rests.
+    await eventually(live, timeout=30, what="the stop-loss and take-profit while the entry rests")
+
+
+@uses_futures_worker
+async def test_resting_limit_entry_is_protected_from_its_first_fill_while_it_still_rests(
+    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange
+) -> None:
+    tid = trace_id("frest")
+    sl_id, tp_id = _ids(tid)
+    try:
+        handle = await _rest_with_a_fill(client, fsettings, fpaper, tid)
+        await _protection_live(client, fpaper, tid)
+        assert [o["status"] for o in await fpaper.orders_for(client_order_id(tid))] == ["PARTIALLY_FILLED"]
+        status = await handle.query("status", result_type=IntentStatus)
+        assert status.state is IntentState.PARTIALLY_FILLED and not status.finished
+        # Sized to the whole entry and reduce-only: every later fill is covered, none is over-closed.
+        for row in [*await _algo_rows(fpaper, sl_id), *await _algo_rows(fpaper, tp_id)]:
+            assert (row["origQty"], row["reduceOnly"]) == ("1", True), row
+        child = _child(client, tid)
+        assert (await child.query("status", result_type=ProtectionStatus)).state == "PROTECTED"
+        await handle.signal("cancel_order")
+        result = await result_of(handle)
+    finally:
+        await fpaper.configure(liquidity={"BNBUSDT": None})
+    assert result.state is IntentState.PARTIALLY_FILLED and result.executed_qty == Decimal("0.4"), result.reason
+    assert f"protected by stop-loss {sl_id}" in result.reason, result.reason
+    assert (result.stop_loss_id, result.take_profit_id) == (sl_id, tp_id)
+    assert [len(await _algo_rows(fpaper, i)) for i in (sl_id, tp_id)] == [1, 1]  # placed once, not again at the end
+    assert await _position(gateway, "BNBUSDT") == Decimal("0.4")
+    await record_history(handle, "futures_resting_fill_protected")
+    await child.signal("close_position", ClosePositionSignal(reason="test clean-up"))
+    assert (await result_of(child)).state == "CLOSED"
+    assert await _position(gateway, "BNBUSDT") == 0
+
+
+@uses_futures_worker
+async def test_stop_loss_firing_while_the_entry_rests_cancels_the_rest_of_the_entry_and_leaves_nothing_open(
+    client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange
+) -> None:
+    tid = trace_id("frestfire")
+    sl_id, tp_id = _ids(tid)
+    try:
+        handle = await _rest_with_a_fill(client, fsettings, fpaper, tid)
+        await _protection_live(client, fpaper, tid)
+        await fpaper.set_price("BNBUSDT", "569")  # through the stop: the entry fills 0.4 more, the stop fires
+        child = _child(client, tid)
+        final = await result_of(child)
+        result = await result_of(handle)
+        await fpaper.set_price("BNBUSDT", "580")  # under the entry's price: a live entry would fill again
+    finally:
+        await fpaper.configure(liquidity={"BNBUSDT": None})
+    assert final.state == "CLOSED" and final.fired == sl_id, final.reason
+    assert "entry " + client_order_id(tid) in final.reason, final.reason
+    entry = await fpaper.orders_for(client_order_id(tid))
+    assert [o["status"] for o in entry] == ["CANCELED"], entry
+    assert [o["status"] for o in await _algo_rows(fpaper, tp_id)] == ["CANCELED"]
+    assert await _position(gateway, "BNBUSDT") == 0
+    assert result.state is IntentState.PARTIALLY_FILLED, result.reason
+    assert result.executed_qty == Decimal(entry[0]["executedQty"])
+    await _record_protection(child, "fired_while_entry_rests")
 
 
 def _temporal_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -531,9 +625,10 @@ async def test_entry_outcome_unknown_then_refused_for_good_fails_saying_a_positi
 async def test_partly_filled_entry_whose_cancel_is_refused_protects_the_fill_and_says_a_position_may_be_open(
     stack: Stack, client: Client, redis: Redis, tmp_path: Path
 ) -> None:
-    # A LIMIT entry fills 0.4 of 1 and rests; then the key may no longer look it up or cancel
-    # it. At its TTL the cancel is refused: the intent ends FAILED (the rest may still fill),
-    # yet the 0.4 it saw filled is protected, and the reason says a position may be open.
+    # A LIMIT entry fills 0.4 of 1 and rests, and is protected then; then the key may no longer
+    # look it up or cancel it. At its TTL the cancel is refused: the intent ends FAILED (the
+    # rest may still fill), its protection covers the whole entry, and the reason says a
+    # position may be open.
     tid = trace_id("fpartblind")
     entry_id = client_order_id(tid)
     sl_id, tp_id = _ids(tid)
@@ -559,14 +654,14 @@ async def test_partly_filled_entry_whose_cancel_is_refused_protects_the_fill_and
         result = await result_of(handle, timeout=120)
         assert result.state is IntentState.FAILED, result.reason
         assert f"{entry_id} may be live" in result.reason and "-2015" in result.reason, result.reason
-        assert "a position may be open on BNBUSDT (0.4 filled when last seen" in result.reason, result.reason
+        assert "a position may be open on BNBUSDT (0.4 filled when last seen, its protection covers the whole entry)" in result.reason, result.reason
         assert f"protected by stop-loss {sl_id}" in result.reason, result.reason
         assert result.executed_qty == Decimal("0.4")
         assert (result.stop_loss_id, result.take_profit_id) == (sl_id, tp_id)
         assert result.protection_workflow_id == protection_workflow_id(tid)
-        assert [o["origQty"] for o in await _algo_rows(paper, sl_id)] == ["0.4"]
-        assert [o["origQty"] for o in await _algo_rows(paper, tp_id)] == ["0.4"]
-        await record_history(handle, "futures_partial_fill_unconfirmed_protected")
+        assert [o["origQty"] for o in await _algo_rows(paper, sl_id)] == ["1"]
+        assert [o["origQty"] for o in await _algo_rows(paper, tp_id)] == ["1"]
+        await record_history(handle, "futures_resting_fill_protected_unconfirmed")
 
         await paper.clear_faults()
         assert [o["status"] for o in await paper.orders_for(entry_id)] == ["PARTIALLY_FILLED"]  # still live, as the reason says
