@@ -225,6 +225,8 @@ def parse_fault(fault_id: str, body: dict[str, Any], now: float) -> Fault:
     market = body.get("market")
     if market is not None and market not in STREAM_MARKETS:
         raise FaultSpecError(f"market must be one of {', '.join(STREAM_MARKETS)}")
+    if kind in STREAM_KINDS and (path is not None or method is not None):
+        raise FaultSpecError("stream faults are scoped by market (spot or usdm), not by path or method")
     every = _integer(body, "every", 1, MAX_WINDOW)
     window = _integer(body, "window", 2, MAX_WINDOW, default=2)
     duration_ms = _integer(body, "duration_ms", 1, MAX_DURATION_MS)

@@ -11,6 +11,7 @@ checked like a signed REST request: the same ``-1021``/``-1022``/``-2014``/``-20
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +26,7 @@ from paper_exchange.orders import SPOT
 from paper_exchange.state import PaperExchange
 from paper_exchange.user_stream import Connection
 
+log = logging.getLogger("paper_exchange.ws_api")
 PATH = "/ws-api/v3"
 BINANCE_WEIGHT_LIMIT = 6000
 Method = Callable[[PaperExchange, Connection, dict[str, Any]], dict[str, Any]]
@@ -108,6 +110,11 @@ async def _answer(ex: PaperExchange, connection: Connection, text: str) -> None:
         await connection.send({"id": request_id, "status": 200, "result": result, "rateLimits": _rate_limits(ex, usage)})
     except ApiError as error:
         await connection.send({"id": request_id, "status": error.status, "error": error.body(),
+                               "rateLimits": _rate_limits(ex, usage)})
+    except Exception:  # noqa: BLE001 - one request must never take the connection down
+        log.exception("websocket request failed")
+        unknown = ApiError(errors.UNKNOWN, "An unknown error occurred while processing the request.", 500)
+        await connection.send({"id": request_id, "status": 500, "error": unknown.body(),
                                "rateLimits": _rate_limits(ex, usage)})
 
 

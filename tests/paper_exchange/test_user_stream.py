@@ -362,3 +362,18 @@ async def test_spot_stream_faults_apply_to_the_ws_api_too(exchange: Exchange, ad
                                    price="50000", newClientOrderId="spot-d")
         frames = await events_until(ws, lambda f: f.get("event", {}).get("e") == "outboundAccountPosition")
         assert [f["event"]["e"] for f in frames] == ["outboundAccountPosition"]
+
+
+def test_stream_fault_specs_are_checked(admin: SyncPaperAdmin) -> None:
+    refused = [
+        {"kind": "stream_delay"},
+        {"kind": "stream_drop", "path": "/api/v3/order"},
+        {"kind": "stream_reorder", "window": 1},
+        {"kind": "stream_drop", "every": 0},
+        {"kind": "stream_stall", "market": "coinm"},
+    ]
+    for body in refused:
+        answer = admin.request("POST", "faults", json=body, check=False)
+        assert "error" in answer, body
+    armed = admin.arm("stream_duplicate", market="usdm", every=3)
+    assert (armed["market"], armed["every"], armed["window"]) == ("usdm", 3, 2)
