@@ -12,7 +12,8 @@
   ``timestamp``/``recvWindow`` checks and every order, trade and update time.
 - ``POST /_paper/reset``; ``GET /_paper/state`` (``deferred`` lists the requests an
   ``execute_later`` fault accepted that have not run yet, with their ``due_ms`` on the exchange clock)
-- ``POST /_paper/faults {...}``, ``GET /_paper/faults``, ``DELETE /_paper/faults[/{id}]``
+- ``POST /_paper/faults {...}``, ``GET /_paper/faults``, ``DELETE /_paper/faults[/{id}]``;
+  ``stream_disconnect`` answers ``disconnected``: how many stream connections it cut.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from aiohttp import web
 from paper_exchange import render
 from paper_exchange.decimals import fmt, to_decimal
 from paper_exchange.engine import ALL_SYMBOLS
-from paper_exchange.faults import FaultSpecError
+from paper_exchange.faults import STREAM_DISCONNECT, FaultSpecError
 from paper_exchange.orders import MARKETS, SPOT, USDM
 from paper_exchange.state import PaperExchange
 
@@ -251,6 +252,10 @@ async def arm_fault(request: web.Request, ex: PaperExchange) -> Any:
         "fault_id": fault.id, "kind": fault.kind, "path": fault.path, "method": fault.method, "count": fault.remaining,
         "duration_ms": fault.duration_ms,
     })
+    if fault.kind == STREAM_DISCONNECT:
+        # An action, not a state: it cuts what is connected now and stays armed for nothing.
+        ex.faults.remove(fault.id)
+        return {**ex.faults.describe(fault), "disconnected": ex.streams.disconnect_all(fault.market)}
     return ex.faults.describe(fault)
 
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from paper_exchange import admin, errors, faults, futures, spot
+from paper_exchange import admin, errors, faults, futures, futures_stream, spot, ws_api
 from paper_exchange.config import PaperExchangeConfig
 from paper_exchange.errors import ApiError
 from paper_exchange.faults import Fault
@@ -86,8 +86,9 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange, later:
         query = request.rel_url.raw_query_string
         params = _params(query, body)
         request[CLIENT_IDS] = _client_ids(params)
-        if route.signed:
+        if route.signed or route.keyed:
             ex.credentials.authenticate(request.headers.get("X-MBX-APIKEY"))
+        if route.signed:
             ex.credentials.verify(query, body, params.values, now, ex.config.max_recv_window_ms)
         if later is not None:
             # Accepted: from here on nothing checks the timestamp again.
@@ -201,6 +202,7 @@ async def _ticker(ex: PaperExchange) -> None:
         await asyncio.sleep(interval)
         try:
             ex.tick()
+            ex.streams.expire_listen_key()
         except Exception:  # noqa: BLE001 - the walk must keep going
             log.exception("tick failed")
 
@@ -227,6 +229,10 @@ async def request_log(request: web.Request, handler: Callable[[web.Request], Awa
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1), **request.get(CLIENT_IDS, {})})
 
 
+async def _stop_streams(app: web.Application) -> None:
+    await app[EXCHANGE].streams.shutdown()
+
+
 async def _background(app: web.Application) -> AsyncIterator[None]:
     ex = app[EXCHANGE]
     task = asyncio.create_task(_ticker(ex))
@@ -242,8 +248,11 @@ def create_app(config: PaperExchangeConfig) -> web.Application:
     app = web.Application(client_max_size=config.max_body_bytes, middlewares=[request_log])
     app[EXCHANGE] = PaperExchange(config)
     admin.add_routes(app)
-    for route in (*spot.ROUTES, *futures.ROUTES):
+    for route in (*spot.ROUTES, *futures.ROUTES, *futures_stream.ROUTES):
         app.router.add_route(route.method, route.path, endpoint(route))
+    app.router.add_get(ws_api.PATH, ws_api.handle)
+    futures_stream.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", not_found)
     app.cleanup_ctx.append(_background)
+    app.on_shutdown.append(_stop_streams)
     return app

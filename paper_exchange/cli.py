@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="seed of the price walk and fault probabilities")
     parser.add_argument("--symbols", default=",".join(DEFAULT_SYMBOLS), help="comma-separated symbols")
     parser.add_argument("--tick-ms", type=int, default=1000, help="price walk interval in milliseconds")
+    parser.add_argument("--stream-ping-seconds", type=float, default=20.0,
+                        help="user data streams ping interval; no pong within half of it disconnects (default 20)")
     parser.add_argument("--spot-fee", default="0.001", help="spot commission rate (charged in the quote asset)")
     parser.add_argument("--futures-fee", default="0.0004", help="futures commission rate")
     parser.add_argument("--weight-limit", type=int, default=0, help="request weight per minute, 0 = no limit")
@@ -87,7 +89,11 @@ def _add_admin_actions(actions: argparse._SubParsersAction) -> None:  # type: ig
     fault.add_argument("--latency-ms", type=int)
     fault.add_argument("--retry-after", type=int)
     fault.add_argument("--respond", choices=RESPOND_MODES)
-    fault.add_argument("--delay-ms", type=int, help="execute_later: process the request this much later")
+    fault.add_argument("--delay-ms", type=int,
+                       help="execute_later: process the request this much later; stream_delay: send events this much later")
+    fault.add_argument("--market", choices=("spot", "usdm"), help="stream faults: only this market's streams")
+    fault.add_argument("--every", type=int, help="stream_drop/stream_duplicate: only every Nth event")
+    fault.add_argument("--window", type=int, help="stream_reorder: events per reversed window (default 2)")
     fault.add_argument("--status", type=int, help="error: HTTP status (default 400)")
     fault.add_argument("--code", type=int, help="error: Binance code, e.g. -1008")
     fault.add_argument("--msg", help="error: message (Binance's text for well-known codes)")
@@ -136,7 +142,7 @@ def _admin_request(args: argparse.Namespace) -> tuple[str, str, dict[str, Any] |
     if action == "fault":
         names = (
             "path", "method", "count", "probability", "latency_ms", "retry_after", "respond",
-            "delay_ms", "status", "code", "msg", "duration_ms",
+            "delay_ms", "status", "code", "msg", "duration_ms", "market", "every", "window",
         )
         fault = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
         return "POST", "faults", {"kind": args.kind, **fault}, None
@@ -185,6 +191,7 @@ def build_config(args: argparse.Namespace, settings: object) -> PaperExchangeCon
             seed=args.seed,
             symbols=symbols,
             tick_ms=args.tick_ms,
+            stream_ping_seconds=args.stream_ping_seconds,
             spot_fee=Decimal(fees["spot_fee"]),
             futures_fee=Decimal(fees["futures_fee"]),
             weight_limit=args.weight_limit,

@@ -34,6 +34,8 @@ class PaperExchangeConfig:
         order_limit_10s: orders per 10 seconds before ``429 -1003``; 0 disables.
         max_body_bytes: larger request bodies are refused with ``-1104``-style errors.
         max_recv_window_ms: largest ``recvWindow`` accepted.
+        stream_ping_seconds: the user data streams' ping interval; a client that has not
+            answered a ping within half of it is disconnected.
     """
 
     api_key: str
@@ -56,11 +58,14 @@ class PaperExchangeConfig:
     order_limit_10s: int = 0
     max_body_bytes: int = 64 * 1024
     max_recv_window_ms: int = 60_000
+    stream_ping_seconds: float = 20.0
 
     def __post_init__(self) -> None:
         if not self.api_key or not self.api_secret:
             raise ValueError("an API key and secret are required")
         if self.tick_ms <= 0:
             raise ValueError("tick_ms must be positive")
+        if self.stream_ping_seconds <= 0:
+            raise ValueError("stream_ping_seconds must be positive")
         if not self.symbols:
             raise ValueError("at least one symbol is required")

@@ -11,20 +11,26 @@ Matching model (kept simple and deterministic):
   partial fills. MARKET, IOC and the rest of a capped FOK expire instead of resting.
 - Commissions are charged in the quote asset (USDT) on both markets, for simplicity.
 - Futures use one-way mode: one signed position per symbol and a USDT wallet.
+
+Every change an account's user data stream reports (an order accepted, traded, cancelled
+or expired; a conditional order placed, triggered or finished; the balances or position
+it moved) is handed to ``listener`` as an :mod:`paper_exchange.events` record, in exchange order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from paper_exchange import errors
+from paper_exchange import errors, events
 from paper_exchange.accounts import FuturesAccount, SpotBalances
 from paper_exchange.config import PaperExchangeConfig
 from paper_exchange.decimals import EIGHT_PLACES, ZERO, floor_to_step
 from paper_exchange.errors import ApiError
+from paper_exchange.events import StreamEvent
 from paper_exchange.orders import SPOT, USDM, AlgoOrder, AlgoStatus, Order, Status, Trade
 from paper_exchange.prices import PriceBook
 from paper_exchange.symbols import MarketRules, SymbolSpec, require_symbol
@@ -68,6 +74,10 @@ def new_client_id() -> str:
     return "paper" + uuid.uuid4().hex[:17]
 
 
+def _ignore(event: StreamEvent) -> None:
+    """The listener of an engine nobody streams from."""
+
+
 class Engine:
     """All exchange state and the operations on it. Callers persist what ``drain()`` returns."""
 
@@ -78,6 +88,7 @@ class Engine:
         self.specs = specs
         self.prices = prices
         self.clock = clock
+        self.listener: Callable[[StreamEvent], None] = _ignore
         self.reset()
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -240,6 +251,7 @@ class Engine:
         order.order_id = self._next_id(f"{request.market}_order")
         self._index(order)
         self._touch(order)
+        self._report(order, events.NEW)
         trades = self._take(order, fill_price)
         return order, trades
 
@@ -256,12 +268,14 @@ class Engine:
             raise ApiError(errors.REJECTED, "Order would immediately match and take.")
         return spec, fill_price, quantity
 
-    def cancel(self, market: str, symbol: str, order_id: int | None, client_id: str | None) -> Order:
+    def cancel(
+        self, market: str, symbol: str, order_id: int | None, client_id: str | None, cancel_client_id: str = ""
+    ) -> Order:
         self.spec(symbol)
         order = self.find_order(market, symbol, order_id, client_id)
         if order is None or not order.is_open:
             raise errors.unknown_order()
-        self._close(order, Status.CANCELED)
+        self._close(order, Status.CANCELED, cancel_client_id)
         return order
 
     def place_algo(self, request: AlgoRequest) -> AlgoOrder:
@@ -298,6 +312,7 @@ class Engine:
         self.algo_client_ids[(algo.symbol, algo.client_algo_id)] = algo.algo_id
         self.open_algos.setdefault(algo.symbol, {})[algo.algo_id] = None
         self.dirty_algos.add(algo.algo_id)
+        self._report_algo(algo, events.NEW)
         return algo
 
     def cancel_algo(self, algo_id: int | None, client_algo_id: str | None, symbol: str | None) -> AlgoOrder:
@@ -466,6 +481,7 @@ class Engine:
         )
         self.trades.setdefault((order.market, order.order_id), []).append(trade)
         self.new_trades.append(trade)
+        self._report(order, events.TRADE, trade)
         return trade
 
     def _settle_spot(self, order: Order, quantity: Decimal, quote: Decimal, fee: Decimal) -> None:
@@ -494,11 +510,12 @@ class Engine:
             self.balances.unlock(order.lock_asset, order.lock_left)
             order.lock_left = ZERO
 
-    def _close(self, order: Order, status: Status) -> None:
+    def _close(self, order: Order, status: Status, cancel_client_id: str = "") -> None:
         order.move_to(status, self.clock())
         self._release_lock(order)
         self.open_ids.get((order.market, order.symbol), {}).pop(order.order_id, None)
         self._touch(order)
+        self._report(order, str(status), cancel_client_id=cancel_client_id)
 
     def _trigger(self, algo: AlgoOrder) -> int:
         position = self.futures.position(algo.symbol).amount
@@ -509,6 +526,7 @@ class Engine:
         else:
             quantity = algo.quantity
         algo.trigger_time = self.clock()
+        self._report_algo(algo, events.TRIGGERING)
         if quantity <= 0:
             self._finish_algo(algo, AlgoStatus.EXPIRED)
             return 0
@@ -534,8 +552,10 @@ class Engine:
         )
         self._index(order)
         self._touch(order)
-        trades = self._take(order, self._taker_price(algo.symbol, algo.side))
+        self._report(order, events.NEW)
         algo.actual_order_id = order.order_id
+        self._report_algo(algo, events.TRIGGERED)
+        trades = self._take(order, self._taker_price(algo.symbol, algo.side))
         algo.actual_price = order.avg_price
         self._finish_algo(algo, AlgoStatus.FINISHED)
         return len(trades)
@@ -545,3 +565,23 @@ class Engine:
         algo.update_time = self.clock()
         self.open_algos.get(algo.symbol, {}).pop(algo.algo_id, None)
         self.dirty_algos.add(algo.algo_id)
+        self._report_algo(algo, str(status))
+
+    # ---- stream reports --------------------------------------------------------------
+
+    def _report(self, order: Order, execution: str, trade: Trade | None = None, cancel_client_id: str = "") -> None:
+        """Tell the listener about an order event and the balances or position it moved."""
+        when = trade.time if trade is not None else order.update_time
+        self.listener(events.OrderEvent(dataclasses.replace(order), execution, when, trade, cancel_client_id))
+        if order.market == SPOT:
+            spec = self.specs[order.symbol]
+            assets = tuple((a, self.balances.get(a).free, self.balances.get(a).locked) for a in (spec.base, spec.quote))
+            self.listener(events.SpotBalanceEvent(assets, when))
+        elif trade is not None:
+            position = dataclasses.replace(self.futures.position(order.symbol))
+            self.listener(events.FuturesAccountEvent(self.futures.wallet, position, self.prices[order.symbol], when))
+
+    def _report_algo(self, algo: AlgoOrder, status: str) -> None:
+        order = self.orders[USDM].get(algo.actual_order_id) if algo.actual_order_id else None
+        filled, average = (order.executed_qty, order.avg_price) if order is not None else (ZERO, ZERO)
+        self.listener(events.AlgoEvent(dataclasses.replace(algo), status, self.clock(), filled, average))

@@ -31,6 +31,22 @@ Kinds and what the client sees:
   trading permission or IP whitelist entry.
 - ``down``: every request is refused like ``drop_response`` but without processing.
 
+Stream kinds act on the user data streams (the spot WebSocket API subscription and the
+futures listenKey stream), not on requests; ``market`` (``spot`` or ``usdm``, optional)
+scopes them instead of ``path``/``method``, and ``count`` counts affected events:
+
+- ``stream_disconnect``: every stream connection (of ``market``) is cut at once, without
+  a close frame or ``serverShutdown``; nothing stays armed.
+- ``stream_stall``: connections stay up and pings keep flowing both ways (the server pings
+  and answers pings; WebSocket API requests are answered), but no event is delivered:
+  events are lost, not held back. A client's ping-based liveness check cannot see it.
+- ``stream_drop``: events are lost; with ``every`` = N only every Nth one.
+- ``stream_duplicate``: events are sent twice; with ``every`` = N only every Nth one.
+- ``stream_reorder``: ``window`` events (default 2) are held, then sent in reverse order;
+  ``count`` counts windows. A window still partly filled when the fault ends is sent,
+  reversed, before the next event.
+- ``stream_delay``: every event is sent ``delay_ms`` late (their order is kept).
+
 Every kind is scoped by ``path`` and ``method`` (both optional) and fires with
 ``probability`` (default 1). ``count`` disarms it after N matching requests and
 ``duration_ms`` after that many milliseconds from arming (host monotonic clock, not the
@@ -59,7 +75,15 @@ BAN_418 = "ban_418"
 TIMESTAMP_1021 = "timestamp_1021"
 KEY_REVOKED = "key_revoked"
 DOWN = "down"
-KINDS = (LATENCY, EXECUTE_LATER, ERROR, ERROR_5XX, UNKNOWN_1007, UNKNOWN_1007_AFTER, DROP_RESPONSE, RATE_LIMIT_429, BAN_418, TIMESTAMP_1021, KEY_REVOKED, DOWN)
+STREAM_DISCONNECT = "stream_disconnect"
+STREAM_STALL = "stream_stall"
+STREAM_DROP = "stream_drop"
+STREAM_DUPLICATE = "stream_duplicate"
+STREAM_REORDER = "stream_reorder"
+STREAM_DELAY = "stream_delay"
+STREAM_KINDS = (STREAM_DISCONNECT, STREAM_STALL, STREAM_DROP, STREAM_DUPLICATE, STREAM_REORDER, STREAM_DELAY)
+STREAM_MARKETS = ("spot", "usdm")
+KINDS = (LATENCY, EXECUTE_LATER, ERROR, ERROR_5XX, UNKNOWN_1007, UNKNOWN_1007_AFTER, DROP_RESPONSE, RATE_LIMIT_429, BAN_418, TIMESTAMP_1021, KEY_REVOKED, DOWN, *STREAM_KINDS)
 # Faults that let the request reach the engine before the answer is spoiled.
 AFTER_PROCESSING = frozenset({UNKNOWN_1007_AFTER, DROP_RESPONSE})
 RESPOND_RESET = "reset"
@@ -70,6 +94,7 @@ RESPOND_MODES = (RESPOND_RESET, RESPOND_503, RESPOND_1007)
 RETRY_AFTER_KINDS = frozenset({RATE_LIMIT_429, BAN_418})
 MAX_DELAY_MS = 600_000
 MAX_DURATION_MS = 86_400_000
+MAX_WINDOW = 1000
 
 
 class FaultSpecError(ValueError):
@@ -95,9 +120,22 @@ class Fault:
     msg: str | None = None
     duration_ms: int | None = None
     expires_at: float | None = None
+    market: str | None = None
+    every: int | None = None
+    window: int = 2
+    # Events a stream fault has looked at (``every`` counts them).
+    seen: int = 0
 
     def matches(self, path: str, method: str) -> bool:
         return (self.path is None or self.path == path) and (self.method is None or self.method == method)
+
+    def matches_stream(self, market: str) -> bool:
+        return self.kind in STREAM_KINDS and self.market in (None, market)
+
+    def nth(self) -> bool:
+        """Count one more event; true when ``every`` picks it (every event without ``every``)."""
+        self.seen += 1
+        return self.every is None or self.seen % self.every == 0
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -121,6 +159,9 @@ class Fault:
             "msg": self.msg,
             "duration_ms": self.duration_ms,
             "expires_in_ms": expires_in_ms,
+            "market": self.market,
+            "every": self.every,
+            "window": self.window,
         }
 
 
@@ -179,8 +220,15 @@ def parse_fault(fault_id: str, body: dict[str, Any], now: float) -> Fault:
     if kind == LATENCY and latency_ms == 0:
         raise FaultSpecError("a latency fault needs latency_ms > 0")
     delay_ms = _integer(body, "delay_ms", 0, MAX_DELAY_MS, default=0)
-    if kind == EXECUTE_LATER and delay_ms == 0:
-        raise FaultSpecError("an execute_later fault needs delay_ms > 0")
+    if kind in (EXECUTE_LATER, STREAM_DELAY) and delay_ms == 0:
+        raise FaultSpecError(f"an {kind} fault needs delay_ms > 0")
+    market = body.get("market")
+    if market is not None and market not in STREAM_MARKETS:
+        raise FaultSpecError(f"market must be one of {', '.join(STREAM_MARKETS)}")
+    if kind in STREAM_KINDS and (path is not None or method is not None):
+        raise FaultSpecError("stream faults are scoped by market (spot or usdm), not by path or method")
+    every = _integer(body, "every", 1, MAX_WINDOW)
+    window = _integer(body, "window", 2, MAX_WINDOW, default=2)
     duration_ms = _integer(body, "duration_ms", 1, MAX_DURATION_MS)
     retry_after = body.get("retry_after")
     if retry_after is None and kind in RETRY_AFTER_KINDS:
@@ -191,7 +239,7 @@ def parse_fault(fault_id: str, body: dict[str, Any], now: float) -> Fault:
     if respond not in RESPOND_MODES:
         raise FaultSpecError(f"respond must be one of {', '.join(RESPOND_MODES)}")
     status, code, msg = _error_fields(body) if kind == ERROR else (400, 0, None)
-    assert latency_ms is not None and delay_ms is not None
+    assert latency_ms is not None and delay_ms is not None and window is not None
     return Fault(
         id=fault_id,
         kind=kind,
@@ -208,6 +256,9 @@ def parse_fault(fault_id: str, body: dict[str, Any], now: float) -> Fault:
         msg=msg,
         duration_ms=duration_ms,
         expires_at=None if duration_ms is None else now + duration_ms / 1000,
+        market=market,
+        every=every,
+        window=window,
     )
 
 
@@ -257,7 +308,7 @@ class FaultBook:
         latency = 0
         chosen: Fault | None = None
         for fault in list(self._faults):
-            if not fault.matches(path, method):
+            if fault.kind in STREAM_KINDS or not fault.matches(path, method):
                 continue
             if fault.kind == LATENCY:
                 if latency == 0 and self._fires(fault):
@@ -265,6 +316,21 @@ class FaultBook:
             elif chosen is None and self._fires(fault):
                 chosen = fault
         return Selected(latency, chosen)
+
+    def stream_faults(self, market: str) -> dict[str, Fault]:
+        """The first armed fault of each stream kind that applies to ``market``."""
+        if not self._faults:
+            return {}
+        self._expire()
+        found: dict[str, Fault] = {}
+        for fault in self._faults:
+            if fault.matches_stream(market):
+                found.setdefault(fault.kind, fault)
+        return found
+
+    def fire(self, fault: Fault) -> bool:
+        """Apply ``fault`` once (its probability, and one of its count)."""
+        return self._fires(fault)
 
     def _expire(self) -> float:
         """Disarm the faults whose duration has passed; return the clock reading used."""
@@ -277,6 +343,6 @@ class FaultBook:
             return False
         if fault.remaining is not None:
             fault.remaining -= 1
-            if fault.remaining <= 0:
+            if fault.remaining <= 0 and fault in self._faults:
                 self._faults.remove(fault)
         return True

@@ -16,7 +16,8 @@ Handler = Callable[["PaperExchange", Params], Any]
 
 @dataclass(frozen=True)
 class Route:
-    """One REST endpoint. ``signed`` endpoints need ``X-MBX-APIKEY`` and an HMAC signature."""
+    """One REST endpoint. ``signed`` endpoints need ``X-MBX-APIKEY`` and an HMAC signature;
+    ``keyed`` ones (``listenKey``) need the ``X-MBX-APIKEY`` header only."""
 
     method: str
     path: str
@@ -24,3 +25,4 @@ class Route:
     signed: bool = False
     weight: int = 1
     is_order: bool = False
+    keyed: bool = False

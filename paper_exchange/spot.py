@@ -90,7 +90,7 @@ def cancel_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
     symbol = p.symbol()
     order_id, client_id = order_reference(p)
     cancel_id = p.client_id("newClientOrderId") or new_client_id()
-    order = ex.engine.cancel(SPOT, symbol, order_id, client_id)
+    order = ex.engine.cancel(SPOT, symbol, order_id, client_id, cancel_id)
     return render.spot_cancel(order, cancel_id)
 
 

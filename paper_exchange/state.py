@@ -17,6 +17,7 @@ from paper_exchange.limits import RateLimiter
 from paper_exchange.prices import PriceBook
 from paper_exchange.store import Snapshot, Store
 from paper_exchange.symbols import spec_for
+from paper_exchange.user_stream import UserStreams
 
 log = logging.getLogger("paper_exchange")
 
@@ -59,6 +60,8 @@ class PaperExchange:
         )
         self.engine = Engine(config, self.specs, self.prices, self.clock)
         self.faults = FaultBook(config.seed)
+        self.streams = UserStreams(self.clock, self.faults)
+        self.engine.listener = self.streams.publish
         self.limiter = RateLimiter(config.weight_limit, config.order_limit_10s)
         self.credentials = Credentials(config.api_key, config.api_secret)
         self.store = Store(config.state_file) if config.state_file else None
@@ -141,13 +144,15 @@ class PaperExchange:
     def reset(self) -> None:
         """Back to the start: orders, balances, positions, prices, faults, runtime config.
 
-        Deferred requests are forgotten: they never run.
+        Deferred requests are forgotten: they never run. Stream connections are cut and
+        the futures listenKey is forgotten.
         """
         self._drop_deferred()
         self.clock_offset_ms = 0
         self.engine.reset()
         self.prices.reset()
         self.faults.reset()
+        self.streams.reset()
         self.limiter.reset(self.config.weight_limit, self.config.order_limit_10s)
         self._prices_dirty = True
         if self.store is not None:

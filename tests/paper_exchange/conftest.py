@@ -10,7 +10,7 @@ from binance.async_client import AsyncClient
 from binance.client import Client
 
 from paper_exchange.admin_client import SyncPaperAdmin
-from tests.support.exchange import API_KEY, API_SECRET, Exchange, start_exchange
+from tests.support.exchange import API_KEY, API_SECRET, Exchange, exchange_args
 from tests.support.processes import Proc, free_port
 
 
@@ -18,7 +18,9 @@ from tests.support.processes import Proc, free_port
 def exchange_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, str]]:
     root = tmp_path_factory.mktemp("paper-exchange")
     port = free_port()
-    proc = start_exchange("paper-exchange", port, root / "state.db", root / "exchange.log")
+    # Pings every 2 s, so the keepalive tests see several within their bounds.
+    args = exchange_args(port, root / "state.db", "--stream-ping-seconds", "2")
+    proc = Proc("paper-exchange", args, root / "exchange.log").start(wait_port=port, timeout=30)
     try:
         yield proc, f"http://127.0.0.1:{port}"
     finally:
