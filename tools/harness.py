@@ -79,6 +79,9 @@ class Harness:
     # and a way to change a child's environment before its next start.
     partition: Partition | None = None
     set_environment: Callable[[str, dict[str, str]], None] | None = None
+    # Fresh stacks only: tell the supervisor a kill is deliberate, so that the proof's and the
+    # chaos run's many kills never reach its crash-loop limit.
+    announce_kill: Callable[[str], None] | None = None
 
     @property
     def exchange_url(self) -> str:
@@ -132,13 +135,20 @@ class Harness:
         Returns the old and the new pid. The supervisor (``quantum-trader dev``) starts
         the replacement; this only kills and waits.
         """
-        old = self.pid_of(component)
-        if old is None:
-            raise Unavailable(f"{component} is not part of this stack")
-        kill_group(old)
+        old = self.kill(component)
         new = await self.wait_replaced(component, old, timeout)
         self.restarts[component] = self.restarts.get(component, 0) + 1
         return old, new
+
+    def kill(self, component: str) -> int:
+        """SIGKILL ``component``'s process group, announced to the supervisor; its old pid."""
+        old = self.pid_of(component)
+        if old is None:
+            raise Unavailable(f"{component} is not part of this stack")
+        if self.announce_kill is not None:
+            self.announce_kill(component)
+        kill_group(old)
+        return old
 
     async def wait_replaced(self, component: str, old: int, timeout: float = 180.0) -> int:
         deadline = time.monotonic() + timeout
@@ -218,8 +228,11 @@ async def fresh_stack(
             def set_environment(name: str, env: dict[str, str]) -> None:
                 children[name].env.update(env)
 
+            def announce_kill(name: str) -> None:
+                children[name].announced_exits += 1
+
             harness = Harness(stack.settings, stack.home, pid_of, healthy, out=out, partition=partition,
-                              set_environment=set_environment)
+                              set_environment=set_environment, announce_kill=announce_kill)
             try:
                 yield harness
             finally:

@@ -50,6 +50,9 @@ class Child:
     start_timeout: float = 60.0
     popen: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
+    # Exits announced by whoever killed the child on purpose (the proof and chaos harness):
+    # restarted without counting toward the crash-loop limit.
+    announced_exits: int = 0
     # The pid the supervisor last saw healthy: until it equals ``pid``, a restart is still under way.
     healthy_pid: int | None = None
 
@@ -94,7 +97,11 @@ class Child:
         return self.popen.poll() if self.popen is not None else None
 
     def may_restart(self) -> bool:
-        """Record a crash; False once it crashed too often in the recent window."""
+        """Record a crash; False once it crashed too often in the recent window. An announced
+        exit (a deliberate kill) is not a crash."""
+        if self.announced_exits > 0:
+            self.announced_exits -= 1
+            return True
         now = time.monotonic()
         self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW_SECONDS] + [now]
         return len(self.restarts) <= RESTART_LIMIT

@@ -37,9 +37,7 @@ async def check(proof: ProofContext, ev: Evidence) -> None:
     await proof.publish(proof.limit(resting, source, "0.80", ttl=8))
     traces.append(resting)
     await proof.wait_state(resting, IntentState.OPEN)
-    old = proof.h.pid_of("temporal")
-    assert old is not None
-    kill_group(old)
+    old = proof.h.kill("temporal")
     await proof.publish(proof.market(during, source))
     traces.append(during)
     new = await proof.h.wait_replaced("temporal", old)
@@ -53,11 +51,10 @@ async def check(proof: ProofContext, ev: Evidence) -> None:
     before, meanwhile = proof.trace("rs-redis-before"), proof.trace("rs-redis-down")
     await proof.publish(proof.market(before, source))
     traces.append(before)
-    old = proof.h.pid_of("redis")
-    if old is None:
+    if proof.h.pid_of("redis") is None:
         ev.note("redis is not supervised by this stack (QT_REDIS_URL): its restart is skipped")
     else:
-        kill_group(old)
+        old = proof.h.kill("redis")
         publishing = asyncio.create_task(proof.publish(proof.market(meanwhile, source)))
         traces.append(meanwhile)
         new = await proof.h.wait_replaced("redis", old)
