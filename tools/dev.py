@@ -344,6 +344,7 @@ class DevStack:
                     health=self._ingress_healthy,
                     env=child_env,
                     stop_timeout=15.0,
+                    start_timeout=self._own_start_timeout(),
                 )
             )
         return children
@@ -362,7 +363,14 @@ class DevStack:
             health=self._worker_healthy,
             env=env,
             stop_timeout=20.0,
+            start_timeout=self._own_start_timeout(),
         )
+
+    def _own_start_timeout(self) -> float:
+        """How long a worker or ingress may take to become healthy: it waits for Temporal, then
+        (the worker) for the exchange, each up to QT_STARTUP_TIMEOUT_SECONDS, and after that
+        polls anyway; the supervisor must not give up on it first."""
+        return 2 * self.settings.startup_timeout_seconds + 30.0
 
     def _redis_child(self) -> Child:
         data = self.home / "redis"
