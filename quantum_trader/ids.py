@@ -30,13 +30,23 @@ class Step(StrEnum):
     CLOSE = "cl"
 
 
-def client_order_id(trace_id: str, step: Step = Step.ENTRY) -> str:
-    """Deterministic client order ID for ``step`` of the intent ``trace_id``."""
-    digest = hashlib.sha256(f"{trace_id}\x00{step.value}".encode()).hexdigest()[:_DIGEST_LEN]
+def client_order_id(trace_id: str, step: Step = Step.ENTRY, generation: int = 0) -> str:
+    """Deterministic client order ID for ``step`` of the intent ``trace_id``.
+
+    ``generation`` numbers the protective orders that replace a stop-loss or take-profit
+    resized to a larger fill (``…-sl1-…``, ``…-sl2-…``); 0 is the first, with the plain ID.
+    """
+    tag = f"{step.value}{generation}" if generation else step.value
+    digest = hashlib.sha256(f"{trace_id}\x00{tag}".encode()).hexdigest()[:_DIGEST_LEN]
     prefix = _UNSAFE.sub("", trace_id)[:_PREFIX_LEN]
-    value = f"{prefix}-{step.value}-{digest}" if prefix else f"qt-{step.value}-{digest}"
+    value = f"{prefix}-{tag}-{digest}" if prefix else f"qt-{tag}-{digest}"
     assert len(value) <= CLIENT_ORDER_ID_MAX_LEN
     return value
+
+
+def protective_step(kind: str) -> Step:
+    """The step of a protective order of ``kind`` (``STOP_LOSS`` or ``TAKE_PROFIT``)."""
+    return Step.STOP_LOSS if kind == "STOP_LOSS" else Step.TAKE_PROFIT
 
 
 # Appended to an intent's trace_id to name its protection (OCO) child workflow.

@@ -295,10 +295,11 @@ class FollowState(_Frozen):
     history: list[tuple[IntentState, datetime]]
     attention: str | None = None
     watch_failures: int = 0
-    # USD-M: the protection placed while the entry still rested (see ProtectionSaga).
+    # USD-M: the protection started while the entry still rested (see ProtectionSaga).
     protection: list[ProtectiveOrder] = Field(default_factory=list)
     protection_placed: list[AlgoSnapshot] = Field(default_factory=list)
     protection_workflow_id: str | None = None
+    protection_generation: int = 0
 
 
 # --- USD-M futures: leverage, protective orders and the OCO protection workflow ---------
@@ -312,9 +313,10 @@ class ProtectionKind(StrEnum):
 class ProtectiveOrder(_Frozen):
     """One conditional (algo) order that closes the intent's position at a trigger price.
 
-    ``client_algo_id`` is its idempotency key; ``quantity`` is the entry's filled quantity,
-    or the entry's whole quantity when it was placed while the entry still rested. The order
-    is reduce-only: at its trigger it closes at most the position, and never opens one.
+    ``client_algo_id`` is its idempotency key; ``quantity`` is the entry's filled quantity
+    and the order is reduce-only, so it can close the intent's position but never open one.
+    While the entry still rests and fills, each larger fill gets a new generation of the
+    pair (:func:`quantum_trader.ids.client_order_id`), which replaces the one before.
     """
 
     trace_id: str
@@ -426,6 +428,19 @@ class ProtectionPlan(_Frozen):
     # Set when protection started while the entry still rested: the entry to cancel before
     # the position is closed, so that what is left of it cannot open the position again.
     entry: OrderRequest | None = None
+    # How many times the pair was resized (replaced by a larger one) since it was placed, and
+    # a resize received but not yet applied when the workflow continued as new.
+    generation: int = 0
+    resize: ResizeProtection | None = None
+
+
+class ResizeProtection(_Frozen):
+    """Input of the protection workflow's ``resize`` signal: the entry, still resting, filled
+    more; replace the pair with ``orders`` (generation ``generation``, sized to the new fill)."""
+
+    generation: int
+    quantity: Decimal
+    orders: list[ProtectiveOrder]
 
 
 class ClosePositionSignal(_Frozen):

@@ -64,6 +64,7 @@ NOT_FOUND_STATUS = "NOT_FOUND"
 USDM = "usdm"
 # A conditional order still working at the exchange.
 OPEN_ALGO_STATUS = AlgoStatus.NEW
+FIRED_ALGO_STATUS = AlgoStatus.FINISHED
 PROTECTION_CLOSED = ProtectionState.CLOSED
 
 
@@ -205,9 +206,11 @@ def reconcile(
         group[order.client_order_id].append(order)
     owner: dict[str, list[str]] = defaultdict(list)
     for trace_id in expected:
-        # Every side-effecting step of an intent has its own client order ID.
+        # Every side-effecting step of an intent has its own client order ID, and each
+        # generation of a resized protective pair its own.
         for step in Step:
-            owner[client_order_id(trace_id, step)].append(trace_id)
+            for key in _generations(client_order_id, trace_id, step, algos):
+                owner[key].append(trace_id)
 
     violations: list[Violation] = []
     add = lambda rule, subject, detail: violations.append(Violation(rule, subject, detail))  # noqa: E731
@@ -305,8 +308,12 @@ class _Futures:
 
     def _orders(self, trace_id: str, step: Step) -> list[OrderRow]:
         """The plain orders of one step, and the orders its conditional orders created."""
-        key = self.client_order_id(trace_id, step)
-        return self.by_client_id.get(key, []) + self.triggered.get(key, [])
+        keys = _generations(self.client_order_id, trace_id, step, self.algos)
+        return [o for key in keys for o in self.by_client_id.get(key, []) + self.triggered.get(key, [])]
+
+    def _algos(self, trace_id: str, step: Step) -> list[list[OrderRow]]:
+        """The conditional orders of a protective step, one list per generation."""
+        return [self.algos.get(key, []) for key in _generations(self.client_order_id, trace_id, step, self.algos)]
 
     def check(self, trace_id: str, state: str | None) -> None:
         entries = self.published.get(trace_id, [])
@@ -342,8 +349,8 @@ class _Futures:
         watching = protection is not None and protection.status == "RUNNING"
         if watching:
             return  # reported above; its orders and position are still its own
-        for step in (Step.STOP_LOSS, Step.TAKE_PROFIT):
-            for algo in self.algos.get(self.client_order_id(trace_id, step), []):
+        for step in PROTECTIVE_STEPS:
+            for algo in (a for rows in self._algos(trace_id, step) for a in rows):
                 if algo.status == OPEN_ALGO_STATUS:
                     self.add("live-protective-order", trace_id, f"{step.name.lower()} {algo.order_id} ({algo.client_order_id}) is still working")
         for step in (Step.FLATTEN, Step.CLOSE):
@@ -355,11 +362,15 @@ class _Futures:
             self.add("open-position", trace_id, f"the intent's fills net to {net} (entry filled {filled})")
 
     def _check_protective_orders(self, trace_id: str, filled: Decimal) -> None:
-        for step in (Step.STOP_LOSS, Step.TAKE_PROFIT):
-            rows = self.algos.get(self.client_order_id(trace_id, step), [])
+        """The latest generation of each protective order is sized to the whole fill, unless
+        one of the pair fired first (its entry's later fills were then closed, not protected)."""
+        generations = {step: self._algos(trace_id, step) for step in PROTECTIVE_STEPS}
+        fired = any(a.status == FIRED_ALGO_STATUS for per_step in generations.values() for rows in per_step for a in rows)
+        for step, per_step in generations.items():
+            rows = per_step[-1]
             if not rows:
                 self.add("unprotected-fill", trace_id, f"entry filled {filled} but no {step.name.lower()} at the exchange")
-            elif _decimal(rows[0].orig_qty) != filled:
+            elif _decimal(rows[0].orig_qty) != filled and not fired:
                 self.add("unprotected-fill", trace_id, f"{step.name.lower()} for {rows[0].orig_qty}, entry filled {filled}")
 
     def check_positions(self, orders: list[OrderRow], owner: dict[str, list[str]], before: dict[str, Decimal], after: dict[str, Decimal]) -> None:
@@ -371,6 +382,18 @@ class _Futures:
             change = after.get(symbol, Decimal(0)) - before.get(symbol, Decimal(0))
             if change != moved.get(symbol, Decimal(0)):
                 self.add("position-mismatch", symbol, f"position moved {change} at the exchange, the run's fills net {moved.get(symbol, 0)}")
+
+
+PROTECTIVE_STEPS = (Step.STOP_LOSS, Step.TAKE_PROFIT)
+
+
+def _generations(client_order_id: Callable[..., str], trace_id: str, step: Step, algos: dict[str, list[OrderRow]]) -> list[str]:
+    """The client order IDs of ``step``: one, or for a protective order every generation of
+    it at the exchange (a pair resized while its entry rested), oldest first."""
+    keys = [client_order_id(trace_id, step)]
+    while step in PROTECTIVE_STEPS and client_order_id(trace_id, step, len(keys)) in algos:
+        keys.append(client_order_id(trace_id, step, len(keys)))
+    return keys
 
 
 def _compare_with_exchange(trace_id: str, result: ResultRow, own_orders: list[OrderRow], add: Callable[[str, str, str], None]) -> None:

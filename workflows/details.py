@@ -43,7 +43,8 @@ def intent_details(
     the state, as it does in the ``TradeState`` search attribute.
     """
     placed = [s.status for s in protection_placed]
-    placed += ["not placed"] * (len(protection) - len(placed))
+    # After a resize, the protection workflow places the new pair itself.
+    placed += ["placed by the protection workflow" if protection_workflow_id else "not placed"] * (len(protection) - len(placed))
     return _markdown(
         _title(state, attention, decision.summary()),
         _attention_line(attention),

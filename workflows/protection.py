@@ -10,8 +10,11 @@ policy ABANDON). Deterministic code only. It:
    exchange), closes the position rather than leave it unprotected;
 4. on the ``close_position`` signal closes the position now (reduce-only MARKET with its
    own deterministic ID) and cancels both protective orders;
-5. when it was started while the entry still rested (``plan.entry``), cancels what is left
-   of the entry before any close, so that no later fill reopens the position.
+5. when it was started while the entry still rested (``plan.entry``): on the ``resize``
+   signal (the entry filled more) replaces the pair with the next generation sized to the new
+   fill, cancelling the old pair first (two pairs live at once could both fire and close more
+   than this intent holds; if the new pair cannot be placed, it closes the position); and
+   before any close, cancels what is left of the entry, so that no later fill reopens it.
 
 Its state (:class:`quantum_trader.states.ProtectionState`) is visible in the Web UI:
 ``TradeState`` is ``PROTECTED`` while it watches (``NEEDS_ATTENTION`` while the exchange
@@ -47,12 +50,15 @@ with workflow.unsafe.imports_passed_through():
         ProtectionStatus,
         ProtectionWatch,
         ProtectiveOrder,
+        ResizeProtection,
     )
     from quantum_trader.states import AlgoStatus, ProtectionState
     from quantum_trader.visibility import SIDE, SYMBOL, TRADE_STATE
     from workflows.policies import (
         HEARTBEAT_TIMEOUT,
         PATCH_WATCH_BACKOFF,
+        PROTECT_RETRY,
+        PROTECT_WINDOW,
         PROTECTION_STEP_TIMEOUT,
         PROTECTION_WATCH_WINDOW,
         RECONCILE_WINDOW,
@@ -73,6 +79,7 @@ class ProtectionWorkflow:
         self._close: ClosePositionSignal | None = None
         self._close_snapshot: OrderSnapshot | None = None
         self._close_failed = False
+        self._resize: ResizeProtection | None = None
         # Set while the exchange keeps us from seeing the protective orders (TradeState NEEDS_ATTENTION).
         self._health = WatchHealth()
 
@@ -82,11 +89,13 @@ class ProtectionWorkflow:
         self._snapshots = list(plan.snapshots) or [AlgoSnapshot(client_algo_id=o.client_algo_id, status=AlgoStatus.NEW) for o in plan.orders]
         if plan.close_reason is not None:
             self._close = ClosePositionSignal(reason=plan.close_reason)
+        self._resize = plan.resize
         workflow.upsert_search_attributes(
             [TRADE_STATE.value_set(ProtectionState.PROTECTED.value), SYMBOL.value_set(plan.symbol), SIDE.value_set(plan.entry_side.value)]
         )
         self._show_details()
         while True:
+            plan = self._plan  # a resize replaces it
             if self._close is not None:
                 reason = await self._close_now(self._close.reason)
                 break
@@ -99,11 +108,13 @@ class ProtectionWorkflow:
                 order, snapshot = plan.orders[lost], self._snapshots[lost]
                 reason = await self._close_now(f"{order.label()} {order.client_algo_id} was {snapshot.status} at the exchange without firing")
                 break
+            if self._resize is not None:
+                await self._resize_now(self._resize)
+                continue
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    plan.model_copy(update={"snapshots": self._snapshots, "close_reason": self._close.reason if self._close else None})
-                )
+                workflow.continue_as_new(plan.model_copy(update={
+                    "snapshots": self._snapshots, "close_reason": self._close.reason if self._close else None, "resize": self._resize}))
             await self._watch()
         self._state = ProtectionState.CLOSE_FAILED if self._close_failed else ProtectionState.CLOSED
         self._reason, self._finished = reason, True
@@ -121,6 +132,16 @@ class ProtectionWorkflow:
         if self._close is None and not self._finished:
             self._close = request or ClosePositionSignal()
             self._show_details()
+
+    @workflow.signal
+    def resize(self, request: ResizeProtection) -> None:
+        """The entry, still resting, filled more: replace the pair with ``request.orders``.
+        Sent by the intent; a generation already applied (or older) changes nothing."""
+        plan = self._plan
+        if self._finished or plan is None or request.generation <= plan.generation:
+            return
+        if self._resize is None or request.generation > self._resize.generation:
+            self._resize = request
 
     @workflow.query
     def status(self) -> ProtectionStatus:
@@ -161,7 +182,7 @@ class ProtectionWorkflow:
             cancellation_type=ActivityCancellationType.TRY_CANCEL,
             summary=f"watch {' and '.join(o.client_algo_id for o in plan.orders)}",
         )
-        await workflow.wait_condition(lambda: handle.done() or self._close is not None)
+        await workflow.wait_condition(lambda: handle.done() or self._close is not None or self._resize is not None)
         if not handle.done():
             handle.cancel()
         try:
@@ -189,7 +210,8 @@ class ProtectionWorkflow:
             "trace_id": plan.trace_id, "failures": self._health.failures, "backoff_s": round(delay.total_seconds()),
             "error": cause_message(error)})
         try:
-            await workflow.wait_condition(lambda: self._close is not None, timeout=delay, timeout_summary="back off after a failed watch")
+            await workflow.wait_condition(
+                lambda: self._close is not None or self._resize is not None, timeout=delay, timeout_summary="back off after a failed watch")
         except asyncio.TimeoutError:
             pass
 
@@ -197,6 +219,46 @@ class ProtectionWorkflow:
         """A watch answered: the exchange shows us the protective orders again."""
         if self._health.answered(self._state.value):
             self._show_details()
+
+    async def _resize_now(self, request: ResizeProtection) -> None:
+        """Replace the pair with the next generation, sized to the entry's larger fill."""
+        self._resize = None
+        plan = self._plan
+        assert plan is not None
+        if request.generation <= plan.generation:
+            return
+        # The old pair goes first: two pairs live at once could both fire and close more
+        # than this intent holds (another intent's position on the symbol).
+        for index, order in enumerate(plan.orders):
+            if self._snapshots[index].is_open:
+                self._snapshots[index] = await self._cancel(order)
+        if any(s.fired for s in self._snapshots):
+            return  # it fired first: the loop closes what is left
+        if any(s.status is AlgoStatus.UNKNOWN for s in self._snapshots):
+            self._close = ClosePositionSignal(reason="a protective order could not be cancelled to resize the protection")
+            return
+        self._plan = plan.model_copy(update={"orders": request.orders, "quantity": request.quantity, "generation": request.generation})
+        self._snapshots = [AlgoSnapshot(client_algo_id=o.client_algo_id, status=AlgoStatus.NEW) for o in request.orders]
+        self._show_details()
+        for index, order in enumerate(request.orders):
+            try:
+                placed = await exchange_step(
+                    FuturesActivities.place_protection,
+                    order,
+                    timeout=PROTECTION_STEP_TIMEOUT,
+                    window=PROTECT_WINDOW,
+                    retry=PROTECT_RETRY,
+                    summary=f"place {order.label()} {order.order_type} {order.side.value} {order.quantity} @ {order.trigger_price} as {order.client_algo_id}",
+                )
+            except ActivityError as error:
+                # Part of the position would be unprotected: close it all (the close cancels
+                # every order of the new pair, including one whose request may have landed).
+                self._close = ClosePositionSignal(reason=f"{order.label()} {order.client_algo_id} not placed: {cause_message(error)}")
+                return
+            self._snapshots[index] = placed.snapshot
+        self._show_details()
+        workflow.logger.info("protection resized", extra={
+            "trace_id": plan.trace_id, "quantity": str(request.quantity), "generation": request.generation})
 
     async def _after_fire(self, index: int) -> str:
         """One protective order fired: cancel the others, close what its fill left open."""
@@ -206,6 +268,8 @@ class ProtectionWorkflow:
         self._fired = order.client_algo_id
         parts = [f"{order.label()} {order.client_algo_id} fired at {snapshot.actual_price or order.trigger_price}"]
         parts += await self._stop_entry()
+        plan = self._plan  # the entry's last fills may have grown the quantity
+        assert plan is not None
         await self._cancel_others(skip=index)
         others = [o.label() for i, o in enumerate(plan.orders) if i != index]
         if others:
@@ -220,6 +284,8 @@ class ProtectionWorkflow:
         plan = self._plan
         assert plan is not None
         why = "; ".join([why, *await self._stop_entry()])
+        plan = self._plan  # the entry's last fills may have grown the quantity
+        assert plan is not None
         closed = await self._close_quantity(plan.quantity, why)
         if self._close_failed:
             return f"{why}; {closed}; protective orders left in place"
@@ -228,7 +294,8 @@ class ProtectionWorkflow:
 
     async def _stop_entry(self) -> list[str]:
         """Cancel what is left of an entry that still rested when protection started; what
-        became of it, for the reason (nothing when there was no such entry)."""
+        became of it, for the reason (nothing when there was no such entry). Whatever it filled
+        beyond the protected quantity joins the quantity to close."""
         plan = self._plan
         assert plan is not None
         entry = plan.entry
@@ -249,6 +316,8 @@ class ProtectionWorkflow:
             return [f"entry {entry.client_order_id} may still fill: {cause_message(error)}"]
         if final is None:
             return [f"entry {entry.client_order_id} not found"]
+        if final.executed_qty > plan.quantity:
+            self._plan = plan.model_copy(update={"quantity": final.executed_qty})
         return [f"entry {entry.client_order_id} {final.status} with {final.executed_qty} filled"]
 
     async def _close_quantity(self, quantity, why: str) -> str:  # noqa: ANN001 - Decimal

@@ -7,10 +7,12 @@ MARKET order, then cancels every protective order whose placement was tried, and
 intent ends FAILED ("unprotected position closed"). Deterministic code only.
 
 An entry that fills while it still rests (a LIMIT) is protected at its first fill, not at
-its end: the protective orders are then sized to the entry's whole quantity, so every later
-fill is covered with no top-up (reduce-only, they close at most the position at their
-trigger), and the child is given the entry to cancel before it closes the position. If that
-protection fails, the entry is cancelled before the flatten.
+its end, and the child is given the entry, to cancel what is left of it before it closes the
+position. Each larger fill seen later resizes the pair: the saga sends the child the next
+generation of protective orders (the ``resize`` signal), sized to the new fill, and the child
+replaces the pair with it. The pair is always sized to the intent's own fill, never more, so
+it cannot close another intent's position on the symbol. If the first protection fails, the
+entry is cancelled before the flatten.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, FailureError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 from workflows.protection import ProtectionWorkflow
@@ -27,7 +29,7 @@ from workflows.steps import cause_message, close_position, exchange_step
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
-    from quantum_trader.ids import Step, client_order_id, protection_workflow_id
+    from quantum_trader.ids import Step, client_order_id, protection_workflow_id, protective_step
     from quantum_trader.models import (
         AlgoSnapshot,
         CancelProtectionRequest,
@@ -40,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         ProtectionKind,
         ProtectionPlan,
         ProtectiveOrder,
+        ResizeProtection,
         Side,
         TradeDecision,
     )
@@ -72,36 +75,71 @@ class ProtectionSaga:
         self.flatten: OrderSnapshot | None = None
         self.workflow_id: str | None = None
         self.compensated = False  # a placement failed and the position was flattened
+        self.generation = 0  # how often the pair was resized while the entry rested
+
+    @property
+    def quantity(self) -> Decimal:
+        """The fill the pair protects (zero before any)."""
+        return self.orders[0].quantity if self.orders else Decimal(0)
 
     def carried(self) -> dict[str, object]:
         """FollowState's protection fields: a resting entry protected before continue-as-new."""
-        return {"protection": self.orders, "protection_placed": self.placed, "protection_workflow_id": self.workflow_id}
+        return {"protection": self.orders, "protection_placed": self.placed, "protection_workflow_id": self.workflow_id,
+                "protection_generation": self.generation}
 
     def restore(self, carried: FollowState) -> None:
         self.orders, self.placed = list(carried.protection), list(carried.protection_placed)
-        self.workflow_id = carried.protection_workflow_id
+        self.workflow_id, self.generation = carried.protection_workflow_id, carried.protection_generation
 
     async def protect(self, filled: Decimal, state: IntentState, reason: str) -> tuple[IntentState, str]:
         """Protect ``filled`` (the entry's fill); the intent's end state and reason after it."""
         if self.compensated:
             return state, reason  # its protection failed while it rested: flattened already
-        if self.workflow_id is not None:
-            return state, f"{reason}; {self._protected_by()}"  # protected while the entry rested
+        if self.workflow_id is not None:  # protected while the entry rested
+            await self.resize(filled)
+            return state, f"{reason}; {self._protected_by()}"
         failed = await self._place(filled)
         if failed is not None:
             return failed
         await self._hand_over(filled)
         return state, f"{reason}; {self._protected_by()}" if self.orders else reason
 
-    async def protect_resting(self, entry: OrderRequest, stop_entry: Callable[[], Awaitable[Decimal]]) -> tuple[IntentState, str] | None:
-        """Protect an entry that has filled but still rests: None once protected, else the
+    async def protect_resting(
+        self, entry: OrderRequest, filled: Decimal, stop_entry: Callable[[], Awaitable[Decimal]]
+    ) -> tuple[IntentState, str] | None:
+        """Protect ``filled`` of an entry that still rests: None once protected, else the
         intent's end (``stop_entry`` cancels the entry and answers its final fill, which is
         then flattened)."""
-        failed = await self._place(entry.quantity, stop_entry)
+        failed = await self._place(filled, stop_entry)
         if failed is not None:
             return failed
-        await self._hand_over(entry.quantity, entry=entry)
+        await self._hand_over(filled, entry=entry)
         return None
+
+    async def resize(self, filled: Decimal) -> None:
+        """The entry filled more since its protection started: have the child replace the pair
+        with the next generation, sized to ``filled``. A child that has ended (a protective
+        order fired, or a close) cancelled the entry and closed what it held: nothing to do."""
+        if self.workflow_id is None or not self.orders or filled <= self.quantity:
+            return
+        decision = self._decision
+        self.generation += 1
+        self.orders = [
+            o.model_copy(update={
+                "quantity": filled,
+                "client_algo_id": client_order_id(decision.trace_id, protective_step(o.kind), self.generation),
+            })
+            for o in self.orders
+        ]
+        self.placed = []
+        self._on_change()
+        try:
+            await workflow.get_external_workflow_handle(self.workflow_id).signal(
+                ProtectionWorkflow.resize, ResizeProtection(generation=self.generation, quantity=filled, orders=self.orders)
+            )
+        except FailureError as error:
+            workflow.logger.warning("protection not resized", extra={
+                "trace_id": decision.trace_id, "protection_workflow_id": self.workflow_id, "filled": str(filled), "error": str(error)})
 
     async def _place(self, quantity: Decimal, stop_entry: Callable[[], Awaitable[Decimal]] | None = None) -> tuple[IntentState, str] | None:
         """Place the protective orders for ``quantity``; the intent's end if one could not be."""

@@ -14,7 +14,8 @@ decision's trace_id (the deduplication); the order's client order ID is derived 
    (plus ``WATCH_SLACK``) whatever the exchange answers. A long follow continues as new,
    carrying a :class:`FollowState`, whenever Temporal suggests it;
 5. futures only: protect whatever the entry filled (the saga in :mod:`workflows.saga`): a
-   resting entry from its first fill on, any other at its end;
+   resting entry from its first fill on (the protection grows with its fills), any other at
+   its end;
 6. complete with an :class:`IntentResult` in one of the six terminal states, published once
    to the result stream.
 """
@@ -323,6 +324,8 @@ class TradeIntentWorkflow:
                 if ended is not None:
                     return ended
                 continue
+            if self._saga is not None and self._snapshot.executed_qty > self._saga.quantity:
+                await self._saga.resize(self._snapshot.executed_qty)  # once protected while resting
             if self._continue_as_new_suggested():
                 self._continue_as_new()
             until = min(t for t in (expires_at, self._deadline) if t is not None)
@@ -343,7 +346,8 @@ class TradeIntentWorkflow:
         )
 
     async def _protect_resting(self) -> tuple[IntentState, str] | None:
-        """Protect the resting entry's fill now, not at the entry's end (up to its TTL later).
+        """Protect the resting entry's fill now, not at the entry's end (up to its TTL later);
+        larger fills resize the protection as the follow sees them.
 
         None once protected (the follow goes on); the intent's end if the protection failed.
         A workflow cancel meanwhile waits for the protection, then settles the entry.
@@ -356,7 +360,9 @@ class TradeIntentWorkflow:
             assert self._snapshot is not None
             return self._snapshot.executed_qty
 
-        ended = await shielded(self._saga.protect_resting(self._order, stop_entry), on_cancel=self._record_workflow_cancel)
+        assert self._snapshot is not None
+        protecting = self._saga.protect_resting(self._order, self._snapshot.executed_qty, stop_entry)
+        ended = await shielded(protecting, on_cancel=self._record_workflow_cancel)
         if ended is None:
             return None
         state, reason = ended
@@ -494,11 +500,7 @@ class TradeIntentWorkflow:
                 # filled is protected next (_protect); anything filled since is not.
                 filled = self._snapshot.executed_qty if self._snapshot is not None else 0
                 seen_fill = f"{filled} filled when last seen" if filled > 0 else "no fill seen"
-                if self._saga is not None and self._saga.workflow_id is not None:
-                    covered = "its protection covers the whole entry"  # placed while it rested
-                else:
-                    covered = "anything filled since is unprotected"
-                reason = f"{reason}; a position may be open on {order.symbol} ({seen_fill}, {covered})"
+                reason = f"{reason}; a position may be open on {order.symbol} ({seen_fill}, anything filled since is unprotected)"
             return S.FAILED, reason
         seen = self._snapshot
         if final is not None:

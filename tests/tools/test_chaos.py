@@ -136,6 +136,44 @@ def test_reconcile_a_flattened_entry_accounts_for_its_position() -> None:
     assert outcome.counts["futures: flattened"] == 1
 
 
+def _resized() -> tuple[list[str], list[WorkflowRow], list[ResultRow], list[OrderRow], list[ProtectionRow],
+                        tuple[dict[str, Decimal], dict[str, Decimal]]]:
+    """A LIMIT entry filled 0.01 then 0.01 more while it rested: its pair (generation 0, for
+    0.01) was replaced by generation 1 for 0.02, whose stop-loss fired."""
+    sl0, tp0 = client_order_id("f-0", Step.STOP_LOSS), client_order_id("f-0", Step.TAKE_PROFIT)
+    sl1, tp1 = client_order_id("f-0", Step.STOP_LOSS, 1), client_order_id("f-0", Step.TAKE_PROFIT, 1)
+    workflows = [WorkflowRow("f-0", "run-f-0", "COMPLETED", "FILLED")]
+    results = [ResultRow("f-0", "FILLED", client_order_id("f-0"), "1", "0.02", "0-0", market="usdm", stop_loss_id=sl1,
+                         take_profit_id=tp1, protection_workflow_id="f-0-oco")]
+    orders = [
+        OrderRow(client_order_id("f-0"), "1", "FILLED", "0.02", "BTCUSDT", "usdm", "BUY", "0.02"),
+        OrderRow(sl0, "5", "CANCELED", "0", "BTCUSDT", "usdm", "SELL", "0.01", algo=True),
+        OrderRow(tp0, "6", "CANCELED", "0", "BTCUSDT", "usdm", "SELL", "0.01", algo=True),
+        OrderRow(sl1, "7", "FINISHED", "0", "BTCUSDT", "usdm", "SELL", "0.02", algo=True),
+        OrderRow(tp1, "8", "CANCELED", "0", "BTCUSDT", "usdm", "SELL", "0.02", algo=True),
+        OrderRow(sl1, "2", "FILLED", "0.02", "BTCUSDT", "usdm", "SELL", "0.02", parent_algo_id="7"),
+    ]
+    return ["f-0"], workflows, results, orders, [ProtectionRow("f-0", "COMPLETED", "CLOSED")], ({"BTCUSDT": Decimal("0.5")}, {"BTCUSDT": Decimal("0.5")})
+
+
+def test_reconcile_a_pair_resized_while_its_entry_rested_is_owned_and_accounted() -> None:
+    traces, workflows, results, orders, protections, positions = _resized()
+    outcome = reconcile(traces, workflows, results, orders, protections=protections, positions=positions)
+    assert outcome.ok, outcome.table()
+    assert outcome.counts["futures: protected"] == 1
+
+
+def test_reconcile_a_resized_pair_left_short_of_the_fill_or_a_replaced_one_left_working_is_a_violation() -> None:
+    traces, workflows, results, orders, protections, positions = _resized()
+    short = [OrderRow(o.client_order_id, o.order_id, "NEW" if o.order_id == "8" else "CANCELED", "0", "BTCUSDT", "usdm", "SELL", "0.01",
+                      algo=True) if o.order_id in ("7", "8") else o for o in orders if o.order_id != "2"]
+    short.append(OrderRow(client_order_id("f-0", Step.CLOSE), "3", "FILLED", "0.02", "BTCUSDT", "usdm", "SELL", "0.02"))
+    assert "unprotected-fill" in _rules_futures(traces, workflows, results, short, protections, positions)
+    stale = [OrderRow(o.client_order_id, o.order_id, "NEW", "0", "BTCUSDT", "usdm", "SELL", "0.01", algo=True) if o.order_id == "5" else o
+             for o in orders]
+    assert _rules_futures(traces, workflows, results, stale, protections, positions) == {"live-protective-order"}
+
+
 def _futures_clean() -> tuple[list[str], list[WorkflowRow], list[ResultRow], list[OrderRow], list[ProtectionRow],
                               tuple[dict[str, Decimal], dict[str, Decimal]]]:
     """One BUY 0.01 BTCUSDT entry, its stop-loss fired (the order it created sold 0.01), its take-profit cancelled."""

@@ -287,9 +287,8 @@ async def test_limit_entry_expiring_partly_filled_ends_with_its_fill_protected(
         await fpaper.configure(liquidity={"BNBUSDT": None})
     assert result.state is IntentState.PARTIALLY_FILLED and result.executed_qty == Decimal("0.4"), result.reason
     assert result.stop_loss_id == sl_id and result.take_profit_id == tp_id
-    # Placed at the first fill, while the entry rested: sized to the whole entry, reduce-only.
-    assert [o["origQty"] for o in await _algo_rows(fpaper, sl_id)] == ["1"]
-    assert [o["origQty"] for o in await _algo_rows(fpaper, tp_id)] == ["1"]
+    assert [o["origQty"] for o in await _algo_rows(fpaper, sl_id)] == ["0.4"]
+    assert [o["origQty"] for o in await _algo_rows(fpaper, tp_id)] == ["0.4"]
     assert await _position(gateway, "BNBUSDT") == Decimal("0.4")
     child = _child(client, tid)
     await child.signal("close_position", ClosePositionSignal(reason="test clean-up"))
@@ -313,50 +312,51 @@ async def _rest_with_a_fill(client: Client, settings: Settings, paper: PaperAdmi
     return handle
 
 
-async def _protection_live(client: Client, paper: PaperAdmin, tid: str) -> None:
-    sl_id, tp_id = _ids(tid)
+async def _protection_live(client: Client, paper: PaperAdmin, tid: str, quantity: str, generation: int = 0) -> None:
+    """Wait (well inside the entry's 120 s TTL) for the pair of ``generation`` sized ``quantity``."""
+    ids = [client_order_id(tid, step, generation) for step in (Step.STOP_LOSS, Step.TAKE_PROFIT)]
 
     async def live() -> bool:
-        rows = [*await _algo_rows(paper, sl_id), *await _algo_rows(paper, tp_id)]
-        if [o["status"] for o in rows] != ["NEW", "NEW"]:
+        rows = [row for i in ids for row in await _algo_rows(paper, i)]
+        if [(o["status"], o["origQty"], o["reduceOnly"]) for o in rows] != [("NEW", quantity, True)] * 2:
             return False
         try:
             status = await _child(client, tid).query("status", result_type=ProtectionStatus)
         except RPCError:
             return False  # not started yet: the intent starts it once both orders are live
-        return status.state == "PROTECTED"
+        return status.state == "PROTECTED" and [o.client_algo_id for o in status.orders] == ids
 
-    # Well inside the entry's 120 s TTL: the fill is protected while the entry still rests.
-    await eventually(live, timeout=30, what="the stop-loss and take-profit while the entry rests")
+    await eventually(live, timeout=30, what=f"the stop-loss and take-profit for {quantity} while the entry rests")
 
 
 @uses_futures_worker
-async def test_resting_limit_entry_is_protected_from_its_first_fill_while_it_still_rests(
+async def test_resting_limit_entry_is_protected_from_its_first_fill_and_the_protection_grows_with_its_fills(
     client: Client, fsettings: Settings, fpaper: PaperAdmin, gateway: BinanceExchange
 ) -> None:
     tid = trace_id("frest")
-    sl_id, tp_id = _ids(tid)
+    first = _ids(tid)
+    grown = tuple(client_order_id(tid, step, 1) for step in (Step.STOP_LOSS, Step.TAKE_PROFIT))
     try:
         handle = await _rest_with_a_fill(client, fsettings, fpaper, tid)
-        await _protection_live(client, fpaper, tid)
+        await _protection_live(client, fpaper, tid, "0.4")
         assert [o["status"] for o in await fpaper.orders_for(client_order_id(tid))] == ["PARTIALLY_FILLED"]
         status = await handle.query("status", result_type=IntentStatus)
         assert status.state is IntentState.PARTIALLY_FILLED and not status.finished
-        # Sized to the whole entry and reduce-only: every later fill is covered, none is over-closed.
-        for row in [*await _algo_rows(fpaper, sl_id), *await _algo_rows(fpaper, tp_id)]:
-            assert (row["origQty"], row["reduceOnly"]) == ("1", True), row
-        child = _child(client, tid)
-        assert (await child.query("status", result_type=ProtectionStatus)).state == "PROTECTED"
+        await fpaper.set_price("BNBUSDT", "589")  # 0.4 more fills: the pair is replaced by one for 0.8
+        await fpaper.set_price("BNBUSDT", "600")
+        await _protection_live(client, fpaper, tid, "0.8", generation=1)
+        assert [o["status"] for i in first for o in await _algo_rows(fpaper, i)] == ["CANCELED", "CANCELED"]
         await handle.signal("cancel_order")
         result = await result_of(handle)
     finally:
         await fpaper.configure(liquidity={"BNBUSDT": None})
-    assert result.state is IntentState.PARTIALLY_FILLED and result.executed_qty == Decimal("0.4"), result.reason
-    assert f"protected by stop-loss {sl_id}" in result.reason, result.reason
-    assert (result.stop_loss_id, result.take_profit_id) == (sl_id, tp_id)
-    assert [len(await _algo_rows(fpaper, i)) for i in (sl_id, tp_id)] == [1, 1]  # placed once, not again at the end
-    assert await _position(gateway, "BNBUSDT") == Decimal("0.4")
+    assert result.state is IntentState.PARTIALLY_FILLED and result.executed_qty == Decimal("0.8"), result.reason
+    assert f"protected by stop-loss {grown[0]}" in result.reason, result.reason
+    assert (result.stop_loss_id, result.take_profit_id) == grown
+    assert await _position(gateway, "BNBUSDT") == Decimal("0.8")
     await record_history(handle, "futures_resting_fill_protected")
+    child = _child(client, tid)
+    await _record_protection(child, "resized_while_entry_rests")  # still running: its history so far
     await child.signal("close_position", ClosePositionSignal(reason="test clean-up"))
     assert (await result_of(child)).state == "CLOSED"
     assert await _position(gateway, "BNBUSDT") == 0
@@ -370,7 +370,7 @@ async def test_stop_loss_firing_while_the_entry_rests_cancels_the_rest_of_the_en
     sl_id, tp_id = _ids(tid)
     try:
         handle = await _rest_with_a_fill(client, fsettings, fpaper, tid)
-        await _protection_live(client, fpaper, tid)
+        await _protection_live(client, fpaper, tid, "0.4")
         await fpaper.set_price("BNBUSDT", "569")  # through the stop: the entry fills 0.4 more, the stop fires
         child = _child(client, tid)
         final = await result_of(child)
@@ -381,11 +381,11 @@ async def test_stop_loss_firing_while_the_entry_rests_cancels_the_rest_of_the_en
     assert final.state == "CLOSED" and final.fired == sl_id, final.reason
     assert "entry " + client_order_id(tid) in final.reason, final.reason
     entry = await fpaper.orders_for(client_order_id(tid))
-    assert [o["status"] for o in entry] == ["CANCELED"], entry
+    assert [(o["status"], o["executedQty"]) for o in entry] == [("CANCELED", "0.8")], entry
     assert [o["status"] for o in await _algo_rows(fpaper, tp_id)] == ["CANCELED"]
+    # The stop closed the 0.4 it protected; the close took the 0.4 the entry filled with it.
     assert await _position(gateway, "BNBUSDT") == 0
-    assert result.state is IntentState.PARTIALLY_FILLED, result.reason
-    assert result.executed_qty == Decimal(entry[0]["executedQty"])
+    assert result.state is IntentState.PARTIALLY_FILLED and result.executed_qty == Decimal("0.8"), result.reason
     await _record_protection(child, "fired_while_entry_rests")
 
 
@@ -625,10 +625,10 @@ async def test_entry_outcome_unknown_then_refused_for_good_fails_saying_a_positi
 async def test_partly_filled_entry_whose_cancel_is_refused_protects_the_fill_and_says_a_position_may_be_open(
     stack: Stack, client: Client, redis: Redis, tmp_path: Path
 ) -> None:
-    # A LIMIT entry fills 0.4 of 1 and rests, and is protected then; then the key may no longer
-    # look it up or cancel it. At its TTL the cancel is refused: the intent ends FAILED (the
-    # rest may still fill), its protection covers the whole entry, and the reason says a
-    # position may be open.
+    # A LIMIT entry fills 0.4 of 1 and rests, and the 0.4 is protected then; then the key may
+    # no longer look it up or cancel it. At its TTL the cancel is refused: the intent ends
+    # FAILED (the rest may still fill), the 0.4 it saw filled stays protected, and the reason
+    # says a position may be open.
     tid = trace_id("fpartblind")
     entry_id = client_order_id(tid)
     sl_id, tp_id = _ids(tid)
@@ -654,13 +654,13 @@ async def test_partly_filled_entry_whose_cancel_is_refused_protects_the_fill_and
         result = await result_of(handle, timeout=120)
         assert result.state is IntentState.FAILED, result.reason
         assert f"{entry_id} may be live" in result.reason and "-2015" in result.reason, result.reason
-        assert "a position may be open on BNBUSDT (0.4 filled when last seen, its protection covers the whole entry)" in result.reason, result.reason
+        assert "a position may be open on BNBUSDT (0.4 filled when last seen" in result.reason, result.reason
         assert f"protected by stop-loss {sl_id}" in result.reason, result.reason
         assert result.executed_qty == Decimal("0.4")
         assert (result.stop_loss_id, result.take_profit_id) == (sl_id, tp_id)
         assert result.protection_workflow_id == protection_workflow_id(tid)
-        assert [o["origQty"] for o in await _algo_rows(paper, sl_id)] == ["1"]
-        assert [o["origQty"] for o in await _algo_rows(paper, tp_id)] == ["1"]
+        assert [o["origQty"] for o in await _algo_rows(paper, sl_id)] == ["0.4"]
+        assert [o["origQty"] for o in await _algo_rows(paper, tp_id)] == ["0.4"]
         await record_history(handle, "futures_resting_fill_protected_unconfirmed")
 
         await paper.clear_faults()
