@@ -91,7 +91,7 @@ class Cost:
 # Binance's request weight per endpoint (spot REST and USD-M futures docs). Since 2026-04-02 a
 # successful spot placement or cancel costs 0 weight and a failed one 1: they reserve 1 (the
 # exchange's count corrects it). New orders (placements, conditional orders) count one order.
-# ``openOrders`` costs 6 / 40 with a symbol and 80 / 40 without: the gateway always names it.
+# ``openOrders`` costs 6 (spot) / 1 (futures) with a symbol, 80 / 40 without: name the symbol.
 REQUEST_COSTS: dict[tuple[str, str], Cost] = {
     ("GET", "/api/v3/ping"): Cost(1),
     ("GET", "/api/v3/time"): Cost(1),
@@ -329,6 +329,9 @@ class RequestBudget:
         redis = None
         if settings.exchange_budget_shared:
             redis = redis_client(settings, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
+        log.info("exchange budget", extra={
+            "shared_in": redis_location(settings) if redis is not None else "this process", "margin": settings.exchange_budget_margin,
+            "entry_share": settings.exchange_budget_entry_share, "reconcile_share": settings.exchange_budget_reconcile_share})
         return cls(settings, redis, meter)
 
     @property
