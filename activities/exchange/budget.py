@@ -122,6 +122,9 @@ REQUEST_COSTS: dict[tuple[str, str], Cost] = {
     ("GET", "/fapi/v2/account"): Cost(5),
     ("GET", "/fapi/v3/account"): Cost(5),
     ("GET", "/fapi/v1/userTrades"): Cost(5),
+    ("POST", "/fapi/v1/listenKey"): Cost(1),
+    ("PUT", "/fapi/v1/listenKey"): Cost(1),
+    ("DELETE", "/fapi/v1/listenKey"): Cost(1),
 }
 # An endpoint missing from the table is charged as one of the heaviest the gateway uses.
 UNLISTED_COST = Cost(20)
