@@ -101,9 +101,10 @@ def _weight_by_minute(requests: list[dict[str, Any]]) -> dict[int, int]:
 
 
 async def _early_in_a_minute(seconds: float = 30) -> None:
-    """Wait until at most ``seconds`` of the current minute have passed (the paper exchange's
-    clock is this host's), so that a test's weight stays in one window."""
-    await eventually(lambda: time.time() % 60 < seconds, timeout=65, interval=0.5, what="the start of a minute")
+    """Wait until 2 to ``seconds`` seconds of the current minute have passed (the paper
+    exchange's clock is this host's), so that a test's weight stays in one window and a call
+    waiting for the next one waits less than a minute."""
+    await eventually(lambda: 2 <= time.time() % 60 < seconds, timeout=65, interval=0.5, what="the start of a minute")
 
 
 def _order(symbol: str, client_order_id: str) -> OrderRequest:
@@ -283,7 +284,12 @@ async def test_cancel_goes_through_while_lookups_wait_for_the_exhausted_budget(
             for n in range(WEIGHT_LIMIT):
                 await filler.find_order(Market.SPOT, "ETHUSDT", f"fill-{n}")
         queued = [asyncio.ensure_future(waiter.find_order(Market.SPOT, "ETHUSDT", f"queued-{n}")) for n in range(3)]
-        await eventually(lambda: waiter_budget.waiting[Priority.RECONCILE] == 3, timeout=10, what="three lookups waiting")
+        def lookups_waiting() -> bool:
+            ended = [task for task in queued if task.done()]
+            assert not ended, f"a queued lookup ended: {ended[0].exception() or ended[0].result()}"
+            return waiter_budget.waiting[Priority.RECONCILE] == 3
+
+        await eventually(lookups_waiting, timeout=10, what="three lookups waiting")
         since = (await paper.requests())[-1]["at_ms"]
         cancelled = await waiter.cancel(order)
         assert cancelled is not None and cancelled.status.value == "CANCELED"
