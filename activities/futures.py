@@ -21,7 +21,7 @@ from decimal import Decimal
 from temporalio import activity
 
 from activities.approval import Opening, approval, open_gate
-from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce, OutcomeUnknown, lookup
+from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce, OutcomeUnknown, Priority, at_priority, lookup
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from activities.trading import watch_failure, watch_seconds_left
 from quantum_trader import logs
@@ -63,6 +63,7 @@ class FuturesActivities:
     # --- approve -----------------------------------------------------------------------
 
     @activity.defn
+    @at_priority(Priority.ENTRY)
     async def approve_futures_intent(self, decision: TradeDecision) -> FuturesApproval:
         """The risk gate for a ``usdm`` decision: futures filters, mark price, leverage, levels."""
         opening: Opening[None] = await open_gate(
@@ -80,6 +81,7 @@ class FuturesActivities:
     # --- leverage ----------------------------------------------------------------------
 
     @activity.defn
+    @at_priority(Priority.ENTRY)
     async def set_leverage(self, request: LeverageRequest) -> int:
         """Set the symbol's leverage. Idempotent: setting the same value again changes nothing."""
         try:
@@ -92,6 +94,7 @@ class FuturesActivities:
     # --- protective orders -------------------------------------------------------------
 
     @activity.defn
+    @at_priority(Priority.CRITICAL)
     async def place_protection(self, order: ProtectiveOrder) -> ProtectionPlacement:
         """Place one protective conditional order exactly once, adopting an earlier placement."""
         try:
@@ -111,6 +114,7 @@ class FuturesActivities:
         return ProtectionPlacement(snapshot=snapshot, attempts=attempt, adopted=adopted)
 
     @activity.defn
+    @at_priority(Priority.CRITICAL)
     async def cancel_protection(self, request: CancelProtectionRequest) -> AlgoSnapshot | None:
         """Make sure the protective order is not live; return its final state, or ``None``.
 
@@ -170,6 +174,7 @@ class FuturesActivities:
     # --- close the position ------------------------------------------------------------
 
     @activity.defn
+    @at_priority(Priority.CRITICAL)
     async def close_position(self, request: ClosePositionRequest) -> CloseResult:
         """Close the intent's position with one reduce-only MARKET order, placed at most once.
 

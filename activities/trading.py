@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import metrics
 from activities.approval import approval, open_gate
-from activities.exchange import Exchange, ExchangeError, OutcomeUnknown, lookup
+from activities.exchange import Exchange, ExchangeError, OutcomeUnknown, Priority, at_priority, lookup
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from quantum_trader import logs
 from quantum_trader.ids import client_order_id
@@ -84,6 +84,7 @@ class TradingActivities:
     # --- approve -----------------------------------------------------------------------
 
     @activity.defn
+    @at_priority(Priority.ENTRY)
     async def approve_intent(self, decision: TradeDecision) -> Approval:
         """Run the risk gate and size the order against the exchange's filters."""
         opening = await open_gate(
@@ -108,6 +109,7 @@ class TradingActivities:
     # --- place -------------------------------------------------------------------------
 
     @activity.defn
+    @at_priority(Priority.ENTRY)
     async def place_order(self, order: OrderRequest) -> PlacementResult:
         """Place the order exactly once, adopting it if an earlier attempt already did."""
         metrics.count(metrics.PLACEMENT_ATTEMPTS, market=order.market.value)
@@ -182,6 +184,7 @@ class TradingActivities:
     # --- cancel / reconcile ------------------------------------------------------------
 
     @activity.defn
+    @at_priority(Priority.CRITICAL)
     async def cancel_order(self, request: CancelOrderRequest) -> OrderSnapshot | None:
         """Make sure no live order remains; return the order's final state, or ``None``.
 

@@ -12,6 +12,9 @@
   ``timestamp``/``recvWindow`` checks and every order, trade and update time.
 - ``POST /_paper/reset``; ``GET /_paper/state`` (``deferred`` lists the requests an
   ``execute_later`` fault accepted that have not run yet, with their ``due_ms`` on the exchange clock)
+- ``GET  /_paper/requests[?since_ms=]`` -> ``{"requests": [...]}``: the last Binance requests
+  taken in (arrival ``at_ms`` on the exchange clock, ``method``, ``path``, ``weight`` charged,
+  answer ``status``, ``client_id``), oldest first, those arrived at or after ``since_ms``.
 - ``POST /_paper/faults {...}``, ``GET /_paper/faults``, ``DELETE /_paper/faults[/{id}]``;
   ``stream_disconnect`` answers ``disconnected``: how many stream connections it cut.
 """
@@ -242,6 +245,14 @@ async def state(request: web.Request, ex: PaperExchange) -> Any:
 
 
 @handler
+async def requests_seen(request: web.Request, ex: PaperExchange) -> Any:
+    since = request.query.get("since_ms", "0")
+    if not since.lstrip("-").isdigit():
+        raise AdminError("since_ms must be an integer (exchange ms)")
+    return {"requests": [seen.describe() for seen in ex.seen if seen.at_ms >= int(since)]}
+
+
+@handler
 async def arm_fault(request: web.Request, ex: PaperExchange) -> Any:
     body = await _body(request)
     try:
@@ -284,6 +295,7 @@ def add_routes(app: web.Application) -> None:
     router.add_get("/_paper/health", health)
     router.add_get("/_paper/orders", orders)
     router.add_get("/_paper/state", state)
+    router.add_get("/_paper/requests", requests_seen)
     router.add_post("/_paper/price", price)
     router.add_post("/_paper/reset", reset)
     router.add_post("/_paper/balance", balance)

@@ -124,6 +124,11 @@ class PaperAdmin:
         """Requests an ``execute_later`` fault accepted that have not run yet (``method``, ``path``, ``due_ms``)."""
         return (await self.state())["deferred"]
 
+    async def requests(self, since_ms: int = 0) -> list[dict[str, Any]]:
+        """The Binance requests the exchange took in (``at_ms``, ``method``, ``path``, ``weight``,
+        ``status``, ``client_id``), oldest first, from ``since_ms`` on the exchange clock."""
+        return (await self.request("GET", "requests", params={"since_ms": str(since_ms)}))["requests"]
+
     async def server_time(self) -> int:
         """The exchange's clock (``GET /api/v3/time``), in ms."""
         return int((await self._call("GET", "/api/v3/time"))["serverTime"])

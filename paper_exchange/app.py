@@ -21,7 +21,7 @@ from paper_exchange.faults import Fault
 from paper_exchange.limits import Usage
 from paper_exchange.params import Params
 from paper_exchange.routing import Route
-from paper_exchange.state import PaperExchange
+from paper_exchange.state import PaperExchange, SeenRequest
 
 log = logging.getLogger("paper_exchange")
 EXCHANGE = admin.EXCHANGE
@@ -29,6 +29,8 @@ JSON = "application/json"
 ADMIN_PREFIX = "/_paper/"
 # The request's client order (or algo) ID, kept on the request for its log line.
 CLIENT_IDS = "client_ids"
+# The request weight the limits charged, kept on the request for the record of requests seen.
+CHARGED = "charged"
 
 
 def _dump(data: Any) -> str:
@@ -82,6 +84,7 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange, later:
     try:
         body = await _read_body(request)
         now = ex.clock()
+        request[CHARGED] = route.weight  # charged even when the limits refuse it, as Binance does
         usage = ex.limiter.charge(now, route.weight, route.is_order)
         query = request.rel_url.raw_query_string
         params = _params(query, body)
@@ -164,6 +167,19 @@ def _fault_response(fault: Fault, ex: PaperExchange) -> ApiError:
 def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         ex = request.app[EXCHANGE]
+        arrived_ms = ex.clock()
+        status: int | None = None
+        try:
+            response = await answer(request, ex)
+            status = response.status
+            return response
+        finally:
+            # A fault answers before the body is read: its query still names the order.
+            ids = request.get(CLIENT_IDS) or _client_ids(_params(request.rel_url.raw_query_string, ""))
+            ex.seen.append(SeenRequest(arrived_ms, request.method, request.path, request.get(CHARGED, 0), status,
+                                       ids.get("client_order_id") or ids.get("client_algo_id")))
+
+    async def answer(request: web.Request, ex: PaperExchange) -> web.StreamResponse:
         selected = ex.faults.select(request.path, request.method)
         if selected.latency_ms:
             # Take the request in before the delay, as an exchange that has queued it

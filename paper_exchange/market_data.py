@@ -11,11 +11,23 @@ from paper_exchange.symbols import MarketRules, SymbolSpec
 
 SPOT_ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
 FUTURES_ORDER_TYPES = ["LIMIT", "MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET"]
+# Binance's published spot limits, answered while the exchange enforces none of its own.
 RATE_LIMITS = [
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
     {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
     {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
 ]
+
+
+def rate_limits(ex: PaperExchange) -> list[dict[str, Any]]:
+    """``rateLimits`` of exchangeInfo: the limits the exchange enforces (``weight_limit``,
+    ``order_limit_10s``) where configured, Binance's published ones otherwise."""
+    enforced = {("REQUEST_WEIGHT", "MINUTE"): ex.limiter.weight_limit, ("ORDERS", "SECOND"): ex.limiter.order_limit_10s}
+    limits = []
+    for entry in RATE_LIMITS:
+        limit = enforced.get((entry["rateLimitType"], entry["interval"])) or entry["limit"]
+        limits.append({**entry, "limit": limit})
+    return limits
 
 
 def ping(ex: PaperExchange, p: Params) -> dict[str, Any]:
@@ -93,7 +105,7 @@ def spot_exchange_info(ex: PaperExchange, p: Params) -> dict[str, Any]:
     return {
         "timezone": "UTC",
         "serverTime": ex.clock(),
-        "rateLimits": RATE_LIMITS,
+        "rateLimits": rate_limits(ex),
         "exchangeFilters": [],
         "symbols": [_spot_symbol(ex.specs[s]) for s in wanted],
     }
@@ -156,7 +168,7 @@ def futures_exchange_info(ex: PaperExchange, p: Params) -> dict[str, Any]:
         "timezone": "UTC",
         "serverTime": ex.clock(),
         "futuresType": "U_MARGINED",
-        "rateLimits": RATE_LIMITS,
+        "rateLimits": rate_limits(ex),
         "exchangeFilters": [],
         "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
         "symbols": [_futures_symbol(ex.specs[s]) for s in ex.specs],

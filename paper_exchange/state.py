@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -39,18 +40,42 @@ class Deferred:
         return {"method": self.method, "path": self.path, "due_ms": self.due_ms}
 
 
+# How many Binance requests :attr:`PaperExchange.seen` remembers.
+SEEN_KEPT = 20_000
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """One Binance request as the exchange took it in (``GET /_paper/requests`` lists them)."""
+
+    at_ms: int
+    method: str
+    path: str
+    weight: int
+    status: int | None
+    client_id: str | None
+
+    def describe(self) -> dict[str, object]:
+        return {"at_ms": self.at_ms, "method": self.method, "path": self.path, "weight": self.weight,
+                "status": self.status, "client_id": self.client_id}
+
+
 class PaperExchange:
     """Everything the HTTP layer acts on; state changes are persisted by :meth:`commit`.
 
     Attributes:
         clock_offset_ms: added to the host clock to make the exchange's clock (runtime config).
         deferred: requests accepted now and processed later, in the order they were accepted.
+        seen: the last SEEN_KEPT Binance requests, oldest first: when each arrived (exchange
+            clock), the weight it was charged (0 when a fault answered before the limits)
+            and its answer's status (``None`` when no answer was sent).
     """
 
     def __init__(self, config: PaperExchangeConfig) -> None:
         self.config = config
         self.clock_offset_ms = 0
         self.deferred: list[Deferred] = []
+        self.seen: deque[SeenRequest] = deque(maxlen=SEEN_KEPT)
         self.specs = {symbol: spec_for(symbol) for symbol in config.symbols}
         self.prices = PriceBook(
             {s: spec.start_price for s, spec in self.specs.items()},
@@ -148,6 +173,7 @@ class PaperExchange:
         the futures listenKey is forgotten.
         """
         self._drop_deferred()
+        self.seen.clear()
         self.clock_offset_ms = 0
         self.engine.reset()
         self.prices.reset()

@@ -13,6 +13,9 @@ RESULT_STREAM = "quantum:stream:execution.result"
 INGRESS_GROUP = "quantum:group:intents"
 RESULT_PUBLISHED_KEY_PREFIX = "quantum:result:published:"
 KILL_SWITCH_KEY = "quantum:control:kill_switch"
+# The exchange request budget every worker shares: `<prefix><API base URL>:<window>:<index>`
+# counters and `<prefix><API base URL>:pause` (activities/exchange/budget.py).
+EXCHANGE_BUDGET_KEY_PREFIX = "quantum:budget:"
 
 # Custom search attributes (all Keyword), registered before any worker polls.
 SA_TRADE_STATE = "TradeState"

@@ -77,6 +77,27 @@ class Settings(BaseSettings):
         description="The risk gate reuses a price read this recently (0: only a read already in flight is shared).",
     )
 
+    # Request-weight budget, shared by every worker process (docs/operations.md, "Request-weight budget")
+    exchange_budget_shared: bool = Field(
+        default=True,
+        description="Share one request-weight budget among every worker process through Redis (`QT_REDIS_URL`); false: each process keeps its own. An unreachable Redis falls back to the process's own, with a WARNING.",
+    )
+    exchange_budget_margin: float = Field(
+        default=0.8, gt=0, le=1, description="Fraction of the exchange's published limits (exchangeInfo `rateLimits`) the fleet spends."
+    )
+    exchange_budget_entry_share: float = Field(
+        default=0.85, gt=0, le=1, description="Fraction of the budget new entries (and their reads) may use; cancels and protective orders may use all of it."
+    )
+    exchange_budget_reconcile_share: float = Field(
+        default=0.6, gt=0, le=1, description="Fraction of the budget reconciliation (order lookups, watches, polls) may use; at most the entry share."
+    )
+    exchange_budget_max_wait_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        le=60,
+        description="Longest a call waits for the budget (or a pause) before it is refused as rate limited and retried later; keep it under the activities' 5 s heartbeat timeout.",
+    )
+
     # Risk gate
     kill_switch: bool = Field(default=False, description="Refuse every new intent (also: the Redis key `quantum:control:kill_switch`).")
     min_confidence: Decimal = Field(default=Decimal("0.5"), ge=0, le=1, description="Lowest decision confidence the risk gate approves; a decision without one is rejected while this is above 0.")
@@ -160,6 +181,15 @@ class Settings(BaseSettings):
             if path and not data.get(name):
                 data[name] = _read_secret_file(name, Path(path))
         return data
+
+    @model_validator(mode="after")
+    def _shares_in_order(self) -> Settings:
+        if self.exchange_budget_reconcile_share > self.exchange_budget_entry_share:
+            raise ValueError(
+                f"QT_EXCHANGE_BUDGET_RECONCILE_SHARE ({self.exchange_budget_reconcile_share}) must not exceed "
+                f"QT_EXCHANGE_BUDGET_ENTRY_SHARE ({self.exchange_budget_entry_share})"
+            )
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod

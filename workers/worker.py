@@ -8,6 +8,10 @@ once). An exchange still unreachable when that time is up is logged and the work
 anyway: running intents need it to reach their deadlines. It registers the search attributes (an unregistered one stalls workflows) and,
 where it may, sets the namespace's retention to the dedup window. SIGTERM or SIGINT stops
 polling, lets running activities finish, then exits.
+
+Every exchange request goes through the request-weight budget all workers share in Redis
+(:mod:`activities.exchange.budget`; ``QT_EXCHANGE_BUDGET_*``); the worker reads the
+exchange's ``rateLimits`` once at start.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import metrics
 from activities.exchange import Exchange, ExchangeConfigError, FuturesExchange, OutcomeUnknown, RequestRefused
 from activities.exchange.binance import BinanceExchange
+from activities.exchange.budget import RequestBudget
 from activities.futures import FuturesActivities
 from activities.results import ResultActivities
 from activities.trading import TradingActivities
@@ -188,15 +193,18 @@ async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
         metrics.start_at_zero(meter)
         log.info("worker metrics", extra={"url": f"http://{settings.worker_metrics_host}:{settings.worker_metrics_port}/metrics"})
     await prepare(client, settings)
-    gateway = BinanceExchange(settings, meter)
+    budget = RequestBudget.for_settings(settings, meter)
+    gateway = BinanceExchange(settings, meter, budget)
     try:
         await check_exchange(gateway, settings, deadline)
+        await gateway.load_rate_limits()
     except Unreachable as error:
         # Running intents need a worker to reach their deadlines while the exchange is down;
         # their activities retry it and they end as the fault model says.
         log.warning("exchange unreachable at start, polling anyway", extra={"url": gateway.url, "error": str(error)})
     except BaseException:
         await gateway.close()
+        await budget.close()
         raise
     redis = redis_client(settings)
     worker = build_worker(client, settings, gateway, redis, **options)
@@ -213,5 +221,6 @@ async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
             await stop.wait()
         log.info("worker stopping")
     await gateway.close()
+    await budget.close()
     await redis.aclose()
     log.info("worker stopped")

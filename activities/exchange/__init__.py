@@ -18,11 +18,13 @@ clocks agree within ``recvWindow``. Then construct it instead of ``BinanceExchan
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from enum import IntEnum
+from typing import ParamSpec, Protocol, TypeVar
 
 from quantum_trader.models import AlgoSnapshot, Market, OrderRequest, OrderSnapshot, ProtectiveOrder
 
@@ -124,6 +126,61 @@ def signed_at(moment_ms: int) -> Iterator[None]:
 def send_stamp_ms() -> int | None:
     """The moment set by the enclosing :func:`signed_at`, or ``None`` outside one."""
     return _SIGNED_AT_MS.get()
+
+
+class Priority(IntEnum):
+    """How much of the request-weight budget a call may use (:mod:`activities.exchange.budget`);
+    a higher priority goes first when the budget is short.
+
+    Attributes:
+        RECONCILE: order lookups, watches and polls: the lowest share.
+        ENTRY: new entries and what they read first (rules, prices, the lookup before sending).
+        CRITICAL: cancels and protective orders (stop-loss, take-profit, closing a position):
+            the whole budget.
+    """
+
+    RECONCILE = 0
+    ENTRY = 1
+    CRITICAL = 2
+
+
+_PRIORITY: ContextVar[Priority | None] = ContextVar("call_priority", default=None)
+
+
+@contextlib.contextmanager
+def calls_at(priority: Priority) -> Iterator[None]:
+    """Exchange calls made inside use at least ``priority`` of the budget: inside an enclosing
+    one, the more urgent of the two (a cancel's own lookups are as urgent as the cancel)."""
+    current = _PRIORITY.get()
+    token = _PRIORITY.set(priority if current is None else max(priority, current))
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def at_priority(priority: Priority) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Run the decorated coroutine (an activity) inside :func:`calls_at` ``priority``."""
+
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(fn)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            with calls_at(priority):
+                return await fn(*args, **kwargs)
+
+        return run
+
+    return decorate
+
+
+def call_priority(default: Priority = Priority.ENTRY) -> Priority:
+    """The priority of a call made here: the enclosing :func:`calls_at`'s, else ``default``."""
+    current = _PRIORITY.get()
+    return default if current is None else current
 
 
 class Exchange(Protocol):
@@ -232,8 +289,12 @@ __all__ = [
     "NothingToReduce",
     "OrderRejected",
     "OutcomeUnknown",
+    "Priority",
     "RequestRefused",
     "SymbolRules",
+    "at_priority",
+    "call_priority",
+    "calls_at",
     "lookup",
     "send_stamp_ms",
     "signed_at",

@@ -27,6 +27,13 @@ one; whatever it does not recognise may have executed, so it is an unknown outco
 
 Spot (``/api``) and USD-M futures (``/fapi``) differ only in python-binance's method names
 and a few parameters, which :data:`_APIS` lists per market.
+
+With a :class:`~activities.exchange.budget.RequestBudget` (the worker always gives one),
+every REST request python-binance makes (connecting, reads, orders, cancels, futures) first
+takes its weight from the budget every worker shares, at the priority of the gateway method
+(:class:`~activities.exchange.Priority`, raised by an enclosing
+:func:`~activities.exchange.calls_at`), and every answer corrects it. Without one (tools,
+tests) requests are not metered.
 """
 
 from __future__ import annotations
@@ -51,11 +58,16 @@ from activities.exchange import (
     NothingToReduce,
     OrderRejected,
     OutcomeUnknown,
+    Priority,
     RequestRefused,
     SymbolRules,
+    call_priority,
+    calls_at,
     send_stamp_ms,
 )
+from activities.exchange import budget as budgets
 from activities.exchange import parse
+from activities.exchange.budget import RequestBudget
 from quantum_trader import logs
 from quantum_trader.models import AlgoSnapshot, Market, OrderRequest, OrderSnapshot, ProtectiveOrder
 from quantum_trader.settings import Settings
@@ -94,6 +106,9 @@ USED_WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"  # on every REST response, errors in
 # Where python-binance sends spot requests when QT_EXCHANGE_URL is unset.
 BINANCE_URL = "https://api.binance.com"
 BINANCE_TESTNET_URL = "https://testnet.binance.vision"
+# A request signed with a fixed stamp (signed_at) must be sent this long before its
+# recvWindow ends, or the budget refuses it instead of waiting.
+SIGNED_SEND_MARGIN_SECONDS = 0.5
 
 
 def classify(error: BaseException) -> ExchangeError:
@@ -206,10 +221,12 @@ def _plain(value: Decimal) -> str:
 class BinanceExchange:
     """python-binance ``AsyncClient`` for one worker, created on first use; an
     :class:`activities.exchange.FuturesExchange`. With ``meter`` (the worker's), it exports
-    the request weight of the last response and counts 429 and 418 refusals."""
+    the request weight of the last response and counts 429 and 418 refusals; with ``budget``,
+    every request is metered by it (the module docstring)."""
 
-    def __init__(self, settings: Settings, meter: MetricMeter = MetricMeter.noop) -> None:
+    def __init__(self, settings: Settings, meter: MetricMeter = MetricMeter.noop, budget: RequestBudget | None = None) -> None:
         self._settings = settings
+        self._budget = budget
         self._client: AsyncClient | None = None
         self._used_weight = metrics.used_weight(meter)
         self._throttled = metrics.counter(meter, metrics.EXCHANGE_THROTTLED)
@@ -247,7 +264,7 @@ class BinanceExchange:
     async def _connect(self) -> AsyncClient:
         settings = self._settings
         key, secret = settings.binance_credentials
-        client_class = _client_class(settings)
+        client_class = _client_class(settings, self._budget)
         try:
             client = await client_class.create(key, secret, testnet=settings.binance_testnet and not settings.exchange_url)
         except Exception as error:  # connection refused, DNS, 5xx at ping
@@ -262,10 +279,11 @@ class BinanceExchange:
             await self._client.close_connection()
             self._client = None
 
-    async def _call(self, method: str, **params: Any) -> Any:
+    async def _call(self, method: str, priority: Priority = Priority.ENTRY, **params: Any) -> Any:
         client = await self.client()
         try:
-            result = await getattr(client, method)(**params)
+            with calls_at(priority):
+                result = await getattr(client, method)(**params)
         except CLIENT_ERRORS as error:
             if isinstance(error, BinanceAPIException):
                 self._observe(error.response, error.status_code)
@@ -283,10 +301,10 @@ class BinanceExchange:
         if weight is not None and weight.isdigit():
             self._used_weight.set(int(weight))
 
-    async def _call_unless(self, codes: frozenset[int], method: str, **params: Any) -> Any | None:
+    async def _call_unless(self, codes: frozenset[int], method: str, priority: Priority, **params: Any) -> Any | None:
         """``_call``, with ``None`` for a rejection carrying one of ``codes``."""
         try:
-            return await self._call(method, **params)
+            return await self._call(method, priority, **params)
         except OrderRejected as error:
             if error.code in codes:
                 return None
@@ -298,6 +316,21 @@ class BinanceExchange:
             client.timestamp_offset = server["serverTime"] - int(time.time() * 1000)
         except Exception:  # best effort; the retry will tell
             log.warning("exchange clock resync failed")
+
+    async def load_rate_limits(self) -> None:
+        """Read each market's exchangeInfo once (at worker start): the budget takes its
+        ``rateLimits``, and the symbol rules are cached. An exchange that cannot be read
+        leaves Binance's published limits in place, with a WARNING."""
+        if self._budget is None:
+            return
+        for market in (Market.SPOT, Market.USDM):
+            try:
+                rules = parse.rules_by_symbol(await self._call(_APIS[market].exchange_info))
+            except ExchangeError as error:
+                log.warning("exchange rate limits unread, Binance's published limits apply",
+                            extra={"market": market.value, "error": str(error)})
+                continue
+            self._rules[market] = (time.monotonic(), rules)
 
     # --- reads -------------------------------------------------------------------------
 
@@ -355,28 +388,33 @@ class BinanceExchange:
 
     async def find_order(self, market: Market, symbol: str, client_order_id: str) -> OrderSnapshot | None:
         """The ``market`` order with this client order ID, or ``None`` if the exchange has none."""
-        data = await self._call_unless(NOT_FOUND_CODES, _APIS[market].get_order, symbol=symbol, origClientOrderId=client_order_id)
+        data = await self._call_unless(
+            NOT_FOUND_CODES, _APIS[market].get_order, Priority.RECONCILE, symbol=symbol, origClientOrderId=client_order_id
+        )
         return None if data is None else parse.order_snapshot(data, client_order_id)
 
     async def fees(self, order: OrderRequest, snapshot: OrderSnapshot) -> OrderSnapshot:
         """``snapshot`` with fees totalled from the order's trades."""
         if snapshot.executed_qty == 0 or snapshot.order_id is None:
             return snapshot
-        trades = await self._call(_APIS[order.market].trades, symbol=order.symbol, orderId=snapshot.order_id)
+        trades = await self._call(_APIS[order.market].trades, Priority.RECONCILE, symbol=order.symbol, orderId=snapshot.order_id)
         return parse.with_fees(snapshot, trades)
 
     # --- writes ------------------------------------------------------------------------
 
     async def place(self, order: OrderRequest) -> OrderSnapshot:
-        """Send the order once. Raises the exchange error kinds; never retries."""
+        """Send the order once. Raises the exchange error kinds; never retries. A reduce-only
+        order (closing a position) is as urgent as a cancel."""
         api = _APIS[order.market]
-        data = await self._call(api.create_order, **_order_params(order, api))
+        priority = Priority.CRITICAL if order.reduce_only else Priority.ENTRY
+        data = await self._call(api.create_order, priority, **_order_params(order, api))
         return parse.order_snapshot(data, order.client_order_id)
 
     async def cancel(self, order: OrderRequest) -> OrderSnapshot | None:
         """Cancel by client order ID. ``None`` when the exchange knows no open order by it."""
         data = await self._call_unless(
-            NOTHING_TO_CANCEL_CODES, _APIS[order.market].cancel_order, symbol=order.symbol, origClientOrderId=order.client_order_id
+            NOTHING_TO_CANCEL_CODES, _APIS[order.market].cancel_order, Priority.CRITICAL, symbol=order.symbol,
+            origClientOrderId=order.client_order_id,
         )
         return None if data is None else parse.order_snapshot(data, order.client_order_id)
 
@@ -389,17 +427,19 @@ class BinanceExchange:
 
     async def position_amount(self, symbol: str) -> Decimal:
         """Signed one-way-mode position of ``symbol``: positive long, negative short."""
-        return parse.position_amount(await self._call("futures_position_information", symbol=symbol))
+        return parse.position_amount(await self._call("futures_position_information", Priority.RECONCILE, symbol=symbol))
 
     async def futures_order_by_id(self, symbol: str, order_id: int) -> OrderSnapshot | None:
-        data = await self._call_unless(NOT_FOUND_CODES, "futures_get_order", symbol=symbol, orderId=order_id)
+        data = await self._call_unless(NOT_FOUND_CODES, "futures_get_order", Priority.RECONCILE, symbol=symbol, orderId=order_id)
         return None if data is None else parse.order_snapshot(data, str(data.get("clientOrderId", "")))
 
     # --- USD-M conditional (algo) orders: the protective stop-loss and take-profit -------
 
     async def algo_lookup(self, order: ProtectiveOrder) -> AlgoSnapshot | None:
         """The conditional order with this client algo ID, or ``None`` if there is none."""
-        data = await self._call_unless(NOT_FOUND_CODES, "futures_get_algo_order", symbol=order.symbol, clientAlgoId=order.client_algo_id)
+        data = await self._call_unless(
+            NOT_FOUND_CODES, "futures_get_algo_order", Priority.RECONCILE, symbol=order.symbol, clientAlgoId=order.client_algo_id
+        )
         return None if data is None else parse.algo_snapshot(data, order.client_algo_id)
 
     async def algo_place(self, order: ProtectiveOrder) -> AlgoSnapshot:
@@ -410,6 +450,7 @@ class BinanceExchange:
         """
         data = await self._call(
             "futures_create_algo_order",
+            Priority.CRITICAL,
             algoType="CONDITIONAL",
             symbol=order.symbol,
             side=order.side.value,
@@ -425,7 +466,7 @@ class BinanceExchange:
     async def algo_cancel(self, order: ProtectiveOrder) -> bool:
         """Cancel by client algo ID; ``False`` when no open conditional order has it."""
         cancelled = await self._call_unless(
-            NOTHING_TO_CANCEL_CODES, "futures_cancel_algo_order", symbol=order.symbol, clientAlgoId=order.client_algo_id
+            NOTHING_TO_CANCEL_CODES, "futures_cancel_algo_order", Priority.CRITICAL, symbol=order.symbol, clientAlgoId=order.client_algo_id
         )
         return cancelled is not None
 
@@ -433,7 +474,12 @@ class BinanceExchange:
 class _StampedClient(AsyncClient):
     """python-binance's client, honouring :func:`activities.exchange.signed_at`: the request
     carries the stamp (exchange time) as its ``timestamp``, and Binance executes it only until
-    ``timestamp + recvWindow``, which is within the exchange's ``in_flight_horizon_ms``."""
+    ``timestamp + recvWindow``, which is within the exchange's ``in_flight_horizon_ms``.
+
+    With ``BUDGET`` set, every request (python-binance sends each through ``_request``)
+    takes its weight from it first and corrects it with the answer."""
+
+    BUDGET: RequestBudget | None = None
 
     def _get_request_kwargs(self, method, signed, force_params=False, **kwargs):  # noqa: ANN001, ANN202, FBT002 - python-binance's signature
         moment = send_stamp_ms()
@@ -448,14 +494,43 @@ class _StampedClient(AsyncClient):
         finally:
             self.timestamp_offset = offset
 
+    async def _request(self, method, uri: str, signed: bool, force_params: bool = False, **kwargs):  # noqa: ANN001, ANN003, ANN202, FBT001, FBT002 - python-binance's signature
+        budget = self.BUDGET
+        if budget is None:
+            return await super()._request(method, uri, signed, force_params, **kwargs)
+        api, path = budgets.split_url(uri)
+        await budget.acquire(api, budgets.request_cost(method, path), call_priority(), self._exchange_ms, self._send_bound(signed))
+        try:
+            result = await super()._request(method, uri, signed, force_params, **kwargs)
+        except BinanceAPIException as error:
+            headers = getattr(error.response, "headers", None) or {}
+            await budget.observe(api, error.status_code, headers, error.message, self._exchange_ms())
+            raise
+        await budget.observe(api, self.response.status, self.response.headers, "", self._exchange_ms())
+        if path.endswith("/exchangeInfo") and isinstance(result, dict) and isinstance(result.get("rateLimits"), list):
+            budget.configure(api, budgets.limits_from(result["rateLimits"]))
+        return result
 
-def _client_class(settings: Settings) -> type[AsyncClient]:
-    """python-binance's client (stamped by ``signed_at``), pointed at ``QT_EXCHANGE_URL`` when it is set."""
-    if not settings.exchange_url:
-        return _StampedClient
-    base = settings.exchange_url.rstrip("/")
-    return type(
-        "PaperAsyncClient",
-        (_StampedClient,),
-        {"API_URL": f"{base}/api", "API_TESTNET_URL": f"{base}/api", "FUTURES_URL": f"{base}/fapi", "FUTURES_TESTNET_URL": f"{base}/fapi"},
-    )
+    def _exchange_ms(self) -> int:
+        """The exchange's clock, as python-binance measured it."""
+        return int(time.time() * 1000 + self.timestamp_offset)
+
+    def _send_bound(self, signed: bool) -> float | None:  # noqa: FBT001
+        """How long a request signed with a fixed stamp may still wait (seconds): past its
+        ``recvWindow`` it would only be refused."""
+        moment = send_stamp_ms()
+        if not signed or moment is None:
+            return None
+        return (moment + self.REQUEST_RECVWINDOW - self._exchange_ms()) / 1000 - SIGNED_SEND_MARGIN_SECONDS
+
+
+def _client_class(settings: Settings, budget: RequestBudget | None = None) -> type[AsyncClient]:
+    """python-binance's client (stamped by ``signed_at``, metered by ``budget``), pointed at
+    ``QT_EXCHANGE_URL`` when it is set."""
+    attributes: dict[str, Any] = {"BUDGET": budget}
+    if settings.exchange_url:
+        base = settings.exchange_url.rstrip("/")
+        attributes.update(
+            {"API_URL": f"{base}/api", "API_TESTNET_URL": f"{base}/api", "FUTURES_URL": f"{base}/fapi", "FUTURES_TESTNET_URL": f"{base}/fapi"}
+        )
+    return type("PaperAsyncClient" if settings.exchange_url else "BinanceAsyncClient", (_StampedClient,), attributes)
