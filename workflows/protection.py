@@ -34,7 +34,7 @@ from temporalio.exceptions import ActivityError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 from workflows import details
-from workflows.steps import WatchHealth, cause_message, close_position, exchange_step
+from workflows.steps import WatchHealth, cause_message, close_position, exchange_step, place_protective_order
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
@@ -57,8 +57,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policies import (
         HEARTBEAT_TIMEOUT,
         PATCH_WATCH_BACKOFF,
-        PROTECT_RETRY,
-        PROTECT_WINDOW,
         PROTECTION_STEP_TIMEOUT,
         PROTECTION_WATCH_WINDOW,
         RECONCILE_WINDOW,
@@ -242,14 +240,7 @@ class ProtectionWorkflow:
         self._show_details()
         for index, order in enumerate(request.orders):
             try:
-                placed = await exchange_step(
-                    FuturesActivities.place_protection,
-                    order,
-                    timeout=PROTECTION_STEP_TIMEOUT,
-                    window=PROTECT_WINDOW,
-                    retry=PROTECT_RETRY,
-                    summary=f"place {order.label()} {order.order_type} {order.side.value} {order.quantity} @ {order.trigger_price} as {order.client_algo_id}",
-                )
+                placed = await place_protective_order(order, timeout=PROTECTION_STEP_TIMEOUT)
             except ActivityError as error:
                 # Part of the position would be unprotected: close it all (the close cancels
                 # every order of the new pair, including one whose request may have landed).

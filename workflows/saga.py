@@ -25,7 +25,7 @@ from temporalio.exceptions import ActivityError, FailureError, WorkflowAlreadySt
 from temporalio.workflow import ParentClosePolicy
 
 from workflows.protection import ProtectionWorkflow
-from workflows.steps import cause_message, close_position, exchange_step
+from workflows.steps import cause_message, close_position, exchange_step, place_protective_order
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         TradeDecision,
     )
     from quantum_trader.states import IntentState
-    from workflows.policies import PLACE_TIMEOUT, PROTECT_RETRY, PROTECT_WINDOW, RECONCILE_WINDOW
+    from workflows.policies import PLACE_TIMEOUT, RECONCILE_WINDOW
 
 
 class ProtectionSaga:
@@ -149,14 +149,7 @@ class ProtectionSaga:
         self._on_change()
         for order in self.orders:
             try:
-                placed = await exchange_step(
-                    FuturesActivities.place_protection,
-                    order,
-                    timeout=PLACE_TIMEOUT,
-                    window=PROTECT_WINDOW,
-                    retry=PROTECT_RETRY,
-                    summary=f"place {order.label()} {order.order_type} {order.side.value} {order.quantity} @ {order.trigger_price} as {order.client_algo_id}",
-                )
+                placed = await place_protective_order(order, timeout=PLACE_TIMEOUT)
             except ActivityError as error:
                 return await self._compensate(order, error, quantity, stop_entry)
             self.placed.append(placed.snapshot)

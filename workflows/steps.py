@@ -14,10 +14,18 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from activities.futures import FuturesActivities
-    from quantum_trader.models import ClosePositionRequest, CloseResult, OrderRequest, Side
+    from quantum_trader.models import ClosePositionRequest, CloseResult, OrderRequest, ProtectionPlacement, ProtectiveOrder, Side
     from quantum_trader.states import Attention
     from quantum_trader.visibility import TRADE_STATE
-    from workflows.policies import EXCHANGE_RETRY, HEARTBEAT_TIMEOUT, RECONCILE_WINDOW, WATCH_BACKOFF, WATCH_BACKOFF_MAX
+    from workflows.policies import (
+        EXCHANGE_RETRY,
+        HEARTBEAT_TIMEOUT,
+        PROTECT_RETRY,
+        PROTECT_WINDOW,
+        RECONCILE_WINDOW,
+        WATCH_BACKOFF,
+        WATCH_BACKOFF_MAX,
+    )
 
 T = TypeVar("T")
 
@@ -64,6 +72,21 @@ async def close_position(
         window=RECONCILE_WINDOW,
         summary=summary,
         cancellation_type=cancellation_type,
+    )
+
+
+async def place_protective_order(order: ProtectiveOrder, *, timeout: timedelta) -> ProtectionPlacement:
+    """Place one protective (conditional) order, retried for up to PROTECT_WINDOW.
+
+    The saga's first pair and the protection workflow's resized pairs both take this step.
+    """
+    return await exchange_step(
+        FuturesActivities.place_protection,
+        order,
+        timeout=timeout,
+        window=PROTECT_WINDOW,
+        retry=PROTECT_RETRY,
+        summary=f"place {order.label()} {order.order_type} {order.side.value} {order.quantity} @ {order.trigger_price} as {order.client_algo_id}",
     )
 
 
