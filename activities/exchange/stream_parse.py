@@ -17,7 +17,8 @@ from quantum_trader.states import AlgoStatus, OrderStatus
 EXECUTION_REPORT = "executionReport"
 ORDER_TRADE_UPDATE = "ORDER_TRADE_UPDATE"
 ALGO_UPDATE = "ALGO_UPDATE"
-CANCELED = "CANCELED"
+# The execution type (``x``) of a cancel is spelled like the status.
+CANCELED = OrderStatus.CANCELED.value
 
 
 def _decimal(value: Any) -> Decimal:
