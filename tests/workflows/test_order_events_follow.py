@@ -128,6 +128,28 @@ async def test_cancel_by_signal_ends_cancelled_without_an_order_lookup(client: C
     assert await lookups.count() == 0
 
 
+@pytest.mark.usefixtures("worker")
+async def test_fill_lost_by_the_stream_is_found_right_after_the_listener_reconnects(
+    client: Client, settings: Settings, paper: PaperAdmin, streaming: OrderEventStore
+) -> None:
+    handle = await _resting(client, settings, paper, "ev-gap")
+    lookups = LookupCounter(paper)
+    await lookups.arm()
+    drop = await paper.arm("stream_drop", market="spot")
+    await paper.set_price("XRPUSDT", "0.49")  # the fill's events are lost
+    await paper.clear_faults(drop["id"])
+    assert (await _wait_state(handle, IntentState.OPEN)).state is IntentState.OPEN
+    before = await streaming.read_health("spot")
+    assert before is not None
+    await paper.arm("stream_disconnect")
+    await connected(streaming, "spot", after_ms=before.connected_at_ms)
+    # Well before the periodic reconciliation (QT_RECONCILE_SECONDS, 120 s): the reconnect's.
+    result = await result_of(handle, timeout=30)
+    assert result.state is IntentState.FILLED, result.reason
+    assert result.executed_qty == Decimal("20")
+    assert 1 <= await lookups.count() <= 20
+
+
 # --- the stream fails: REST polling ends the intent all the same -------------------------------
 
 
