@@ -60,25 +60,25 @@ class StreamedWatch:
         """Raises the exchange's error when a REST look fails (the caller maps it)."""
         order, since = request.order, request.since
         latest = since
-        looked_ms = await self._quietly(self._store.last_look(order.client_order_id))
+        looked_ms = await quietly(self._store.last_look(order.client_order_id))
         next_poll = 0.0
         with self._feed.waiting(order.client_order_id) as woken:
             while True:
                 heartbeat()
                 woken.clear()
-                health = await self._quietly(self._store.read_health(order.market.value))
-                healthy = health is not None and health.healthy(now_ms(), int(self._settings.stream_silence_seconds * 1000))
+                health = await quietly(self._store.read_health(order.market.value))
+                healthy = is_healthy(self._settings, health)
                 if self._rest_due(health if healthy else None, looked_ms) and time.monotonic() >= next_poll:
                     looked_ms, next_poll = now_ms(), time.monotonic() + request.poll_seconds
                     found = await lookup(self._exchange, order)
                     if health is not None:  # a listener is there to compare with later
-                        await self._quietly(self._store.record_look(order.client_order_id, looked_ms))
+                        await quietly(self._store.record_look(order.client_order_id, looked_ms))
                     if found is not None:
                         latest = found
                         if changed(found, since):
                             return await self._with_fees(found)
                 elif healthy:
-                    stored: StoredOrder | None = await self._quietly(self._store.read_order(order.client_order_id))
+                    stored: StoredOrder | None = await quietly(self._store.read_order(order.client_order_id))
                     if stored is not None and ahead(stored.snapshot, since):
                         snapshot = stored.snapshot
                         return snapshot if stored.fees_complete else await self._with_fees(snapshot)
@@ -92,14 +92,24 @@ class StreamedWatch:
                     pass
 
     def _rest_due(self, health: StreamHealth | None, looked_ms: int | None) -> bool:
-        if health is None or looked_ms is None:
-            return True
-        return health.connected_at_ms > looked_ms or now_ms() - looked_ms >= self._settings.reconcile_seconds * 1000
+        return rest_due(self._settings, health, looked_ms)
 
-    @staticmethod
-    async def _quietly(call: Awaitable):  # noqa: ANN205 - the call's own result, or None
-        """A store read or write; Redis unreachable means no store (the watch polls)."""
-        try:
-            return await call
-        except REDIS_DOWN:
-            return None
+
+def is_healthy(settings: Settings, health: StreamHealth | None) -> bool:
+    return health is not None and health.healthy(now_ms(), int(settings.stream_silence_seconds * 1000))
+
+
+def rest_due(settings: Settings, healthy: StreamHealth | None, looked_ms: int | None) -> bool:
+    """Whether the exchange must be asked now: the stream is not healthy (``None``), the order
+    has no REST look since the stream (re)connected, or its reconciliation is due."""
+    if healthy is None or looked_ms is None:
+        return True
+    return healthy.connected_at_ms > looked_ms or now_ms() - looked_ms >= settings.reconcile_seconds * 1000
+
+
+async def quietly(call: Awaitable):  # noqa: ANN201 - the call's own result, or None
+    """A store read or write; Redis unreachable means no store (the watch polls)."""
+    try:
+        return await call
+    except REDIS_DOWN:
+        return None

@@ -77,6 +77,13 @@ def not_the_order(order: OrderRequest, found: OrderSnapshot, *, any_quantity: bo
             f"not the {requested[1]} {requested[2]} {requested[0]} {requested[3]} requested")
 
 
+def order_events(settings: Settings, redis: object | None) -> tuple[OrderEventStore, OrderFeed] | None:
+    """The order events store and a subscription to its changes (``QT_ORDER_EVENTS=auto``)."""
+    if redis is None or settings.order_events != "auto":
+        return None
+    return OrderEventStore(redis, settings.order_events_ttl_seconds), OrderFeed(redis)  # type: ignore[arg-type]
+
+
 class TradingActivities:
     """Exchange-facing activities for one worker; they share one exchange connection."""
 
@@ -85,9 +92,12 @@ class TradingActivities:
         self._exchange = exchange
         self._redis = redis
         # The order events store, read while a market's user data stream is healthy.
-        self._events: tuple[OrderEventStore, OrderFeed] | None = None
-        if redis is not None and settings.order_events == "auto":
-            self._events = (OrderEventStore(redis, settings.order_events_ttl_seconds), OrderFeed(redis))  # type: ignore[arg-type]
+        self._events = order_events(settings, redis)
+
+    @property
+    def events(self) -> tuple[OrderEventStore, OrderFeed] | None:
+        """The store and this process's one subscription, for the other activities to share."""
+        return self._events
 
     # --- approve -----------------------------------------------------------------------
 

@@ -55,15 +55,15 @@ async def stored(store: OrderEventStore, cid: str, done: Any, timeout: float = 3
 
 
 class LookupCounter:
-    """Counts the exchange's order lookups (``GET /api/v3/order``) while armed: a 1 ms latency
+    """Counts the exchange's lookups (``GET`` of ``path``, by default ``/api/v3/order``) while armed: a 1 ms latency
     fault with a huge count, whose remaining count the exchange reports."""
 
-    def __init__(self, paper: PaperAdmin) -> None:
-        self._paper = paper
+    def __init__(self, paper: PaperAdmin, path: str = LOOKUP) -> None:
+        self._paper, self._path = paper, path
         self._id: str | None = None
 
     async def arm(self) -> None:
-        armed = await self._paper.arm("latency", path=LOOKUP, method="GET", latency_ms=1, count=COUNTING)
+        armed = await self._paper.arm("latency", path=self._path, method="GET", latency_ms=1, count=COUNTING)
         self._id = armed["id"]
 
     async def count(self) -> int:

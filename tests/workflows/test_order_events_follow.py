@@ -19,8 +19,8 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.exchange.order_events import OrderEventStore
 from paper_exchange.admin_client import PaperAdmin
-from quantum_trader.ids import client_order_id
-from quantum_trader.models import CancelRequest, IntentResult, IntentStatus
+from quantum_trader.ids import Step, client_order_id, protection_workflow_id
+from quantum_trader.models import CancelRequest, IntentResult, IntentStatus, ProtectionStatus
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
 from tests.conftest import Stack, running_worker, trace_id
@@ -29,6 +29,8 @@ from tests.support.exchange import client_for
 from tests.support.intents import result_of, start
 from tests.support.order_events import LookupCounter, connected, start_listener
 from tests.support.processes import Proc
+
+ALGO_LOOKUP = "/fapi/v1/algoOrder"
 from tests.support.stack import TEST_API_KEY, TEST_API_SECRET
 
 
@@ -148,6 +150,33 @@ async def test_fill_lost_by_the_stream_is_found_right_after_the_listener_reconne
     assert result.state is IntentState.FILLED, result.reason
     assert result.executed_qty == Decimal("20")
     assert 1 <= await lookups.count() <= 20
+
+
+async def test_protective_orders_rest_without_algo_lookups_and_the_fired_stop_closes_the_child(
+    stack: Stack, client: Client, paper: PaperAdmin, redis: Redis, streaming: OrderEventStore
+) -> None:
+    await connected(streaming, "usdm")
+    settings = stack.settings()
+    tid = trace_id("ev-prot")
+    stop_id = client_order_id(tid, Step.STOP_LOSS)
+    await paper.set_price("ETHUSDT", "3000")
+    async with running_worker(client, settings, redis):
+        handle = await start(client, settings, tid, market="usdm", symbol="ETHUSDT", quantity="0.1", leverage=3,
+                             stop_loss="2900", take_profit="3100")
+        assert (await result_of(handle)).state is IntentState.FILLED
+        child = client.get_workflow_handle(protection_workflow_id(tid), result_type=ProtectionStatus)
+        lookups = LookupCounter(paper, path=ALGO_LOOKUP)
+        await lookups.arm()
+        until = await paper.server_time() + 3_000
+
+        async def passed() -> bool:
+            return await paper.server_time() >= until
+
+        await eventually(passed, what="3 s of exchange time")
+        assert await lookups.count() == 0  # polling: two orders every 0.2 s
+        await paper.set_price("ETHUSDT", "2890")
+        final = await result_of(child, timeout=60)
+    assert final.state == "CLOSED" and final.fired == stop_id, final.reason
 
 
 # --- the stream fails: REST polling ends the intent all the same -------------------------------
