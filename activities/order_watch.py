@@ -68,7 +68,7 @@ class StreamedWatch:
                 woken.clear()
                 health = await quietly(self._store.read_health(order.market.value))
                 healthy = is_healthy(self._settings, health)
-                if self._rest_due(health if healthy else None, looked_ms) and time.monotonic() >= next_poll:
+                if rest_due(self._settings, health if healthy else None, looked_ms) and time.monotonic() >= next_poll:
                     looked_ms, next_poll = now_ms(), time.monotonic() + request.poll_seconds
                     found = await lookup(self._exchange, order)
                     if health is not None:  # a listener is there to compare with later
@@ -85,14 +85,13 @@ class StreamedWatch:
                 left = end - time.monotonic()
                 if left <= 0:
                     return latest
-                wait = min(SLICE_SECONDS, left, max(next_poll - time.monotonic(), 0.01) if not healthy else SLICE_SECONDS)
+                wait = min(SLICE_SECONDS, left)
+                if not healthy:  # polling: the next poll is due sooner
+                    wait = min(wait, max(next_poll - time.monotonic(), 0.01))
                 try:
                     await asyncio.wait_for(woken.wait(), wait)
                 except TimeoutError:
                     pass
-
-    def _rest_due(self, health: StreamHealth | None, looked_ms: int | None) -> bool:
-        return rest_due(self._settings, health, looked_ms)
 
 
 def is_healthy(settings: Settings, health: StreamHealth | None) -> bool:
