@@ -23,7 +23,11 @@ from temporalio import activity
 from activities.approval import Opening, approval, open_gate
 from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce, OutcomeUnknown, Priority, at_priority, lookup
 from activities.placement import as_application_error, place_exactly_once, reconcile
-from activities.trading import watch_failure, watch_seconds_left
+from activities.exchange.order_events import OrderEventStore
+from activities.order_feed import OrderFeed
+from activities.protection_watch import StreamedProtectionWatch
+from activities.trading import order_events, watch_failure, watch_seconds_left
+from quantum_trader.connections import REDIS_DOWN
 from quantum_trader import logs
 from quantum_trader.models import (
     AlgoSnapshot,
@@ -51,11 +55,14 @@ class FuturesActivities:
     """Futures-facing activities for one worker; they share the worker's exchange connection."""
 
     def __init__(
-        self, settings: Settings, exchange: FuturesExchange, redis: object | None = None, policy: FuturesPolicy | None = None
+        self, settings: Settings, exchange: FuturesExchange, redis: object | None = None, policy: FuturesPolicy | None = None,
+        events: tuple[OrderEventStore, OrderFeed] | None = None,
     ) -> None:
         self._settings = settings
         self._exchange = exchange
         self._redis = redis
+        # Shared with the order watch (TradingActivities.events): one subscription per process.
+        self._events = events if events is not None else order_events(settings, redis)
         self._policy = policy or FuturesPolicy(
             max_leverage=settings.max_leverage, require_stop_loss=settings.futures_require_stop_loss
         )
@@ -109,6 +116,11 @@ class FuturesActivities:
             log.warning("protection attempt failed",
                         extra={"trace_id": order.trace_id, "client_algo_id": order.client_algo_id, "error": str(error)})
             raise as_application_error(error) from None
+        if self._events is not None:  # the exchange showed it now: a stream connected before reported the rest
+            try:
+                await self._events[0].record_look(order.client_algo_id, int(time.time() * 1000))
+            except REDIS_DOWN:
+                pass
         log.info("protection %s", "adopted" if adopted else "placed", extra={
             "trace_id": order.trace_id, "client_algo_id": order.client_algo_id, "algo_id": snapshot.algo_id, "status": snapshot.status})
         return ProtectionPlacement(snapshot=snapshot, attempts=attempt, adopted=adopted)
@@ -142,6 +154,15 @@ class FuturesActivities:
         the attempt so that the retry policy (and the exchange's Retry-After) sets the pace.
         """
         end = time.monotonic() + watch_seconds_left(activity.info(), request.window_seconds)
+        if self._events is not None and await self._listened():
+            store, feed = self._events
+            watch = StreamedProtectionWatch(self._settings, self._exchange, store, feed, self._with_fill)
+            try:
+                return await watch.run(request, end, activity.heartbeat)
+            except ExchangeError as error:
+                log.warning("protection poll failed", extra={"trace_id": request.orders[0].trace_id if request.orders else "",
+                                                             "error": str(error)})
+                raise watch_failure(error) from None
         latest = list(request.since)
         while True:
             activity.heartbeat()
@@ -161,6 +182,14 @@ class FuturesActivities:
             if changed or time.monotonic() >= end:
                 return latest
             await asyncio.sleep(min(request.poll_seconds, max(end - time.monotonic(), 0)))
+
+    async def _listened(self) -> bool:
+        """A listener reports the futures stream (else the watch polls exactly as before)."""
+        assert self._events is not None
+        try:
+            return await self._events[0].read_health(Market.USDM.value) is not None
+        except REDIS_DOWN:
+            return False
 
     async def _with_fill(self, order: ProtectiveOrder, snapshot: AlgoSnapshot) -> AlgoSnapshot:
         """``snapshot`` with the filled quantity of the order its trigger created."""

@@ -16,8 +16,12 @@ from temporalio.exceptions import ApplicationError
 from activities import metrics
 from activities.approval import approval, open_gate
 from activities.exchange import Exchange, ExchangeError, OutcomeUnknown, Priority, at_priority, lookup
+from activities.exchange.order_events import OrderEventStore
+from activities.order_feed import OrderFeed
+from activities.order_watch import StreamedWatch
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from quantum_trader import logs
+from quantum_trader.connections import REDIS_DOWN
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import (
     Approval,
@@ -73,6 +77,13 @@ def not_the_order(order: OrderRequest, found: OrderSnapshot, *, any_quantity: bo
             f"not the {requested[1]} {requested[2]} {requested[0]} {requested[3]} requested")
 
 
+def order_events(settings: Settings, redis: object | None) -> tuple[OrderEventStore, OrderFeed] | None:
+    """The order events store and a subscription to its changes (``QT_ORDER_EVENTS=auto``)."""
+    if redis is None or settings.order_events != "auto":
+        return None
+    return OrderEventStore(redis, settings.order_events_ttl_seconds), OrderFeed(redis)  # type: ignore[arg-type]
+
+
 class TradingActivities:
     """Exchange-facing activities for one worker; they share one exchange connection."""
 
@@ -80,6 +91,13 @@ class TradingActivities:
         self._settings = settings
         self._exchange = exchange
         self._redis = redis
+        # The order events store, read while a market's user data stream is healthy.
+        self._events = order_events(settings, redis)
+
+    @property
+    def events(self) -> tuple[OrderEventStore, OrderFeed] | None:
+        """The store and this process's one subscription, for the other activities to share."""
+        return self._events
 
     # --- approve -----------------------------------------------------------------------
 
@@ -139,6 +157,7 @@ class TradingActivities:
             log.warning("placement attempt failed",
                         extra={"trace_id": order.trace_id, "client_order_id": order.client_order_id, "error": str(error)})
             raise as_application_error(error) from None
+        await self._looked_at(order)
         log.info("order %s", "adopted" if adopted else "placed", extra={
             "trace_id": order.trace_id, "client_order_id": order.client_order_id, "order_id": snapshot.order_id, "status": snapshot.status})
         return PlacementResult(snapshot=snapshot, attempts=attempt, adopted=adopted)
@@ -147,14 +166,36 @@ class TradingActivities:
 
     @activity.defn
     async def watch_order(self, request: WatchRequest) -> OrderSnapshot:
-        """Poll the order until it changes or the window ends; return its latest state.
+        """Follow the order until it changes or the window ends; return its latest state.
 
+        With ``QT_ORDER_EVENTS=auto`` the order events store is read while the market's user
+        data stream is healthy (:mod:`activities.order_watch`), else the order is polled.
         The window runs from the watch's first scheduling, so a retried attempt only finishes
         it. A poll that fails ends the attempt (:func:`watch_failure`): the retry policy then
         waits, as long as the exchange's Retry-After when it gave one.
         """
-        order, since = request.order, request.since
+        order = request.order
         end = time.monotonic() + watch_seconds_left(activity.info(), request.window_seconds)
+        if self._events is None:
+            return await self._poll(request, end)
+        store, feed = self._events
+        try:
+            listened = await store.read_health(order.market.value) is not None
+        except REDIS_DOWN:
+            listened = False
+        if not listened:  # no listener for this market: exactly the polling watch
+            return await self._poll(request, end)
+        watch = StreamedWatch(self._settings, self._exchange, store, feed, lambda found: self._with_fees(order, found))
+        try:
+            return await watch.run(request, end, activity.heartbeat)
+        except ExchangeError as error:
+            log.warning("order poll failed",
+                        extra={"trace_id": order.trace_id, "client_order_id": order.client_order_id, "error": str(error)})
+            raise watch_failure(error) from None
+
+    async def _poll(self, request: WatchRequest, end: float) -> OrderSnapshot:
+        """Poll the order every ``poll_seconds`` until it changes or ``end``."""
+        order, since = request.order, request.since
         latest = since
         while True:
             activity.heartbeat()
@@ -171,6 +212,16 @@ class TradingActivities:
             if time.monotonic() >= end:
                 return latest
             await asyncio.sleep(min(request.poll_seconds, max(end - time.monotonic(), 0)))
+
+    async def _looked_at(self, order: OrderRequest) -> None:
+        """Record when the exchange itself last showed the order: a stream connected since
+        then has reported every later change."""
+        if self._events is None:
+            return
+        try:
+            await self._events[0].record_look(order.client_order_id, int(time.time() * 1000))
+        except REDIS_DOWN:
+            pass
 
     async def _with_fees(self, order: OrderRequest, snapshot: OrderSnapshot) -> OrderSnapshot:
         if snapshot.is_open:

@@ -24,6 +24,7 @@ from quantum_trader.tracing import TracingNotInstalled
 COMMANDS: dict[str, tuple[str, str]] = {
     "exchange": ("paper_exchange.cli", "run the Binance-compatible paper exchange"),
     "worker": ("workers.worker", "run the Temporal worker (workflows and activities)"),
+    "exchange-events": ("workers.exchange_events", "follow orders through the exchange's user data streams into Redis"),
     "codec-server": ("workers.codec_server", "decrypt payloads for the Web UI (remote codec endpoint)"),
     "ingress": ("workers.ingress", "turn ai.decision.made stream events into intents (dead-letter the invalid)"),
     "stats": ("quantum_trader.commands.stats", "print ingress counters, consumer-group lag/pending and intents per state"),

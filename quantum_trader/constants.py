@@ -44,3 +44,13 @@ WIRE_MAX_FIELDS = 64
 WIRE_MAX_BYTES = 64 * 1024
 # Dead-letter entries carry the original fields under this prefix.
 DEAD_LETTER_FIELD_PREFIX = "orig."
+
+# Order events from the exchange's user data streams (workers/exchange_events.py writes,
+# the worker's watch reads): the latest snapshot of each order, its trades, the algo orders,
+# each market's stream health, and the channel that names an order after each change.
+ORDER_EVENTS_KEY_PREFIX = "quantum:order:"
+ORDER_TRADES_KEY_PREFIX = "quantum:order-trades:"
+ALGO_EVENTS_KEY_PREFIX = "quantum:algo:"
+ORDER_LOOK_KEY_PREFIX = "quantum:order-look:"
+USER_STREAM_KEY_PREFIX = "quantum:user-stream:"
+ORDER_EVENTS_CHANNEL = "quantum:order-events"

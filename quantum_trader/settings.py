@@ -132,6 +132,42 @@ class Settings(BaseSettings):
     limit_deadline_margin_seconds: int = Field(default=60, ge=5, description="A LIMIT intent's deadline is its TTL plus this.")
     order_poll_seconds: float = Field(default=1.0, gt=0, description="How often a resting order is polled.")
 
+    # Order events from the exchange's user data streams (quantum-trader exchange-events)
+    order_events: Literal["auto", "poll"] = Field(
+        default="auto",
+        description="How the worker follows a resting order: `auto` reads the order events the listener stores while its market's stream is healthy, else polls; `poll` always polls (an exchange without user data streams).",
+    )
+    exchange_events_markets: tuple[Literal["spot", "usdm"], ...] = Field(
+        default=("spot", "usdm"), min_length=1, description="Markets whose user data stream the listener holds (a JSON list)."
+    )
+    exchange_events_spot_url: str | None = Field(
+        default=None,
+        pattern=r"^wss?://\S+$",
+        description="Spot WebSocket API URL the listener subscribes on; unset: derived from `QT_EXCHANGE_URL`, else Binance's (`wss://ws-api.binance.com:443/ws-api/v3`, testnet `wss://ws-api.testnet.binance.vision/ws-api/v3`).",
+    )
+    exchange_events_usdm_url: str | None = Field(
+        default=None,
+        pattern=r"^wss?://\S+$",
+        description="Base URL of the USDⓈ-M private stream (`<url>/private/ws/<listenKey>`); unset: derived from `QT_EXCHANGE_URL`, else Binance's (`wss://fstream.binance.com`, testnet `wss://fstream.binancefuture.com`).",
+    )
+    order_events_ttl_seconds: int = Field(default=7 * 86_400, ge=60, description="How long an order's stored events are kept after its last change.")
+    exchange_events_refresh_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="How often the listener refreshes its stream health in Redis; the record expires after three times this."
+    )
+    exchange_events_listen_key_keepalive_seconds: float = Field(
+        default=1_800.0, gt=0, le=3_000, description="How often the listener extends the futures listenKey (it lives 60 minutes)."
+    )
+    exchange_events_backoff_initial_seconds: float = Field(default=0.5, gt=0, description="First wait before the listener reconnects a stream.")
+    exchange_events_backoff_max_seconds: float = Field(default=30.0, gt=0, description="Longest wait before the listener reconnects a stream.")
+    exchange_events_metrics_port: int | None = Field(default=None, ge=0, le=65_535, description="Serve the listener's Prometheus metrics on this port.")
+    exchange_events_metrics_host: str = Field(default="127.0.0.1", description="Address the listener's metrics endpoint binds to.")
+    stream_silence_seconds: float = Field(
+        default=60.0, gt=0, description="A stream silent (no event, ping or pong) this long counts as unhealthy: watches poll every `QT_ORDER_POLL_SECONDS`."
+    )
+    reconcile_seconds: float = Field(
+        default=120.0, gt=0, description="Even while its stream is healthy, each resting order is looked up over REST this often (a stream may stall while pings flow)."
+    )
+
     # Secret files: QT_<SECRET>_FILE reads the secret from a file (Docker/Kubernetes secrets).
     binance_api_key_file: Path | None = None
     binance_api_secret_file: Path | None = None

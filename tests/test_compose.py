@@ -16,7 +16,7 @@ from tests.support import compose as c
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is part of the test extras: pip install -e '.[test]'")
 
-APP_SERVICES = ("worker", "ingress", "codec-server")
+APP_SERVICES = ("worker", "ingress", "exchange-events", "codec-server")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 SETTINGS = {f"QT_{name.upper()}" for name in Settings.model_fields}
 # What an operator reaches on this machine; everything else stays inside the compose network.
@@ -154,7 +154,7 @@ def test_compose_published_ports_do_not_collide(services: dict[str, dict[str, An
 
 def test_compose_every_long_running_service_has_a_healthcheck(services: dict[str, dict[str, Any]]) -> None:
     running = c.long_running(services)
-    assert {"postgresql", "temporal", "temporal-ui", "redis", "worker", "ingress", "codec-server",
+    assert {"postgresql", "temporal", "temporal-ui", "redis", "worker", "ingress", "exchange-events", "codec-server",
             "prometheus", "grafana"} <= set(running)
     assert [name for name, service in running.items() if not service.get("healthcheck", {}).get("test")] == []
 
@@ -163,6 +163,7 @@ def test_compose_app_healthchecks_use_python_on_the_metrics_or_codec_port(servic
     """The image is python:3.11-slim (no curl): the checks are python one-liners on the service's own port."""
     ports = {"worker": env(services["worker"])["QT_WORKER_METRICS_PORT"],
              "ingress": env(services["ingress"])["QT_INGRESS_METRICS_PORT"],
+             "exchange-events": env(services["exchange-events"])["QT_EXCHANGE_EVENTS_METRICS_PORT"],
              "codec-server": c.command(services["codec-server"], {})[c.command(services["codec-server"], {}).index("--port") + 1]}
     for name, port in ports.items():
         argv = c.healthcheck(services[name], {})
@@ -172,7 +173,7 @@ def test_compose_app_healthchecks_use_python_on_the_metrics_or_codec_port(servic
 
 def test_compose_worker_scales(services: dict[str, dict[str, Any]]) -> None:
     """``--scale worker=N`` needs no fixed container name and no published port."""
-    for name in ("worker", "ingress"):
+    for name in ("worker", "ingress", "exchange-events"):
         assert "container_name" not in services[name]
         assert c.published_ports(services[name], {}) == []
 
@@ -180,6 +181,7 @@ def test_compose_worker_scales(services: dict[str, dict[str, Any]]) -> None:
 def test_compose_metrics_endpoints_listen_inside_the_network(services: dict[str, dict[str, Any]]) -> None:
     assert env(services["worker"])["QT_WORKER_METRICS_HOST"] == "0.0.0.0"
     assert env(services["ingress"])["QT_INGRESS_METRICS_HOST"] == "0.0.0.0"
+    assert env(services["exchange-events"])["QT_EXCHANGE_EVENTS_METRICS_HOST"] == "0.0.0.0"
     assert env(services["temporal"])["PROMETHEUS_ENDPOINT"].startswith("0.0.0.0:")
 
 
@@ -187,7 +189,8 @@ def test_prometheus_scrapes_every_worker_replica_ingress_and_temporal_on_their_m
     services: dict[str, dict[str, Any]], prometheus: dict[str, Any]
 ) -> None:
     jobs = scrape_jobs(prometheus)
-    for job, service, port_name in (("worker", "worker", "QT_WORKER_METRICS_PORT"), ("ingress", "ingress", "QT_INGRESS_METRICS_PORT")):
+    for job, service, port_name in (("worker", "worker", "QT_WORKER_METRICS_PORT"), ("ingress", "ingress", "QT_INGRESS_METRICS_PORT"),
+                                    ("exchange-events", "exchange-events", "QT_EXCHANGE_EVENTS_METRICS_PORT")):
         (sd,) = jobs[job]["dns_sd_configs"]  # one target per replica: `--scale worker=3` finds three
         assert sd["names"] == [service] and sd.get("type", "A") == "A"
         assert sd["port"] == int(env(services[service])[port_name]), job
@@ -230,7 +233,7 @@ def test_grafana_provisioning_files_parse_and_point_at_prometheus_and_the_dashbo
 
 
 def test_compose_codec_keys_reach_worker_ingress_and_codec_server_and_the_ui_uses_it(services: dict[str, dict[str, Any]]) -> None:
-    for name in APP_SERVICES:
+    for name in ("worker", "ingress", "codec-server"):  # the services that read Temporal payloads
         names = c.environment(services[name])
         assert "QT_CODEC_KEYS" in names and "QT_CODEC_KEY_ID" in names, name
         # unset unless given: an empty QT_CODEC_KEYS would be a malformed key set

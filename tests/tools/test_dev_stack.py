@@ -27,7 +27,7 @@ from tests.support.processes import VENV_BIN, free_port
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc to look for leftover processes")
 
-COMPONENTS = {"redis", "temporal", "exchange", "worker", "ingress"}
+COMPONENTS = {"redis", "temporal", "exchange", "exchange-events", "worker", "ingress"}
 
 
 class Dev:

@@ -1,0 +1,92 @@
+"""The protective orders' watch, reading ``ALGO_UPDATE`` events while the futures stream is healthy.
+
+The same rules as the order watch (:mod:`activities.order_watch`): the exchange is asked
+only while the stream is not healthy, once after it (re)connected since the orders' last
+REST look, and every ``QT_RECONCILE_SECONDS``. A stored algo order counts only when it is
+further on than what the workflow last saw (the stream may lag a REST look); the fill of
+the order its trigger placed is then read as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+
+from activities.exchange import FuturesExchange
+from activities.exchange.order_events import OrderEventStore
+from activities.order_feed import OrderFeed
+from activities.order_watch import SLICE_SECONDS, is_healthy, now_ms, quietly, rest_due
+from quantum_trader.models import AlgoSnapshot, Market, ProtectionWatch, ProtectiveOrder
+from quantum_trader.settings import Settings
+from quantum_trader.states import AlgoStatus
+
+# How far on an algo order is; a status not listed (the workflow's own UNKNOWN, NONE) is never
+# compared with the stream: the exchange is asked instead.
+_RANK = {AlgoStatus.NEW: 0, AlgoStatus.TRIGGERING: 1, AlgoStatus.TRIGGERED: 2, AlgoStatus.FINISHED: 3,
+         AlgoStatus.CANCELED: 3, AlgoStatus.EXPIRED: 3, AlgoStatus.REJECTED: 3}
+
+
+def changed(found: AlgoSnapshot, seen: AlgoSnapshot) -> bool:
+    return found.status != seen.status or found.actual_order_id != seen.actual_order_id
+
+
+def ahead(found: AlgoSnapshot, seen: AlgoSnapshot) -> bool:
+    """Further on than ``seen``, and not TRIGGERING: the stream reports that passing state,
+    which the workflow would read as an order that ended without firing; the next event
+    (TRIGGERED, or an end) follows it."""
+    if found.status not in _RANK or seen.status not in _RANK or found.status is AlgoStatus.TRIGGERING:
+        return False
+    if _RANK[found.status] != _RANK[seen.status]:
+        return _RANK[found.status] > _RANK[seen.status]
+    return found.actual_order_id is not None and seen.actual_order_id is None
+
+
+class StreamedProtectionWatch:
+    """One watch of an intent's protective orders."""
+
+    def __init__(self, settings: Settings, exchange: FuturesExchange, store: OrderEventStore, feed: OrderFeed,
+                 with_fill: Callable[[ProtectiveOrder, AlgoSnapshot], Awaitable[AlgoSnapshot]]) -> None:
+        self._settings, self._exchange, self._store, self._feed = settings, exchange, store, feed
+        self._with_fill = with_fill
+
+    async def run(self, request: ProtectionWatch, end: float, heartbeat: Callable[[], None]) -> list[AlgoSnapshot]:
+        """Raises the exchange's error when a REST look fails (the caller maps it)."""
+        latest = list(request.since)
+        looks = [await quietly(self._store.last_look(o.client_algo_id)) for o in request.orders]
+        looked_ms = None if None in looks else min(looks)
+        next_poll = 0.0
+        with contextlib.ExitStack() as stack:
+            wakes = [stack.enter_context(self._feed.waiting(o.client_algo_id)) for o in request.orders]
+            while True:
+                heartbeat()
+                for woken in wakes:
+                    woken.clear()
+                health = await quietly(self._store.read_health(Market.USDM.value))
+                healthy = is_healthy(self._settings, health)
+                fresh = False
+                if rest_due(self._settings, health if healthy else None, looked_ms) and time.monotonic() >= next_poll:
+                    looked_ms, next_poll = now_ms(), time.monotonic() + request.poll_seconds
+                    for index, order in enumerate(request.orders):
+                        found = await self._exchange.algo_lookup(order)
+                        if health is not None:
+                            await quietly(self._store.record_look(order.client_algo_id, looked_ms))
+                        if found is not None and changed(found, latest[index]):
+                            latest[index], fresh = await self._with_fill(order, found), True
+                elif healthy:
+                    for index, order in enumerate(request.orders):
+                        stored = await quietly(self._store.read_algo(order.client_algo_id))
+                        if stored is not None and ahead(stored, latest[index]):
+                            latest[index], fresh = await self._with_fill(order, stored), True
+                if fresh or time.monotonic() >= end:
+                    return latest
+                wait = min(SLICE_SECONDS, max(end - time.monotonic(), 0.0))
+                if not healthy:
+                    wait = min(wait, max(next_poll - time.monotonic(), 0.01))
+                waits = [asyncio.ensure_future(w.wait()) for w in wakes]
+                try:
+                    await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiting in waits:
+                        waiting.cancel()

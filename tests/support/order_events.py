@@ -1,0 +1,75 @@
+"""Helpers for tests of the order events listener and the watch that reads its store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+from activities.exchange.order_events import OrderEventStore, StoredOrder, StreamHealth
+from paper_exchange.admin_client import PaperAdmin
+from quantum_trader.settings import Settings
+from tests.support.eventually import eventually
+from tests.support.processes import Proc
+from tests.support.stack import listener_proc
+
+LOOKUP = "/api/v3/order"
+COUNTING = 1_000_000
+
+
+def listener_settings(settings: Settings, **overrides: Any) -> Settings:
+    """Quick health refreshes and reconnects, so tests see them within seconds."""
+    values: dict[str, Any] = {
+        "exchange_events_refresh_seconds": 1.0,
+        "exchange_events_backoff_initial_seconds": 0.2,
+        "exchange_events_backoff_max_seconds": 2.0,
+        "stream_silence_seconds": 10.0,
+    }
+    values.update(overrides)
+    return settings.model_copy(update=values)
+
+
+def start_listener(home: Path, settings: Settings, name: str = "exchange-events") -> Proc:
+    return listener_proc(home, listener_settings(settings), name).start()
+
+
+async def connected(store: OrderEventStore, market: str, after_ms: int = 0, timeout: float = 30) -> StreamHealth:
+    """The market's stream health once it says connected (since ``after_ms``)."""
+
+    async def probe() -> StreamHealth | None:
+        health = await store.read_health(market)
+        return health if health is not None and health.connected and health.connected_at_ms > after_ms else None
+
+    return await eventually(probe, timeout=timeout, what=f"{market} stream connected after {after_ms}")
+
+
+async def stored(store: OrderEventStore, cid: str, done: Any, timeout: float = 30) -> StoredOrder:
+    """The stored order once ``done(stored)`` holds."""
+
+    async def probe() -> StoredOrder | None:
+        found = await store.read_order(cid)
+        return found if found is not None and done(found) else None
+
+    return await eventually(probe, timeout=timeout, what=f"{cid} in the store")
+
+
+class LookupCounter:
+    """Counts the exchange's lookups (``GET`` of ``path``, by default ``/api/v3/order``) while armed: a 1 ms latency
+    fault with a huge count, whose remaining count the exchange reports."""
+
+    def __init__(self, paper: PaperAdmin, path: str = LOOKUP) -> None:
+        self._paper, self._path = paper, path
+        self._id: str | None = None
+
+    async def arm(self) -> None:
+        armed = await self._paper.arm("latency", path=self._path, method="GET", latency_ms=1, count=COUNTING)
+        self._id = armed["id"]
+
+    async def count(self) -> int:
+        left = next((f["remaining"] for f in await self._paper.faults() if f["id"] == self._id), COUNTING)
+        return COUNTING - left
+
+
+def store_of(redis: Redis) -> OrderEventStore:
+    return OrderEventStore(redis)
