@@ -112,6 +112,8 @@ class StackOptions:
     codec_port: int = DEFAULT_CODEC_PORT
     ready_file: Path | None = None
     workers: tuple[WorkerVariant, ...] = (WorkerVariant(),)
+    # The exchange events listener; the proof runs without it (it proves the polling follow).
+    order_events: bool = True
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> StackOptions:
@@ -334,17 +336,8 @@ class DevStack:
                 env=child_env,
             )
         )
-        children.append(
-            Child(
-                name="exchange-events",
-                argv=[*_quantum_trader(), "exchange-events"],
-                log_path=self.logs / "exchange-events.log",
-                address=f"user data streams {','.join(self.settings.exchange_events_markets)}",
-                health=self._listener_healthy,
-                env=child_env,
-                stop_timeout=15.0,
-            )
-        )
+        if self.options.order_events:
+            children.append(self._listener_child(child_env))
         children += [self._worker_child(variant, child_env) for variant in self.options.workers]
         if self.ingress_available and not self.settings.worker_ingress:
             children.append(
@@ -360,6 +353,17 @@ class DevStack:
                 )
             )
         return children
+
+    def _listener_child(self, child_env: dict[str, str]) -> Child:
+        return Child(
+            name="exchange-events",
+            argv=[*_quantum_trader(), "exchange-events"],
+            log_path=self.logs / "exchange-events.log",
+            address=f"user data streams {','.join(self.settings.exchange_events_markets)}",
+            health=self._listener_healthy,
+            env=child_env,
+            stop_timeout=15.0,
+        )
 
     def _worker_child(self, variant: WorkerVariant, child_env: dict[str, str]) -> Child:
         env = {**child_env, **variant.env}

@@ -183,7 +183,7 @@ def faketime_environment(offset: str) -> dict[str, str]:
 @contextlib.asynccontextmanager
 async def fresh_stack(
     home: Path, base: Settings, out: Any = sys.stderr, stack_class: type[DevStack] = DevStack, *,
-    partitioned_worker: bool = False, skewed_worker: str | None = None,
+    partitioned_worker: bool = False, skewed_worker: str | None = None, order_events: bool = True,
 ) -> AsyncIterator[Harness]:
     """Start ``quantum-trader dev``'s stack in ``home`` on free ports and supervise it here.
 
@@ -191,7 +191,7 @@ async def fresh_stack(
     ``partitioned_worker`` points the supervised worker at Temporal through a
     :class:`~tools.partition.Partition` (``Harness.partition``) while its exchange stays direct;
     ``skewed_worker`` (e.g. ``+2s``) adds a second worker, :data:`SKEWED_WORKER`, whose clock
-    libfaketime moves by that much.
+    libfaketime moves by that much. ``order_events`` runs the exchange events listener.
     """
     temporal_port = free_port()
     partition = await Partition(HOST, temporal_port).start() if partitioned_worker else None
@@ -200,7 +200,7 @@ async def fresh_stack(
         workers.append(WorkerVariant(SKEWED_WORKER, env=faketime_environment(skewed_worker)))
     options = StackOptions(
         home=home.resolve(), temporal_port=temporal_port, ui_port=free_port(), redis_port=free_port(), exchange_port=free_port(),
-        workers=tuple(workers),
+        workers=tuple(workers), order_events=order_events,
     )
     # The proof and chaos kill the worker and the ingress separately: keep them two processes.
     settings = base.model_copy(update={
@@ -284,10 +284,10 @@ async def attached_stack(ready_file: Path, base: Settings, out: Any = sys.stderr
 @contextlib.asynccontextmanager
 async def stack_from_args(
     args: argparse.Namespace, settings: Settings, out: Any = sys.stderr, *, partitioned_worker: bool = False,
-    skewed_worker: str | None = None,
+    skewed_worker: str | None = None, order_events: bool = True,
 ) -> AsyncIterator[Harness]:
-    """The stack ``--stack``/``--home`` name; the worker options apply to a fresh stack only."""
-    extra = {"partitioned_worker": partitioned_worker, "skewed_worker": skewed_worker}
+    """The stack ``--stack``/``--home`` name; the worker and listener options apply to a fresh stack only."""
+    extra = {"partitioned_worker": partitioned_worker, "skewed_worker": skewed_worker, "order_events": order_events}
     if args.stack is not None:
         if not args.stack.exists():
             raise CommandError(f"no ready file at {args.stack}; start `quantum-trader dev --ready-file {args.stack}` first")

@@ -205,6 +205,8 @@ async def _run_fleet(home: Path, settings: Settings, run: str, *extra: str, seco
             proc.stop()
 
 
+# Three worker processes for two minute-windows: the slow tier (the 418 pause test stays in make test).
+@pytest.mark.slow
 async def test_three_processes_share_one_budget_and_stay_under_the_exchange_limit(
     stack: Stack, limited_exchange: str, paper: PaperAdmin, tmp_path: Path
 ) -> None:
@@ -269,6 +271,8 @@ async def test_418_seen_by_one_process_pauses_all_three_until_retry_after(
 # --- (c) priorities -------------------------------------------------------------------------
 
 
+# Waits for a minute window to turn: the slow tier.
+@pytest.mark.slow
 async def test_cancel_goes_through_while_lookups_wait_for_the_exhausted_budget(
     stack: Stack, limited_exchange: str, paper: PaperAdmin
 ) -> None:

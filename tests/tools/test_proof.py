@@ -94,7 +94,7 @@ async def levers(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Leve
     class Stack(LeverStack):
         lever_dir = home
 
-    async with fresh_stack(home / "stack", _settings(), out=sys.stderr, stack_class=Stack) as harness:
+    async with fresh_stack(home / "stack", _settings(), out=sys.stderr, stack_class=Stack, order_events=False) as harness:
         yield Levers(harness, home)
 
 
@@ -186,7 +186,7 @@ async def test_restart_fails_when_redis_keeps_nothing_across_a_restart(tmp_path:
         lever_dir = tmp_path
         redis_persistent = False
 
-    async with fresh_stack(tmp_path / "stack", _settings(), out=sys.stderr, stack_class=Stack) as harness:
+    async with fresh_stack(tmp_path / "stack", _settings(), out=sys.stderr, stack_class=Stack, order_events=False) as harness:
         result = await _check(harness, "RESTART", result_timeout=60)
     assert not result.passed, result.render()
     assert "result entries=0" in _failed_lines(result) or "could not finish" in _failed_lines(result)

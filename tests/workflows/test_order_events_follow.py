@@ -82,7 +82,7 @@ async def test_resting_limit_filled_by_a_price_move_ends_filled_without_an_order
     stack: Stack, client: Client, settings: Settings, paper: PaperAdmin
 ) -> None:
     handle = await _resting(client, settings, paper, "ev-fill")
-    lookups = LookupCounter(paper)
+    lookups = LookupCounter(paper, ids=[client_order_id(handle.id)])
     await lookups.arm()
     await paper.set_price("XRPUSDT", "0.49")
     result = await result_of(handle, timeout=60)
@@ -102,7 +102,7 @@ async def test_partial_fill_seen_without_a_lookup_then_ttl_ends_it_partially_fil
         handle = await start(client, settings, trace_id("ev-partial"), symbol="BNBUSDT", order_type="LIMIT", price="590",
                              quantity="1", ttl_seconds=10)
         await _wait_state(handle, IntentState.OPEN)
-        lookups = LookupCounter(paper)
+        lookups = LookupCounter(paper, ids=[client_order_id(handle.id)])
         await lookups.arm()
         await paper.set_price("BNBUSDT", "589")  # one matching pass: 0.4 of 1 fills
         await paper.set_price("BNBUSDT", "600")
@@ -121,7 +121,7 @@ async def test_partial_fill_seen_without_a_lookup_then_ttl_ends_it_partially_fil
 @pytest.mark.usefixtures("worker", "streaming")
 async def test_cancel_by_signal_ends_cancelled_without_an_order_lookup(client: Client, settings: Settings, paper: PaperAdmin) -> None:
     handle = await _resting(client, settings, paper, "ev-cancel")
-    lookups = LookupCounter(paper)
+    lookups = LookupCounter(paper, ids=[client_order_id(handle.id)])
     await lookups.arm()
     await handle.signal("cancel_order", CancelRequest(reason="ops"))
     result = await result_of(handle, timeout=60)
@@ -135,7 +135,7 @@ async def test_fill_lost_by_the_stream_is_found_right_after_the_listener_reconne
     client: Client, settings: Settings, paper: PaperAdmin, streaming: OrderEventStore
 ) -> None:
     handle = await _resting(client, settings, paper, "ev-gap")
-    lookups = LookupCounter(paper)
+    lookups = LookupCounter(paper, ids=[client_order_id(handle.id)])
     await lookups.arm()
     drop = await paper.arm("stream_drop", market="spot")
     await paper.set_price("XRPUSDT", "0.49")  # the fill's events are lost
@@ -165,7 +165,7 @@ async def test_protective_orders_rest_without_algo_lookups_and_the_fired_stop_cl
                              stop_loss="2900", take_profit="3100")
         assert (await result_of(handle)).state is IntentState.FILLED
         child = client.get_workflow_handle(protection_workflow_id(tid), result_type=ProtectionStatus)
-        lookups = LookupCounter(paper, path=ALGO_LOOKUP)
+        lookups = LookupCounter(paper, path=ALGO_LOOKUP, ids=[stop_id, client_order_id(tid, Step.TAKE_PROFIT)])
         await lookups.arm()
         until = await paper.server_time() + 3_000
 
@@ -173,7 +173,7 @@ async def test_protective_orders_rest_without_algo_lookups_and_the_fired_stop_cl
             return await paper.server_time() >= until
 
         await eventually(passed, what="3 s of exchange time")
-        assert await lookups.count() == 0  # polling: two orders every 0.2 s
+        assert await lookups.count() == 0  # polling: two orders every 0.2 s (30 in 3 s)
         await paper.set_price("ETHUSDT", "2890")
         final = await result_of(child, timeout=60)
     assert final.state == "CLOSED" and final.fired == stop_id, final.reason
@@ -182,6 +182,7 @@ async def test_protective_orders_rest_without_algo_lookups_and_the_fired_stop_cl
 # --- the stream fails: REST polling ends the intent all the same -------------------------------
 
 
+@pytest.mark.slow  # the fallbacks: the reconnect's reconciliation stays in make test
 @pytest.mark.usefixtures("streaming")
 async def test_stalled_stream_fill_found_by_reconciliation_within_the_ttl(
     stack: Stack, client: Client, paper: PaperAdmin, redis: Redis
@@ -198,6 +199,7 @@ async def test_stalled_stream_fill_found_by_reconciliation_within_the_ttl(
     assert result.executed_qty == Decimal("20") and result.fees > 0
 
 
+@pytest.mark.slow
 async def test_killed_listener_leaves_the_watch_polling_and_the_intent_fills(
     stack: Stack, client: Client, paper: PaperAdmin, redis: Redis
 ) -> None:
