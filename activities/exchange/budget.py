@@ -135,6 +135,8 @@ PAUSE_STATUSES = frozenset(PAUSE_WITHOUT_RETRY_AFTER)
 # Added to every pause: the workers' readings of the exchange's clock differ by a few ms.
 PAUSE_PAD_MS = 250
 REDIS_RETRY_SECONDS = 5.0
+# The shortest sleep of a call waiting for room.
+MIN_SLEEP_SECONDS = 0.01
 # A Redis that does not answer within this costs a call no more before the fallback.
 REDIS_TIMEOUT_SECONDS = 0.5
 # Counters outlive their window by this much (a late header still finds its window).
@@ -392,7 +394,8 @@ class RequestBudget:
                 return
             if status == PAUSED:
                 self._pause_left.set(math.ceil(wait_ms / 1000), {"api": _root(api)})
-            delay = (wait_ms + WAKE_DELAY_MS[priority]) / 1000
+            # Never a busy loop, even when a window ends right now.
+            delay = max((wait_ms + WAKE_DELAY_MS[priority]) / 1000, MIN_SLEEP_SECONDS)
             if time.monotonic() - started + delay > bound:
                 self._waits.add(1, {**labels, "outcome": "refused"})
                 reason = "the fleet is paused after a 429/418" if status == PAUSED else "the request budget is spent"

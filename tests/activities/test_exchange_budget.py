@@ -311,6 +311,7 @@ async def test_cancel_goes_through_while_lookups_wait_for_the_exhausted_budget(
 # --- (d) the exchange's count wins ----------------------------------------------------------
 
 
+@pytest.mark.slow  # waits for a fresh minute window
 async def test_exchange_reporting_more_weight_than_counted_slows_the_budget_down(
     stack: Stack, limited_exchange: str, paper: PaperAdmin, redis: Redis
 ) -> None:
