@@ -25,9 +25,9 @@ from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce,
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from activities.exchange.order_events import OrderEventStore
 from activities.order_feed import OrderFeed
+from activities.order_watch import quietly
 from activities.protection_watch import StreamedProtectionWatch
 from activities.trading import order_events, watch_failure, watch_seconds_left
-from quantum_trader.connections import REDIS_DOWN
 from quantum_trader import logs
 from quantum_trader.models import (
     AlgoSnapshot,
@@ -117,10 +117,7 @@ class FuturesActivities:
                         extra={"trace_id": order.trace_id, "client_algo_id": order.client_algo_id, "error": str(error)})
             raise as_application_error(error) from None
         if self._events is not None:  # the exchange showed it now: a stream connected before reported the rest
-            try:
-                await self._events[0].record_look(order.client_algo_id, int(time.time() * 1000))
-            except REDIS_DOWN:
-                pass
+            await quietly(self._events[0].record_look(order.client_algo_id, int(time.time() * 1000)))
         log.info("protection %s", "adopted" if adopted else "placed", extra={
             "trace_id": order.trace_id, "client_algo_id": order.client_algo_id, "algo_id": snapshot.algo_id, "status": snapshot.status})
         return ProtectionPlacement(snapshot=snapshot, attempts=attempt, adopted=adopted)
@@ -186,10 +183,7 @@ class FuturesActivities:
     async def _listened(self) -> bool:
         """A listener reports the futures stream (else the watch polls exactly as before)."""
         assert self._events is not None
-        try:
-            return await self._events[0].read_health(Market.USDM.value) is not None
-        except REDIS_DOWN:
-            return False
+        return await quietly(self._events[0].read_health(Market.USDM.value)) is not None
 
     async def _with_fill(self, order: ProtectiveOrder, snapshot: AlgoSnapshot) -> AlgoSnapshot:
         """``snapshot`` with the filled quantity of the order its trigger created."""

@@ -18,10 +18,9 @@ from activities.approval import approval, open_gate
 from activities.exchange import Exchange, ExchangeError, OutcomeUnknown, Priority, at_priority, lookup
 from activities.exchange.order_events import OrderEventStore
 from activities.order_feed import OrderFeed
-from activities.order_watch import StreamedWatch
+from activities.order_watch import StreamedWatch, quietly
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from quantum_trader import logs
-from quantum_trader.connections import REDIS_DOWN
 from quantum_trader.ids import client_order_id
 from quantum_trader.models import (
     Approval,
@@ -179,11 +178,8 @@ class TradingActivities:
         if self._events is None:
             return await self._poll(request, end)
         store, feed = self._events
-        try:
-            listened = await store.read_health(order.market.value) is not None
-        except REDIS_DOWN:
-            listened = False
-        if not listened:  # no listener for this market: exactly the polling watch
+        if await quietly(store.read_health(order.market.value)) is None:
+            # No listener for this market (or Redis unreachable): exactly the polling watch.
             return await self._poll(request, end)
         watch = StreamedWatch(self._settings, self._exchange, store, feed, lambda found: self._with_fees(order, found))
         try:
@@ -216,12 +212,8 @@ class TradingActivities:
     async def _looked_at(self, order: OrderRequest) -> None:
         """Record when the exchange itself last showed the order: a stream connected since
         then has reported every later change."""
-        if self._events is None:
-            return
-        try:
-            await self._events[0].record_look(order.client_order_id, int(time.time() * 1000))
-        except REDIS_DOWN:
-            pass
+        if self._events is not None:
+            await quietly(self._events[0].record_look(order.client_order_id, int(time.time() * 1000)))
 
     async def _with_fees(self, order: OrderRequest, snapshot: OrderSnapshot) -> OrderSnapshot:
         if snapshot.is_open:
