@@ -22,7 +22,7 @@ from paper_exchange.admin_client import PaperAdmin
 from quantum_trader.ids import Step, client_order_id, protection_workflow_id
 from quantum_trader.models import CancelRequest, IntentResult, IntentStatus, ProtectionStatus
 from quantum_trader.settings import Settings
-from quantum_trader.states import IntentState
+from quantum_trader.states import IntentState, ProtectionState
 from tests.conftest import Stack, running_worker, trace_id
 from tests.support.eventually import eventually
 from tests.support.exchange import client_for
@@ -218,3 +218,52 @@ async def test_killed_listener_leaves_the_watch_polling_and_the_intent_fills(
         own.stop()
     assert result.state is IntentState.FILLED, result.reason
     assert result.executed_qty == Decimal("20")
+
+
+# --- the cost of a protected position over a long watch ----------------------------------------
+
+ROUNDS = 30
+
+
+@pytest.mark.slow  # a minute of exchange time
+@pytest.mark.usefixtures("worker", "streaming")
+async def test_protected_position_costs_at_most_two_weight_a_minute_at_the_default_cadence(
+    stack: Stack, client: Client, paper: PaperAdmin, redis: Redis, streaming: OrderEventStore
+) -> None:
+    """A day of watching a protected position is 720 reconciliation rounds at the default
+    ``QT_RECONCILE_SECONDS`` (120 s) and nothing else, while the stream is healthy. Here the
+    rounds run every 2 s: the exchange's request record gives the weight of one round, which
+    at the default cadence must stay within 2 weight a minute (Binance's budget is 6,000)."""
+    await connected(streaming, "usdm")
+    cadence = 2.0
+    settings = stack.settings(reconcile_seconds=cadence)
+    tid = trace_id("ev-day")
+    ids = {client_order_id(tid, Step.STOP_LOSS), client_order_id(tid, Step.TAKE_PROFIT)}
+    await paper.set_price("ETHUSDT", "3000")
+    async with running_worker(client, settings, redis):
+        handle = await start(client, settings, tid, market="usdm", symbol="ETHUSDT", quantity="0.1", leverage=3,
+                             stop_loss="2800", take_profit="3200")
+        assert (await result_of(handle)).state is IntentState.FILLED
+        child = client.get_workflow_handle(protection_workflow_id(tid), result_type=ProtectionStatus)
+        since = await paper.server_time()
+        until = since + int(ROUNDS * cadence * 1000)
+
+        async def passed() -> bool:
+            return await paper.server_time() >= until
+
+        await eventually(passed, timeout=ROUNDS * cadence + 30, what=f"{ROUNDS} rounds of exchange time")
+        seen = [r for r in await paper.requests(since) if r["at_ms"] < until and r["path"].startswith("/fapi/")]
+        # This position's own requests, and every request that names no order (a per-symbol
+        # or account call): counted against it, so the figure can only be too high.
+        ours = [r for r in seen if r["client_id"] in ids or (r["client_id"] is None and "listenKey" not in r["path"])]
+        per_round = sum(r["weight"] for r in ours) / ROUNDS
+        per_minute_at_default = per_round * 60 / Settings.model_fields["reconcile_seconds"].default
+        print(f"protected position: {per_round:.2f} weight a round, {per_minute_at_default:.2f} a minute at the default cadence, "
+              f"{per_minute_at_default * 1440:.0f} a day; requests {sorted({r['path'] for r in ours})}")
+        assert per_minute_at_default <= 2, ours
+        assert ours, "the reconciliation made no request: the test would not see a regression"
+        status = await child.query("status", result_type=ProtectionStatus)
+        assert status.state is ProtectionState.PROTECTED, status
+        await child.signal("close_position")
+        final = await result_of(child, timeout=60)
+    assert final.state == "CLOSED", final.reason
