@@ -16,7 +16,9 @@ from redis.asyncio import Redis
 from temporalio.client import Client
 
 from activities.exchange.binance import BinanceExchange
+from activities.exchange.budget import RequestBudget
 from paper_exchange.admin_client import PaperAdmin
+from quantum_trader import constants
 from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
@@ -120,6 +122,19 @@ async def paper(stack: Stack) -> AsyncIterator[PaperAdmin]:
     await admin.clear_faults()
     yield admin
     await admin.clear_faults()
+    await forget_budget(stack)
+
+
+async def forget_budget(stack: Stack) -> None:
+    """A test's 429 or 418 pauses the session's workers (the fleet budget, as in production);
+    the next test starts with the budget and pause cleared."""
+    redis = redis_client(stack.redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{constants.EXCHANGE_BUDGET_KEY_PREFIX}*")]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()
 
 
 def trace_id(prefix: str = "t") -> str:
@@ -129,7 +144,12 @@ def trace_id(prefix: str = "t") -> str:
 @asynccontextmanager
 async def running_worker(client: Client, settings: Settings, redis: Redis) -> AsyncIterator[None]:
     """An extra in-process worker, for tests that need other settings on their own task queue."""
-    gateway = BinanceExchange(settings)
-    async with build_worker(client, settings, gateway, redis):
-        yield
-    await gateway.close()
+    budget = RequestBudget.for_settings(settings)
+    gateway = BinanceExchange(settings, budget=budget)
+    await gateway.load_rate_limits()
+    try:
+        async with build_worker(client, settings, gateway, redis):
+            yield
+    finally:
+        await gateway.close()
+        await budget.close()
