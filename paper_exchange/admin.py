@@ -234,7 +234,7 @@ async def state(request: web.Request, ex: PaperExchange) -> Any:
             "wallet": fmt(engine.futures.wallet),
             "available": fmt(engine.futures.available(marks)),
             "positions": [
-                render.position_risk(p, marks[p.symbol]) for p in engine.futures.positions.values() if p.amount
+                render.position_risk_v2(p, marks[p.symbol]) for p in engine.futures.positions.values() if p.amount
             ],
             "leverage": {s: p.leverage for s, p in engine.futures.positions.items()},
         },

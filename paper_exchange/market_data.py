@@ -59,10 +59,12 @@ def _spot_symbol(spec: SymbolSpec) -> dict[str, Any]:
         "icebergAllowed": False,
         "ocoAllowed": False,
         "otoAllowed": False,
+        "opoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,
         "cancelReplaceAllowed": False,
         "amendAllowed": False,
+        "pegInstructionsAllowed": False,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
@@ -131,6 +133,7 @@ def _futures_symbol(spec: SymbolSpec) -> dict[str, Any]:
         "quotePrecision": 8,
         "underlyingType": "COIN",
         "underlyingSubType": [],
+        "settlePlan": 0,
         "triggerProtect": "0.0500",
         "liquidationFee": "0.012500",
         "marketTakeBound": "0.05",
@@ -167,7 +170,6 @@ def futures_exchange_info(ex: PaperExchange, p: Params) -> dict[str, Any]:
     return {
         "timezone": "UTC",
         "serverTime": ex.clock(),
-        "futuresType": "U_MARGINED",
         "rateLimits": rate_limits(ex),
         "exchangeFilters": [],
         "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
