@@ -15,6 +15,7 @@ from paper_exchange.config import PaperExchangeConfig
 from paper_exchange.engine import Engine
 from paper_exchange.faults import FaultBook
 from paper_exchange.limits import RateLimiter
+from paper_exchange.orders import SPOT, USDM
 from paper_exchange.prices import PriceBook
 from paper_exchange.store import Snapshot, Store
 from paper_exchange.symbols import spec_for
@@ -87,7 +88,9 @@ class PaperExchange:
         self.faults = FaultBook(config.seed)
         self.streams = UserStreams(self.clock, self.faults)
         self.engine.listener = self.streams.publish
-        self.limiter = RateLimiter(config.weight_limit, config.order_limit_10s)
+        # Binance counts spot (api.binance.com, with its WebSocket API) and USDⓈ-M futures
+        # (fapi.binance.com) request weight and orders apart, each against its own limits.
+        self.limiters = {market: RateLimiter(config.weight_limit, config.order_limit_10s) for market in (SPOT, USDM)}
         self.credentials = Credentials(config.api_key, config.api_secret)
         self.store = Store(config.state_file) if config.state_file else None
         self._prices_dirty = False
@@ -179,7 +182,8 @@ class PaperExchange:
         self.prices.reset()
         self.faults.reset()
         self.streams.reset()
-        self.limiter.reset(self.config.weight_limit, self.config.order_limit_10s)
+        for limiter in self.limiters.values():
+            limiter.reset(self.config.weight_limit, self.config.order_limit_10s)
         self._prices_dirty = True
         if self.store is not None:
             self.store.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 from binance.client import Client
 from binance.exceptions import BinanceAPIException
 
@@ -42,3 +43,43 @@ def test_weight_limit_exceeded_answers_429(client: Client, admin: SyncPaperAdmin
     assert (caught.value.status_code, caught.value.code) == (429, -1003)
     admin.configure(weight_limit=0)
     assert client.get_account()["canTrade"] is True
+
+
+def _used(response: requests.Response) -> int:
+    assert response.status_code == 200, response.text
+    return int(response.headers["X-MBX-USED-WEIGHT-1M"])
+
+
+def test_spot_and_futures_count_request_weight_apart(exchange: Exchange) -> None:
+    """api.binance.com and fapi.binance.com keep separate weight counters: one market's
+    requests never show in the other's ``X-MBX-USED-WEIGHT-1M``."""
+    base = exchange.base_url
+    spot = _used(requests.get(base + "/api/v3/exchangeInfo", timeout=10))  # weight 20
+    assert spot >= 20
+    futures = _used(requests.get(base + "/fapi/v1/time", timeout=10))  # weight 1
+    assert futures == 1  # the first futures request of this minute
+    # A spot request adds to the spot count only (or starts a new minute at 1).
+    assert _used(requests.get(base + "/api/v3/time", timeout=10)) in (spot + 1, 1)
+    assert _used(exchange.signed("GET", "/fapi/v2/account")) in (futures + 5, 5)
+
+
+def test_spot_weight_limit_reached_leaves_futures_answering(client: Client, admin: SyncPaperAdmin) -> None:
+    admin.configure(weight_limit=50)
+    with pytest.raises(BinanceAPIException) as caught:
+        for _ in range(10):
+            client.get_account()  # weight 20
+    assert (caught.value.status_code, caught.value.code) == (429, -1003)
+    assert client.futures_account()["canTrade"] is True
+    admin.configure(weight_limit=0)
+
+
+def _limits(response: requests.Response) -> set[tuple[str, str, int, int]]:
+    return {(r["rateLimitType"], r["interval"], r["intervalNum"], r["limit"]) for r in response.json()["rateLimits"]}
+
+
+def test_each_market_publishes_its_own_rate_limits(exchange: Exchange) -> None:
+    spot = _limits(requests.get(exchange.base_url + "/api/v3/exchangeInfo", timeout=10))
+    futures = _limits(requests.get(exchange.base_url + "/fapi/v1/exchangeInfo", timeout=10))
+    # Binance's published limits: spot 6,000 weight a minute, futures 2,400.
+    assert spot == {("REQUEST_WEIGHT", "MINUTE", 1, 6000), ("ORDERS", "SECOND", 10, 100), ("ORDERS", "DAY", 1, 200000)}
+    assert futures == {("REQUEST_WEIGHT", "MINUTE", 1, 2400), ("ORDERS", "MINUTE", 1, 1200), ("ORDERS", "SECOND", 10, 300)}
