@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paper_exchange import errors, market_data, render
+from paper_exchange import errors, market_data, render, tickers
 from paper_exchange.accounts import Position
 from paper_exchange.decimals import ZERO, fmt
 from paper_exchange.engine import AlgoRequest, OrderRequest, new_client_id
@@ -285,19 +285,24 @@ ROUTES = [
     Route("GET", "/fapi/v1/ping", market_data.ping),
     Route("GET", "/fapi/v1/time", market_data.server_time),
     Route("GET", "/fapi/v1/exchangeInfo", market_data.futures_exchange_info),
-    Route("GET", "/fapi/v1/premiumIndex", market_data.premium_index),
-    Route("GET", "/fapi/v1/ticker/price", market_data.futures_ticker_price),
-    Route("GET", "/fapi/v2/ticker/price", market_data.futures_ticker_price),
-    Route("POST", "/fapi/v1/order", new_order, signed=True, is_order=True),
+    Route("GET", "/fapi/v1/premiumIndex", market_data.premium_index, weigh=tickers.weigh_by_symbol(1, 10)),
+    Route("GET", "/fapi/v1/ticker/price", market_data.futures_ticker_price, weigh=tickers.weigh_by_symbol(1, 2)),
+    Route("GET", "/fapi/v2/ticker/price", market_data.futures_ticker_price, weigh=tickers.weigh_by_symbol(1, 2)),
+    Route("GET", "/fapi/v1/ticker/24hr", tickers.futures_ticker_24hr, weigh=tickers.weigh_by_symbol(1, 40)),
+    Route("GET", "/fapi/v1/ticker/bookTicker", tickers.futures_book_ticker, weigh=tickers.weigh_by_symbol(2, 5)),
+    Route("GET", "/fapi/v1/depth", tickers.futures_depth, weigh=tickers.weigh_futures_depth),
+    Route("GET", "/fapi/v1/klines", tickers.futures_klines, weigh=tickers.weigh_futures_klines),
+    # Placements cost no IP weight on USDⓈ-M futures, only order counts.
+    Route("POST", "/fapi/v1/order", new_order, signed=True, is_order=True, weight=0),
     Route("POST", "/fapi/v1/order/test", order_test, signed=True),
     Route("GET", "/fapi/v1/order", get_order, signed=True),
     Route("DELETE", "/fapi/v1/order", cancel_order, signed=True),
-    Route("GET", "/fapi/v1/openOrders", open_orders, signed=True),
+    Route("GET", "/fapi/v1/openOrders", open_orders, signed=True, weigh=tickers.weigh_by_symbol(1, 40)),
     Route("GET", "/fapi/v1/allOrders", all_orders, signed=True, weight=5),
-    Route("POST", "/fapi/v1/algoOrder", new_algo_order, signed=True, is_order=True),
+    Route("POST", "/fapi/v1/algoOrder", new_algo_order, signed=True, is_order=True, weight=0),
     Route("GET", "/fapi/v1/algoOrder", get_algo_order, signed=True),
     Route("DELETE", "/fapi/v1/algoOrder", cancel_algo_order, signed=True),
-    Route("GET", "/fapi/v1/openAlgoOrders", open_algo_orders, signed=True),
+    Route("GET", "/fapi/v1/openAlgoOrders", open_algo_orders, signed=True, weigh=tickers.weigh_by_symbol(1, 40)),
     Route("GET", "/fapi/v1/allAlgoOrders", all_algo_orders, signed=True, weight=5),
     Route("POST", "/fapi/v1/leverage", change_leverage, signed=True),
     Route("GET", "/fapi/v2/positionRisk", position_risk_v2, signed=True, weight=5),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from paper_exchange.auth import Credentials
+from paper_exchange.candles import CandleBook
 from paper_exchange.config import PaperExchangeConfig
 from paper_exchange.engine import Engine
 from paper_exchange.faults import FaultBook
@@ -84,6 +85,8 @@ class PaperExchange:
             config.seed,
             config.walk_volatility,
         )
+        self.candles = CandleBook()
+        self._observe_prices(list(self.specs))
         self.engine = Engine(config, self.specs, self.prices, self.clock)
         self.faults = FaultBook(config.seed)
         self.streams = UserStreams(self.clock, self.faults)
@@ -136,6 +139,7 @@ class PaperExchange:
         for symbol, price in snapshot.meta.get("held_prices", {}).items():
             if symbol in self.prices.prices:
                 self.prices.set(symbol, Decimal(price), hold=True)
+        self._observe_prices(list(self.specs))
         engine.balances.dirty = set()
         engine.futures.dirty = set()
         engine.futures.wallet_dirty = False
@@ -152,9 +156,15 @@ class PaperExchange:
             self._prices_dirty = False
         self.store.flush(self.engine, held)
 
+    def _observe_prices(self, symbols: list[str]) -> None:
+        now = self.clock()
+        for symbol in symbols:
+            self.candles.observe(symbol, self.prices[symbol], now)
+
     def set_price(self, symbol: str, price: Decimal, hold: bool) -> int:
         """Set a price (held unless ``hold`` is false) and run one matching pass at once."""
         self.prices.set(symbol, price, hold)
+        self._observe_prices([symbol])
         self._prices_dirty = True
         fills = self.engine.match(symbol)
         self.commit()
@@ -163,7 +173,9 @@ class PaperExchange:
     def tick(self) -> int:
         """One walk step for symbols that are not held, each followed by its matching pass."""
         fills = 0
-        for symbol in self.prices.step():
+        moved = self.prices.step()
+        self._observe_prices(moved)
+        for symbol in moved:
             fills += self.engine.match(symbol)
         if fills:
             self.commit()
@@ -180,6 +192,8 @@ class PaperExchange:
         self.clock_offset_ms = 0
         self.engine.reset()
         self.prices.reset()
+        self.candles.reset()
+        self._observe_prices(list(self.specs))
         self.faults.reset()
         self.streams.reset()
         for limiter in self.limiters.values():

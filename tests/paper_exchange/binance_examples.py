@@ -11,6 +11,7 @@ Edits to what was published, each for a reason:
 - SPOT_EXCHANGE_INFO: ``rateLimits`` holds one entry of the documented shape (the example
   leaves it as a comment); the optional ``sors`` is left out (present only where SOR runs);
   ``filters`` are compared filter by filter with the SPOT_FILTER_* examples.
+- FUTURES_KLINE_CANDLESTICK_DATA: the published page's row (the SDK keeps only its open time).
 - FUTURES_CANCEL_ORDER: the published page's example (zh-CN edition of the page named);
   the SDK's copy drops ``cumQuote``.
 - ``icebergQuantity`` of the algo order examples: ``null`` as Binance publishes it (the SDK
@@ -387,8 +388,9 @@ FUTURES_ORDER_BOOK = {'lastUpdateId': 1027024,
  'bids': [['4.00000000', '431.00000000']],
  'asks': [['4.00000200', '12.00000000']]}
 
-# https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Kline-Candlestick-Data (as in https://github.com/binance/binance-connector-python/blob/master/clients/derivatives_trading_usds_futures/tests/unit/rest_api/test_market_data_api.py)
-FUTURES_KLINE_CANDLESTICK_DATA = [[1499040000000]]
+# https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Kline-Candlestick-Data
+FUTURES_KLINE_CANDLESTICK_DATA = [[1499040000000, '0.01634790', '0.80000000', '0.01575800', '0.01577100', '148976.11427815', 1499644799999,
+                                   '2434.19055334', 308, '1756.87402397', '28.46694368', '17928899.62484339']]
 
 # https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/24hr-Ticker-Price-Change-Statistics (as in https://github.com/binance/binance-connector-python/blob/master/clients/derivatives_trading_usds_futures/tests/unit/rest_api/test_market_data_api.py)
 FUTURES_TICKER24HR_PRICE_CHANGE_STATISTICS = {'symbol': 'BTCUSDT',
