@@ -33,9 +33,11 @@ from activities.exchange.budget import (
     REQUEST_COSTS,
     RequestBudget,
     Window,
+    default_limits,
     limits_from,
     pause_seconds,
     reported_counts,
+    request_cost,
     split_url,
 )
 from paper_exchange.admin_client import PaperAdmin
@@ -143,6 +145,15 @@ def test_split_url_keeps_spot_futures_and_testnet_apart() -> None:
     assert split_url("https://api.binance.com/api/v3/order?symbol=X") == ("https://api.binance.com/api", "/api/v3/order")
     assert split_url("https://fapi.binance.com/fapi/v1/order")[0] == "https://fapi.binance.com/fapi"
     assert split_url("https://testnet.binance.vision/api/v3/order")[0] == "https://testnet.binance.vision/api"
+
+
+def test_split_url_keeps_the_markets_apart_behind_a_path_prefix() -> None:
+    """``QT_EXCHANGE_URL`` may carry a path (a gateway in front of the exchange): spot and
+    futures still get their own windows and their listed costs."""
+    assert split_url("http://gw.example/binance/api/v3/order?x=1") == ("http://gw.example/binance/api", "/api/v3/order")
+    assert split_url("http://gw.example/binance/fapi/v1/order") == ("http://gw.example/binance/fapi", "/fapi/v1/order")
+    assert request_cost("GET", split_url("http://gw.example/binance/api/v3/order")[1]) == REQUEST_COSTS[("GET", "/api/v3/order")]
+    assert default_limits(split_url("http://gw.example/binance/fapi/v1/order")[0]) == FUTURES_LIMITS
 
 
 # --- every call goes through the budget -----------------------------------------------------
