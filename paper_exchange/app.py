@@ -88,7 +88,8 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange, later:
         params = _params(query, body)
         weight = route.weight_of(params)
         request[CHARGED] = weight  # charged even when the limits refuse it, as Binance does
-        usage = ex.limiters[route.market].charge(now, weight, route.is_order)
+        limiter = ex.limiters[route.market]
+        usage = limiter.charge(now, weight, route.is_order)
         request[CLIENT_IDS] = _client_ids(params)
         if route.signed or route.keyed:
             ex.credentials.authenticate(request.headers.get("X-MBX-APIKEY"))
@@ -103,6 +104,9 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange, later:
             return await _drop(request, later)
         result = route.handler(ex, params)
         ex.commit()
+        if route.free_when_accepted:
+            usage = Usage(limiter.refund(now, weight), usage.orders_10s)
+            request[CHARGED] = 0
         return web.Response(text=_dump(result), content_type=JSON, headers=_usage_headers(usage))
     except ApiError as error:
         ex.commit()

@@ -21,7 +21,8 @@ Weigh = Callable[[Params], int]
 class Route:
     """One REST endpoint. ``signed`` endpoints need ``X-MBX-APIKEY`` and an HMAC signature;
     ``keyed`` ones (``listenKey``) need the ``X-MBX-APIKEY`` header only. ``weight`` is its
-    request weight, or ``weigh`` computes it from the parameters."""
+    request weight, or ``weigh`` computes it from the parameters; ``free_when_accepted``
+    ones are charged it only when they fail (spot placements and cancels since 2026-04-02)."""
 
     method: str
     path: str
@@ -31,6 +32,7 @@ class Route:
     is_order: bool = False
     keyed: bool = False
     weigh: Weigh | None = None
+    free_when_accepted: bool = False
 
     @property
     def market(self) -> str:

@@ -15,7 +15,7 @@ def test_responses_carry_weight_and_order_count_headers(exchange: Exchange, clie
     admin.set_price("BTCUSDT", "60000")
     client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.001")
     headers = client.response.headers
-    assert int(headers["X-MBX-USED-WEIGHT-1M"]) >= 1
+    assert int(headers["X-MBX-USED-WEIGHT-1M"]) >= 0  # a successful placement costs none
     assert int(headers["X-MBX-ORDER-COUNT-10S"]) >= 1
     client.get_account()
     assert "X-MBX-USED-WEIGHT-1M" in client.response.headers
@@ -83,3 +83,19 @@ def test_each_market_publishes_its_own_rate_limits(exchange: Exchange) -> None:
     # Binance's published limits: spot 6,000 weight a minute, futures 2,400.
     assert spot == {("REQUEST_WEIGHT", "MINUTE", 1, 6000), ("ORDERS", "SECOND", 10, 100), ("ORDERS", "DAY", 1, 200000)}
     assert futures == {("REQUEST_WEIGHT", "MINUTE", 1, 2400), ("ORDERS", "MINUTE", 1, 1200), ("ORDERS", "SECOND", 10, 300)}
+
+
+def test_spot_placements_and_cancels_cost_weight_only_when_they_fail(exchange: Exchange, admin: SyncPaperAdmin) -> None:
+    """Since 2026-04-02 Binance charges a successful ``POST`` / ``DELETE /api/v3/order`` no
+    request weight and a failed one its documented weight (1)."""
+    admin.set_price("BTCUSDT", "60000")
+    order = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "50000"}
+    placed = exchange.signed("POST", "/api/v3/order", {**order, "newClientOrderId": "free-1"})
+    refused = exchange.signed("POST", "/api/v3/order", {**order, "quantity": "0.000001"})  # LOT_SIZE
+    cancelled = exchange.signed("DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "free-1"})
+    unknown = exchange.signed("DELETE", "/api/v3/order", {"symbol": "BTCUSDT", "origClientOrderId": "free-1"})
+    assert [r.status_code for r in (placed, refused, cancelled, unknown)] == [200, 400, 200, 400]
+    charged = [(r["method"], r["status"], r["weight"]) for r in admin.requests() if r["path"] == "/api/v3/order"]
+    assert charged == [("POST", 200, 0), ("POST", 400, 1), ("DELETE", 200, 0), ("DELETE", 400, 1)]
+    # The header agrees: the successful ones left the count where it was.
+    assert int(cancelled.headers["X-MBX-USED-WEIGHT-1M"]) in (int(refused.headers["X-MBX-USED-WEIGHT-1M"]), 0)
