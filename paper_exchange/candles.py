@@ -75,7 +75,7 @@ class CandleBook:
             return []
         first = max(start_ms - start_ms % MINUTE_MS, recorded[0].open_ms)
         last = end_ms - end_ms % MINUTE_MS
-        by_minute = {c.open_ms: c for c in recorded if first - MINUTE_MS * KEPT_MINUTES <= c.open_ms <= last}
+        by_minute = {c.open_ms: c for c in recorded if first <= c.open_ms <= last}
         previous = next((c for c in reversed(recorded) if c.open_ms < first), None)
         close = previous.close if previous is not None else recorded[0].open
         series = []
