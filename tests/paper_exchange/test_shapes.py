@@ -156,6 +156,11 @@ CASES = [
     Case("futures cancel", doc.FUTURES_CANCEL_ORDER, signed("DELETE", "/fapi/v1/order", symbol="BTCUSDT", origClientOrderId="shape-usdm"),
          TRAILING),
     Case("futures openOrders", doc.FUTURES_CURRENT_ALL_OPEN_ORDERS, signed("GET", "/fapi/v1/openOrders", symbol="BTCUSDT"), TRAILING),
+    # The USDⓈ-M All Orders page shows the Query Order example's fields (the SDK's copy adds
+    # COIN-M's cumBase and pair): https://developers.binance.com/docs/zh-CN/derivatives/usds-margined-futures/trade/rest-api/All-Orders
+    Case("futures allOrders", [doc.FUTURES_QUERY_ORDER], signed("GET", "/fapi/v1/allOrders", symbol="BTCUSDT"), TRAILING),
+    Case("futures listenKey", doc.FUTURES_START_USER_DATA_STREAM,
+         lambda ex: requests.post(ex.base_url + "/fapi/v1/listenKey", headers={"X-MBX-APIKEY": ex.api_key}, timeout=10)),
     Case("futures leverage", doc.FUTURES_CHANGE_INITIAL_LEVERAGE, signed("POST", "/fapi/v1/leverage", symbol="BTCUSDT", leverage="5")),
     Case("futures v2 positionRisk", doc.FUTURES_POSITION_INFORMATION_V2, signed("GET", "/fapi/v2/positionRisk", symbol="BTCUSDT")),
     Case("futures v3 positionRisk", doc.FUTURES_POSITION_INFORMATION_V3, signed("GET", "/fapi/v3/positionRisk", symbol="BTCUSDT")),
