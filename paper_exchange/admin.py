@@ -186,7 +186,8 @@ async def config(request: web.Request, ex: PaperExchange) -> Any:
             value = body[name]
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise AdminError(f"{name} must be a non-negative integer (0 disables)")
-            setattr(ex.limiter, name, value)
+            for limiter in ex.limiters.values():
+                setattr(limiter, name, value)
     for name, key in (("spot_fee", SPOT), ("futures_fee", USDM)):
         if name in body:
             fee = _decimal(body, name)
@@ -211,8 +212,8 @@ def _clock_offset(value: Any) -> int:
 def _config_view(ex: PaperExchange) -> dict[str, Any]:
     return {
         "liquidity": {s: fmt(v) for s, v in ex.engine.liquidity.items()},
-        "weight_limit": ex.limiter.weight_limit,
-        "order_limit_10s": ex.limiter.order_limit_10s,
+        "weight_limit": ex.limiters[SPOT].weight_limit,
+        "order_limit_10s": ex.limiters[SPOT].order_limit_10s,
         "spot_fee": fmt(ex.engine.fees[SPOT]),
         "futures_fee": fmt(ex.engine.fees[USDM]),
         "spread": fmt(ex.engine.spread),
@@ -234,7 +235,7 @@ async def state(request: web.Request, ex: PaperExchange) -> Any:
             "wallet": fmt(engine.futures.wallet),
             "available": fmt(engine.futures.available(marks)),
             "positions": [
-                render.position_risk(p, marks[p.symbol]) for p in engine.futures.positions.values() if p.amount
+                render.position_risk_v2(p, marks[p.symbol]) for p in engine.futures.positions.values() if p.amount
             ],
             "leverage": {s: p.leverage for s, p in engine.futures.positions.items()},
         },

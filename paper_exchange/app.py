@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from paper_exchange import admin, errors, faults, futures, futures_stream, spot, ws_api
+from paper_exchange import admin, errors, faults, futures, futures_stream, market_data, spot, ws_api
 from paper_exchange.config import PaperExchangeConfig
 from paper_exchange.errors import ApiError
 from paper_exchange.faults import Fault
@@ -84,10 +84,12 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange, later:
     try:
         body = await _read_body(request)
         now = ex.clock()
-        request[CHARGED] = route.weight  # charged even when the limits refuse it, as Binance does
-        usage = ex.limiter.charge(now, route.weight, route.is_order)
         query = request.rel_url.raw_query_string
         params = _params(query, body)
+        weight = route.weight_of(params)
+        request[CHARGED] = weight  # charged even when the limits refuse it, as Binance does
+        limiter = ex.limiters[route.market]
+        usage = limiter.charge(now, weight, route.is_order)
         request[CLIENT_IDS] = _client_ids(params)
         if route.signed or route.keyed:
             ex.credentials.authenticate(request.headers.get("X-MBX-APIKEY"))
@@ -102,6 +104,9 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange, later:
             return await _drop(request, later)
         result = route.handler(ex, params)
         ex.commit()
+        if route.free_when_accepted:
+            usage = Usage(limiter.refund(now, weight), usage.orders_10s)
+            request[CHARGED] = 0
         return web.Response(text=_dump(result), content_type=JSON, headers=_usage_headers(usage))
     except ApiError as error:
         ex.commit()
@@ -144,7 +149,7 @@ async def _drop(request: web.Request, fault: Fault) -> web.StreamResponse:
     raise asyncio.CancelledError
 
 
-def _fault_response(fault: Fault, ex: PaperExchange) -> ApiError:
+def _fault_response(fault: Fault, ex: PaperExchange, market: str) -> ApiError:
     kind = fault.kind
     retry_after = fault.retry_after or 0
     if kind == faults.ERROR:
@@ -154,7 +159,8 @@ def _fault_response(fault: Fault, ex: PaperExchange) -> ApiError:
     if kind == faults.UNKNOWN_1007:
         return errors.unknown_outcome()
     if kind == faults.RATE_LIMIT_429:
-        return errors.too_many_requests(retry_after, "6000 request weight per 1 MINUTE")
+        limit = market_data.weight_limit(ex, market)
+        return errors.too_many_requests(retry_after, f"{limit} request weight per 1 MINUTE")
     if kind == faults.BAN_418:
         return errors.banned(retry_after, ex.clock() + retry_after * 1000)
     if kind == faults.TIMESTAMP_1021:
@@ -195,7 +201,7 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
         if fault.kind == faults.EXECUTE_LATER:
             return await _process(request, route, ex, later=fault)
         if fault.kind not in faults.AFTER_PROCESSING:
-            return error_response(_fault_response(fault, ex))
+            return error_response(_fault_response(fault, ex, route.market))
         await _process(request, route, ex)
         if fault.kind == faults.UNKNOWN_1007_AFTER:
             return error_response(errors.unknown_outcome())

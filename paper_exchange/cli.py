@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="user data streams ping interval; no pong within half of it disconnects (default 20)")
     parser.add_argument("--spot-fee", default="0.001", help="spot commission rate (charged in the quote asset)")
     parser.add_argument("--futures-fee", default="0.0004", help="futures commission rate")
-    parser.add_argument("--weight-limit", type=int, default=0, help="request weight per minute, 0 = no limit")
+    parser.add_argument("--weight-limit", type=int, default=0, help="request weight per minute, counted per market (spot, futures), 0 = no limit")
     parser.add_argument("--order-limit-10s", type=int, default=0, help="orders per 10 seconds, 0 = no limit")
     parser.add_argument("--log-level", default=None, help="log level (default from QT_LOG_LEVEL)")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", help="admin action against a running exchange")

@@ -30,8 +30,9 @@ class PaperExchangeConfig:
         base_balance: starting free balance of every base asset not in ``spot_balances``.
         futures_wallet: starting USD-M futures wallet balance in USDT.
         default_leverage: leverage of every futures symbol until changed.
-        weight_limit: request weight per minute before ``429 -1003``; 0 disables.
-        order_limit_10s: orders per 10 seconds before ``429 -1003``; 0 disables.
+        weight_limit: request weight per minute before ``429 -1003``, on each market's own
+            count (spot, USDⓈ-M futures); 0 disables.
+        order_limit_10s: orders per 10 seconds before ``429 -1003``, per market; 0 disables.
         max_body_bytes: larger request bodies are refused with ``-1104``-style errors.
         max_recv_window_ms: largest ``recvWindow`` accepted.
         stream_ping_seconds: the user data streams' ping interval; a client that has not

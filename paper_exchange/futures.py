@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from paper_exchange import errors, market_data, render
+from paper_exchange import errors, market_data, render, tickers
+from paper_exchange.accounts import Position
 from paper_exchange.decimals import ZERO, fmt
 from paper_exchange.engine import AlgoRequest, OrderRequest, new_client_id
 from paper_exchange.errors import ApiError
@@ -58,7 +59,7 @@ def parse_new_order(ex: PaperExchange, p: Params) -> OrderRequest:
 
 def new_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
     order, _ = ex.engine.place(parse_new_order(ex, p))
-    return render.futures_order(order)
+    return render.futures_order_placed(order)
 
 
 def order_test(ex: PaperExchange, p: Params) -> dict[str, Any]:
@@ -75,7 +76,7 @@ def get_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
 def cancel_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
     symbol = p.symbol()
     order_id, client_id = order_reference(p)
-    return render.futures_order(ex.engine.cancel(USDM, symbol, order_id, client_id))
+    return render.futures_order_cancelled(ex.engine.cancel(USDM, symbol, order_id, client_id))
 
 
 def open_orders(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
@@ -115,7 +116,7 @@ def new_algo_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
         working_type=p.choice("workingType", WORKING_TYPES, required=False) or "CONTRACT_PRICE",
         client_algo_id=p.client_id("clientAlgoId") or new_client_id(),
     )
-    return render.algo_order(ex.engine.place_algo(request))
+    return render.algo_order_placed(ex.engine.place_algo(request))
 
 
 def _algo_reference(p: Params) -> tuple[int | None, str | None]:
@@ -131,7 +132,7 @@ def get_algo_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
     algo = ex.engine.find_algo(algo_id, client_algo_id, p.get("symbol"))
     if algo is None:
         raise errors.no_such_order()
-    return render.algo_order(algo)
+    return render.algo_order_lookup(algo)
 
 
 def cancel_algo_order(ex: PaperExchange, p: Params) -> dict[str, Any]:
@@ -159,13 +160,25 @@ def change_leverage(ex: PaperExchange, p: Params) -> dict[str, Any]:
     return {"leverage": leverage, "maxNotionalValue": "1000000", "symbol": symbol}
 
 
-def position_risk(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
+def _positions(ex: PaperExchange, p: Params, held_only: bool) -> list[Position]:
+    """The positions ``positionRisk`` reports: ``symbol``'s or every symbol's; with
+    ``held_only`` (v3) only those with a position or an open order, as Binance answers."""
     symbol = p.get("symbol")
     if symbol is not None:
         ex.engine.spec(symbol.upper())
     positions = ex.engine.futures.positions
     wanted = [symbol.upper()] if symbol else list(positions)
-    return [render.position_risk(positions[s], ex.prices[s]) for s in wanted]
+    if held_only:
+        wanted = [s for s in wanted if positions[s].amount or ex.engine.open_orders(USDM, s)]
+    return [positions[s] for s in wanted]
+
+
+def position_risk_v2(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
+    return [render.position_risk_v2(position, ex.prices[position.symbol]) for position in _positions(ex, p, held_only=False)]
+
+
+def position_risk_v3(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
+    return [render.position_risk_v3(position, ex.prices[position.symbol]) for position in _positions(ex, p, held_only=True)]
 
 
 def _balance_figures(ex: PaperExchange) -> dict[str, str]:
@@ -183,61 +196,65 @@ def _balance_figures(ex: PaperExchange) -> dict[str, str]:
     }
 
 
-def account(ex: PaperExchange, p: Params) -> dict[str, Any]:
+def _account_totals(ex: PaperExchange) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The totals of ``GET /fapi/v2|v3/account`` and its USDT asset entry (v3's fields)."""
     figures = _balance_figures(ex)
-    marks = ex.engine.marks()
-    positions = []
-    for position in ex.engine.futures.positions.values():
-        mark = marks[position.symbol]
-        positions.append(
-            {
-                "symbol": position.symbol,
-                "positionSide": "BOTH",
-                "positionAmt": fmt(position.amount),
-                "entryPrice": fmt(position.entry_price),
-                "unrealizedProfit": fmt(position.unrealized(mark)),
-                "notional": fmt(position.amount * mark),
-                "initialMargin": fmt(abs(position.amount) * mark / position.leverage),
-                "isolatedWallet": "0",
-                "leverage": str(position.leverage),
-                "isolated": False,
-                "updateTime": position.update_time,
-            }
-        )
-    return {
-        "feeTier": 0,
-        "canTrade": True,
-        "canDeposit": True,
-        "canWithdraw": True,
-        "multiAssetsMargin": False,
-        "tradeGroupId": -1,
-        "updateTime": 0,
+    totals = {
+        "totalInitialMargin": figures["initialMargin"],
+        "totalMaintMargin": "0",
         "totalWalletBalance": figures["walletBalance"],
         "totalUnrealizedProfit": figures["unrealizedProfit"],
         "totalMarginBalance": figures["marginBalance"],
-        "totalInitialMargin": figures["initialMargin"],
         "totalPositionInitialMargin": figures["initialMargin"],
         "totalOpenOrderInitialMargin": "0",
-        "totalMaintMargin": "0",
         "totalCrossWalletBalance": figures["walletBalance"],
         "totalCrossUnPnl": figures["unrealizedProfit"],
         "availableBalance": figures["availableBalance"],
         "maxWithdrawAmount": figures["maxWithdrawAmount"],
-        "assets": [
-            {
-                "asset": "USDT",
-                **figures,
-                "maintMargin": "0",
-                "positionInitialMargin": figures["initialMargin"],
-                "openOrderInitialMargin": "0",
-                "crossWalletBalance": figures["walletBalance"],
-                "crossUnPnl": figures["unrealizedProfit"],
-                "marginAvailable": True,
-                "updateTime": ex.clock(),
-            }
-        ],
-        "positions": positions,
     }
+    asset = {
+        "asset": "USDT",
+        "walletBalance": figures["walletBalance"],
+        "unrealizedProfit": figures["unrealizedProfit"],
+        "marginBalance": figures["marginBalance"],
+        "maintMargin": "0",
+        "initialMargin": figures["initialMargin"],
+        "positionInitialMargin": figures["initialMargin"],
+        "openOrderInitialMargin": "0",
+        "crossWalletBalance": figures["walletBalance"],
+        "crossUnPnl": figures["unrealizedProfit"],
+        "availableBalance": figures["availableBalance"],
+        "maxWithdrawAmount": figures["maxWithdrawAmount"],
+        "updateTime": ex.clock(),
+    }
+    return totals, asset
+
+
+def account_v2(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    """Every symbol's position, with leverage; the account's flags."""
+    totals, asset = _account_totals(ex)
+    marks = ex.engine.marks()
+    return {
+        "feeTier": 0,
+        "feeBurn": False,
+        "canTrade": True,
+        "canDeposit": True,
+        "canWithdraw": True,
+        "updateTime": 0,
+        "multiAssetsMargin": False,
+        "tradeGroupId": -1,
+        **totals,
+        "assets": [{**asset, "marginAvailable": True}],
+        "positions": [render.account_position_v2(pos, marks[pos.symbol]) for pos in ex.engine.futures.positions.values()],
+    }
+
+
+def account_v3(ex: PaperExchange, p: Params) -> dict[str, Any]:
+    """Totals, assets, and only the symbols with a position or an open order."""
+    totals, asset = _account_totals(ex)
+    marks = ex.engine.marks()
+    held = _positions(ex, Params({}), held_only=True)
+    return {**totals, "assets": [asset], "positions": [render.account_position_v3(pos, marks[pos.symbol]) for pos in held]}
 
 
 def balance(ex: PaperExchange, p: Params) -> list[dict[str, Any]]:
@@ -268,25 +285,30 @@ ROUTES = [
     Route("GET", "/fapi/v1/ping", market_data.ping),
     Route("GET", "/fapi/v1/time", market_data.server_time),
     Route("GET", "/fapi/v1/exchangeInfo", market_data.futures_exchange_info),
-    Route("GET", "/fapi/v1/premiumIndex", market_data.premium_index),
-    Route("GET", "/fapi/v1/ticker/price", market_data.futures_ticker_price),
-    Route("GET", "/fapi/v2/ticker/price", market_data.futures_ticker_price),
-    Route("POST", "/fapi/v1/order", new_order, signed=True, is_order=True),
+    Route("GET", "/fapi/v1/premiumIndex", market_data.premium_index, weigh=tickers.weigh_by_symbol(1, 10)),
+    Route("GET", "/fapi/v1/ticker/price", market_data.futures_ticker_price, weigh=tickers.weigh_by_symbol(1, 2)),
+    Route("GET", "/fapi/v2/ticker/price", market_data.futures_ticker_price, weigh=tickers.weigh_by_symbol(1, 2)),
+    Route("GET", "/fapi/v1/ticker/24hr", tickers.futures_ticker_24hr, weigh=tickers.weigh_by_symbol(1, 40)),
+    Route("GET", "/fapi/v1/ticker/bookTicker", tickers.futures_book_ticker, weigh=tickers.weigh_by_symbol(2, 5)),
+    Route("GET", "/fapi/v1/depth", tickers.futures_depth, weigh=tickers.weigh_futures_depth),
+    Route("GET", "/fapi/v1/klines", tickers.futures_klines, weigh=tickers.weigh_futures_klines),
+    # Placements cost no IP weight on USDⓈ-M futures, only order counts.
+    Route("POST", "/fapi/v1/order", new_order, signed=True, is_order=True, weight=0),
     Route("POST", "/fapi/v1/order/test", order_test, signed=True),
     Route("GET", "/fapi/v1/order", get_order, signed=True),
     Route("DELETE", "/fapi/v1/order", cancel_order, signed=True),
-    Route("GET", "/fapi/v1/openOrders", open_orders, signed=True),
+    Route("GET", "/fapi/v1/openOrders", open_orders, signed=True, weigh=tickers.weigh_by_symbol(1, 40)),
     Route("GET", "/fapi/v1/allOrders", all_orders, signed=True, weight=5),
-    Route("POST", "/fapi/v1/algoOrder", new_algo_order, signed=True, is_order=True),
+    Route("POST", "/fapi/v1/algoOrder", new_algo_order, signed=True, is_order=True, weight=0),
     Route("GET", "/fapi/v1/algoOrder", get_algo_order, signed=True),
     Route("DELETE", "/fapi/v1/algoOrder", cancel_algo_order, signed=True),
-    Route("GET", "/fapi/v1/openAlgoOrders", open_algo_orders, signed=True),
+    Route("GET", "/fapi/v1/openAlgoOrders", open_algo_orders, signed=True, weigh=tickers.weigh_by_symbol(1, 40)),
     Route("GET", "/fapi/v1/allAlgoOrders", all_algo_orders, signed=True, weight=5),
     Route("POST", "/fapi/v1/leverage", change_leverage, signed=True),
-    Route("GET", "/fapi/v2/positionRisk", position_risk, signed=True, weight=5),
-    Route("GET", "/fapi/v3/positionRisk", position_risk, signed=True, weight=5),
-    Route("GET", "/fapi/v2/account", account, signed=True, weight=5),
-    Route("GET", "/fapi/v3/account", account, signed=True, weight=5),
+    Route("GET", "/fapi/v2/positionRisk", position_risk_v2, signed=True, weight=5),
+    Route("GET", "/fapi/v3/positionRisk", position_risk_v3, signed=True, weight=5),
+    Route("GET", "/fapi/v2/account", account_v2, signed=True, weight=5),
+    Route("GET", "/fapi/v3/account", account_v3, signed=True, weight=5),
     Route("GET", "/fapi/v2/balance", balance, signed=True, weight=5),
     Route("GET", "/fapi/v3/balance", balance, signed=True, weight=5),
     Route("GET", "/fapi/v1/userTrades", user_trades, signed=True, weight=5),

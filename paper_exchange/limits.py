@@ -50,5 +50,12 @@ class RateLimiter:
             raise errors.too_many_requests(retry, f"{self.order_limit_10s} orders per 10 SECOND")
         return Usage(self._weight, self._orders)
 
+    def refund(self, now_ms: int, weight: int) -> int:
+        """Give back ``weight`` charged at ``now_ms`` (a request Binance charges only when it
+        fails); return the minute's weight."""
+        if now_ms // MINUTE_MS == self._weight_window:
+            self._weight = max(self._weight - weight, 0)
+        return self._weight
+
     def usage(self) -> Usage:
         return Usage(self._weight, self._orders)

@@ -5,27 +5,42 @@ from __future__ import annotations
 from typing import Any
 
 from paper_exchange.decimals import fmt, fmt8
+from paper_exchange.orders import SPOT, USDM
 from paper_exchange.params import Params
 from paper_exchange.state import PaperExchange
 from paper_exchange.symbols import MarketRules, SymbolSpec
 
 SPOT_ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
 FUTURES_ORDER_TYPES = ["LIMIT", "MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET"]
-# Binance's published spot limits, answered while the exchange enforces none of its own.
-RATE_LIMITS = [
-    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-]
+# Binance's published limits of each market, answered while the exchange enforces none of its own.
+RATE_LIMITS = {
+    SPOT: [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+    ],
+    USDM: [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+        {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+    ],
+}
 
 
-def rate_limits(ex: PaperExchange) -> list[dict[str, Any]]:
-    """``rateLimits`` of exchangeInfo: the limits the exchange enforces (``weight_limit``,
-    ``order_limit_10s``) where configured, Binance's published ones otherwise."""
-    enforced = {("REQUEST_WEIGHT", "MINUTE"): ex.limiter.weight_limit, ("ORDERS", "SECOND"): ex.limiter.order_limit_10s}
+def weight_limit(ex: PaperExchange, market: str) -> int:
+    """The request weight a minute ``market`` allows: the enforced one, or Binance's."""
+    return ex.limiters[market].weight_limit or RATE_LIMITS[market][0]["limit"]
+
+
+def rate_limits(ex: PaperExchange, market: str) -> list[dict[str, Any]]:
+    """``rateLimits`` of ``market``'s exchangeInfo: the limits the exchange enforces
+    (``weight_limit``, ``order_limit_10s``; each market counts its own) where configured,
+    Binance's published ones otherwise."""
+    limiter = ex.limiters[market]
+    enforced = {("REQUEST_WEIGHT", "MINUTE", 1): limiter.weight_limit, ("ORDERS", "SECOND", 10): limiter.order_limit_10s}
     limits = []
-    for entry in RATE_LIMITS:
-        limit = enforced.get((entry["rateLimitType"], entry["interval"])) or entry["limit"]
+    for entry in RATE_LIMITS[market]:
+        limit = enforced.get((entry["rateLimitType"], entry["interval"], entry["intervalNum"])) or entry["limit"]
         limits.append({**entry, "limit": limit})
     return limits
 
@@ -59,10 +74,12 @@ def _spot_symbol(spec: SymbolSpec) -> dict[str, Any]:
         "icebergAllowed": False,
         "ocoAllowed": False,
         "otoAllowed": False,
+        "opoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,
         "cancelReplaceAllowed": False,
         "amendAllowed": False,
+        "pegInstructionsAllowed": False,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
@@ -105,7 +122,7 @@ def spot_exchange_info(ex: PaperExchange, p: Params) -> dict[str, Any]:
     return {
         "timezone": "UTC",
         "serverTime": ex.clock(),
-        "rateLimits": rate_limits(ex),
+        "rateLimits": rate_limits(ex, SPOT),
         "exchangeFilters": [],
         "symbols": [_spot_symbol(ex.specs[s]) for s in wanted],
     }
@@ -131,6 +148,7 @@ def _futures_symbol(spec: SymbolSpec) -> dict[str, Any]:
         "quotePrecision": 8,
         "underlyingType": "COIN",
         "underlyingSubType": [],
+        "settlePlan": 0,
         "triggerProtect": "0.0500",
         "liquidationFee": "0.012500",
         "marketTakeBound": "0.05",
@@ -167,8 +185,7 @@ def futures_exchange_info(ex: PaperExchange, p: Params) -> dict[str, Any]:
     return {
         "timezone": "UTC",
         "serverTime": ex.clock(),
-        "futuresType": "U_MARGINED",
-        "rateLimits": rate_limits(ex),
+        "rateLimits": rate_limits(ex, USDM),
         "exchangeFilters": [],
         "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
         "symbols": [_futures_symbol(ex.specs[s]) for s in ex.specs],

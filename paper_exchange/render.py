@@ -117,33 +117,47 @@ def spot_trade(trade: Trade) -> dict[str, Any]:
 
 
 def futures_order(order: Order) -> dict[str, Any]:
+    """``GET /fapi/v1/order``, ``openOrders`` and ``allOrders`` entries."""
     return {
-        "orderId": order.order_id,
-        "symbol": order.symbol,
-        "status": str(order.status),
-        "clientOrderId": order.client_order_id,
-        "price": fmt(order.price),
         "avgPrice": fmt(order.avg_price),
-        "origQty": fmt(order.orig_qty),
-        "executedQty": fmt(order.executed_qty),
-        "cumQty": fmt(order.executed_qty),
+        "clientOrderId": order.client_order_id,
         "cumQuote": fmt(order.cum_quote),
-        "timeInForce": order.time_in_force,
-        "type": order.type,
+        "executedQty": fmt(order.executed_qty),
+        "orderId": order.order_id,
+        "origQty": fmt(order.orig_qty),
+        "origType": order.orig_type or order.type,
+        "price": fmt(order.price),
         "reduceOnly": order.reduce_only,
-        "closePosition": order.close_position,
         "side": order.side,
         "positionSide": "BOTH",
+        "status": str(order.status),
         "stopPrice": fmt(order.stop_price),
+        "closePosition": order.close_position,
+        "symbol": order.symbol,
+        "time": order.time,
+        "timeInForce": order.time_in_force,
+        "type": order.type,
+        "updateTime": order.update_time,
         "workingType": "CONTRACT_PRICE",
         "priceProtect": False,
-        "origType": order.orig_type or order.type,
         "priceMatch": "NONE",
         "selfTradePreventionMode": "EXPIRE_MAKER",
         "goodTillDate": 0,
-        "time": order.time,
-        "updateTime": order.update_time,
     }
+
+
+def futures_order_placed(order: Order) -> dict[str, Any]:
+    """``POST /fapi/v1/order``: the lookup's fields with ``cumQty``, without ``time``."""
+    body = futures_order(order)
+    del body["time"]
+    return {"cumQty": fmt(order.executed_qty), **body}
+
+
+def futures_order_cancelled(order: Order) -> dict[str, Any]:
+    """``DELETE /fapi/v1/order``: as placed, without ``avgPrice``."""
+    body = futures_order_placed(order)
+    del body["avgPrice"]
+    return body
 
 
 def futures_trade(trade: Trade) -> dict[str, Any]:
@@ -200,9 +214,64 @@ def algo_order(algo: AlgoOrder) -> dict[str, Any]:
     }
 
 
-def position_risk(position: Position, mark: Decimal) -> dict[str, Any]:
+# Fields of the algo order listings (``openAlgoOrders``, ``allAlgoOrders``) that a single
+# algo order's answers (placement, lookup) do not carry.
+_ALGO_LISTING_ONLY = ("tpTriggerPrice", "tpPrice", "slTriggerPrice", "slPrice")
+# And those a placement does not carry either: nothing has executed yet.
+_ALGO_EXECUTION = ("actualOrderId", "actualPrice", "tpOrderType")
+
+
+def algo_order_lookup(algo: AlgoOrder) -> dict[str, Any]:
+    """``GET /fapi/v1/algoOrder``."""
+    body = algo_order(algo)
+    for name in _ALGO_LISTING_ONLY:
+        del body[name]
+    return body
+
+
+def algo_order_placed(algo: AlgoOrder) -> dict[str, Any]:
+    """``POST /fapi/v1/algoOrder``."""
+    body = algo_order_lookup(algo)
+    for name in _ALGO_EXECUTION:
+        del body[name]
+    return body
+
+
+# Maintenance margin rate of the lowest notional bracket, the one the paper exchange applies.
+MAINT_MARGIN_RATE = Decimal("0.004")
+
+
+def _position_figures(position: Position, mark: Decimal) -> dict[str, str]:
     notional = position.amount * mark
     initial = abs(notional) / position.leverage
+    return {"notional": fmt(notional), "initialMargin": fmt(initial), "maintMargin": fmt(abs(notional) * MAINT_MARGIN_RATE)}
+
+
+def position_risk_v2(position: Position, mark: Decimal) -> dict[str, Any]:
+    """``GET /fapi/v2/positionRisk`` entries: every symbol, with leverage and margin type."""
+    return {
+        "entryPrice": fmt(position.entry_price),
+        "breakEvenPrice": fmt(position.entry_price),
+        "marginType": "cross",
+        "isAutoAddMargin": "false",
+        "isolatedMargin": "0",
+        "leverage": str(position.leverage),
+        "liquidationPrice": "0",
+        "markPrice": fmt(mark),
+        "maxNotionalValue": "1000000",
+        "positionAmt": fmt(position.amount),
+        "notional": _position_figures(position, mark)["notional"],
+        "isolatedWallet": "0",
+        "symbol": position.symbol,
+        "unRealizedProfit": fmt(position.unrealized(mark)),
+        "positionSide": "BOTH",
+        "updateTime": position.update_time,
+    }
+
+
+def position_risk_v3(position: Position, mark: Decimal) -> dict[str, Any]:
+    """``GET /fapi/v3/positionRisk`` entries: margins instead of leverage and margin type."""
+    figures = _position_figures(position, mark)
     return {
         "symbol": position.symbol,
         "positionSide": "BOTH",
@@ -213,20 +282,55 @@ def position_risk(position: Position, mark: Decimal) -> dict[str, Any]:
         "unRealizedProfit": fmt(position.unrealized(mark)),
         "liquidationPrice": "0",
         "isolatedMargin": "0",
-        "notional": fmt(notional),
+        "notional": figures["notional"],
         "marginAsset": "USDT",
         "isolatedWallet": "0",
-        "initialMargin": fmt(initial),
-        "maintMargin": fmt(abs(notional) * Decimal("0.004")),
-        "positionInitialMargin": fmt(initial),
+        "initialMargin": figures["initialMargin"],
+        "maintMargin": figures["maintMargin"],
+        "positionInitialMargin": figures["initialMargin"],
         "openOrderInitialMargin": "0",
         "adl": 0,
         "bidNotional": "0",
         "askNotional": "0",
+        "updateTime": position.update_time,
+    }
+
+
+def account_position_v2(position: Position, mark: Decimal) -> dict[str, Any]:
+    """``positions`` of ``GET /fapi/v2/account``."""
+    figures = _position_figures(position, mark)
+    return {
+        "symbol": position.symbol,
+        "initialMargin": figures["initialMargin"],
+        "maintMargin": figures["maintMargin"],
+        "unrealizedProfit": fmt(position.unrealized(mark)),
+        "positionInitialMargin": figures["initialMargin"],
+        "openOrderInitialMargin": "0",
         "leverage": str(position.leverage),
-        "marginType": "cross",
-        "isAutoAddMargin": "false",
-        "maxNotionalValue": "1000000",
+        "isolated": False,
+        "entryPrice": fmt(position.entry_price),
+        "maxNotional": "1000000",
+        "bidNotional": "0",
+        "askNotional": "0",
+        "positionSide": "BOTH",
+        "positionAmt": fmt(position.amount),
+        "updateTime": position.update_time,
+    }
+
+
+def account_position_v3(position: Position, mark: Decimal) -> dict[str, Any]:
+    """``positions`` of ``GET /fapi/v3/account``: no leverage, entry price or isolated flag."""
+    figures = _position_figures(position, mark)
+    return {
+        "symbol": position.symbol,
+        "positionSide": "BOTH",
+        "positionAmt": fmt(position.amount),
+        "unrealizedProfit": fmt(position.unrealized(mark)),
+        "isolatedMargin": "0",
+        "notional": figures["notional"],
+        "isolatedWallet": "0",
+        "initialMargin": figures["initialMargin"],
+        "maintMargin": figures["maintMargin"],
         "updateTime": position.update_time,
     }
 

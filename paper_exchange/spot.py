@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paper_exchange import errors, market_data, render
+from paper_exchange import errors, market_data, render, tickers
 from paper_exchange.decimals import fmt8
 from paper_exchange.engine import OrderRequest, new_client_id
 from paper_exchange.errors import ApiError
@@ -140,12 +140,17 @@ ROUTES = [
     Route("GET", "/api/v3/ping", market_data.ping),
     Route("GET", "/api/v3/time", market_data.server_time),
     Route("GET", "/api/v3/exchangeInfo", market_data.spot_exchange_info, weight=20),
-    Route("GET", "/api/v3/ticker/price", market_data.spot_ticker_price, weight=2),
-    Route("POST", "/api/v3/order", new_order, signed=True, is_order=True),
+    Route("GET", "/api/v3/ticker/price", market_data.spot_ticker_price, weigh=tickers.weigh_spot_book_ticker),
+    Route("GET", "/api/v3/ticker/24hr", tickers.spot_ticker_24hr, weigh=tickers.weigh_spot_ticker_24hr),
+    Route("GET", "/api/v3/ticker/bookTicker", tickers.spot_book_ticker, weigh=tickers.weigh_spot_book_ticker),
+    Route("GET", "/api/v3/depth", tickers.spot_depth, weigh=tickers.weigh_spot_depth),
+    Route("GET", "/api/v3/klines", tickers.spot_klines, weight=2),
+    # Placements and cancels cost weight only when they fail (Binance, since 2026-04-02).
+    Route("POST", "/api/v3/order", new_order, signed=True, is_order=True, free_when_accepted=True),
     Route("POST", "/api/v3/order/test", order_test, signed=True),
     Route("GET", "/api/v3/order", get_order, signed=True, weight=4),
-    Route("DELETE", "/api/v3/order", cancel_order, signed=True),
-    Route("GET", "/api/v3/openOrders", open_orders, signed=True, weight=6),
+    Route("DELETE", "/api/v3/order", cancel_order, signed=True, free_when_accepted=True),
+    Route("GET", "/api/v3/openOrders", open_orders, signed=True, weigh=tickers.weigh_by_symbol(6, 80)),
     Route("GET", "/api/v3/account", account, signed=True, weight=20),
-    Route("GET", "/api/v3/myTrades", my_trades, signed=True, weight=20),
+    Route("GET", "/api/v3/myTrades", my_trades, signed=True, weigh=lambda p: 5 if p.get("orderId") else 20),
 ]

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from paper_exchange.auth import Credentials
+from paper_exchange.candles import CandleBook
 from paper_exchange.config import PaperExchangeConfig
 from paper_exchange.engine import Engine
 from paper_exchange.faults import FaultBook
 from paper_exchange.limits import RateLimiter
+from paper_exchange.orders import SPOT, USDM
 from paper_exchange.prices import PriceBook
 from paper_exchange.store import Snapshot, Store
 from paper_exchange.symbols import spec_for
@@ -83,11 +85,15 @@ class PaperExchange:
             config.seed,
             config.walk_volatility,
         )
+        self.candles = CandleBook()
+        self._observe_prices(list(self.specs))
         self.engine = Engine(config, self.specs, self.prices, self.clock)
         self.faults = FaultBook(config.seed)
         self.streams = UserStreams(self.clock, self.faults)
         self.engine.listener = self.streams.publish
-        self.limiter = RateLimiter(config.weight_limit, config.order_limit_10s)
+        # Binance counts spot (api.binance.com, with its WebSocket API) and USDⓈ-M futures
+        # (fapi.binance.com) request weight and orders apart, each against its own limits.
+        self.limiters = {market: RateLimiter(config.weight_limit, config.order_limit_10s) for market in (SPOT, USDM)}
         self.credentials = Credentials(config.api_key, config.api_secret)
         self.store = Store(config.state_file) if config.state_file else None
         self._prices_dirty = False
@@ -133,6 +139,7 @@ class PaperExchange:
         for symbol, price in snapshot.meta.get("held_prices", {}).items():
             if symbol in self.prices.prices:
                 self.prices.set(symbol, Decimal(price), hold=True)
+        self._observe_prices(list(self.specs))
         engine.balances.dirty = set()
         engine.futures.dirty = set()
         engine.futures.wallet_dirty = False
@@ -149,9 +156,15 @@ class PaperExchange:
             self._prices_dirty = False
         self.store.flush(self.engine, held)
 
+    def _observe_prices(self, symbols: list[str]) -> None:
+        now = self.clock()
+        for symbol in symbols:
+            self.candles.observe(symbol, self.prices[symbol], now)
+
     def set_price(self, symbol: str, price: Decimal, hold: bool) -> int:
         """Set a price (held unless ``hold`` is false) and run one matching pass at once."""
         self.prices.set(symbol, price, hold)
+        self._observe_prices([symbol])
         self._prices_dirty = True
         fills = self.engine.match(symbol)
         self.commit()
@@ -160,7 +173,9 @@ class PaperExchange:
     def tick(self) -> int:
         """One walk step for symbols that are not held, each followed by its matching pass."""
         fills = 0
-        for symbol in self.prices.step():
+        moved = self.prices.step()
+        self._observe_prices(moved)
+        for symbol in moved:
             fills += self.engine.match(symbol)
         if fills:
             self.commit()
@@ -177,9 +192,12 @@ class PaperExchange:
         self.clock_offset_ms = 0
         self.engine.reset()
         self.prices.reset()
+        self.candles.reset()
+        self._observe_prices(list(self.specs))
         self.faults.reset()
         self.streams.reset()
-        self.limiter.reset(self.config.weight_limit, self.config.order_limit_10s)
+        for limiter in self.limiters.values():
+            limiter.reset(self.config.weight_limit, self.config.order_limit_10s)
         self._prices_dirty = True
         if self.store is not None:
             self.store.clear()

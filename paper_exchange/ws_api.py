@@ -82,9 +82,11 @@ METHODS: dict[str, tuple[Method, int]] = {
 
 
 def _rate_limits(ex: PaperExchange, usage: Usage | None) -> list[dict[str, Any]]:
-    count = usage.weight_1m if usage is not None else ex.limiter.usage().weight_1m
+    # The WebSocket API shares the spot REST API's request weight.
+    limiter = ex.limiters[SPOT]
+    count = usage.weight_1m if usage is not None else limiter.usage().weight_1m
     return [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-             "limit": ex.limiter.weight_limit or BINANCE_WEIGHT_LIMIT, "count": count}]
+             "limit": limiter.weight_limit or BINANCE_WEIGHT_LIMIT, "count": count}]
 
 
 async def _answer(ex: PaperExchange, connection: Connection, text: str) -> None:
@@ -105,7 +107,7 @@ async def _answer(ex: PaperExchange, connection: Connection, text: str) -> None:
         if not isinstance(params, dict):
             raise ApiError(errors.UNKNOWN, "Invalid request: params must be an object.")
         handler, weight = method
-        usage = ex.limiter.charge(ex.clock(), weight, False)
+        usage = ex.limiters[SPOT].charge(ex.clock(), weight, False)
         result = handler(ex, connection, params)
         await connection.send({"id": request_id, "status": 200, "result": result, "rateLimits": _rate_limits(ex, usage)})
     except ApiError as error:

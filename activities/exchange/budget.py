@@ -144,6 +144,8 @@ COUNTER_GRACE_MS = 60_000
 _COUNT_HEADER = re.compile(r"^X-MBX-(USED-WEIGHT|ORDER-COUNT)-(\d+)([SMHD])$", re.IGNORECASE)
 _UNIT_MS = {"S": 1_000, "M": 60_000, "H": 3_600_000, "D": 86_400_000}
 _BANNED_UNTIL = re.compile(r"banned until (\d{13})")
+# ``<prefix>/<api|fapi|...>/v<n>/...``: the API root is the segment before the version.
+_VERSIONED_PATH = re.compile(r"^(?P<prefix>(?:/[^/]+)*?)(?P<path>(?P<root>/[^/]+)/v\d+(?:/.*)?)$")
 
 GRANTED, PAUSED, FULL = 0, 1, 2
 
@@ -196,8 +198,13 @@ def request_cost(method: str, path: str) -> Cost:
 
 def split_url(url: str) -> tuple[str, str]:
     """``(API base URL, path)`` of a request URL: ``https://api.binance.com/api/v3/order?x``
-    gives ``("https://api.binance.com/api", "/api/v3/order")``."""
+    gives ``("https://api.binance.com/api", "/api/v3/order")``. A base URL with a path of its
+    own keeps it in the API (``http://gw/binance/fapi/v1/order`` gives
+    ``("http://gw/binance/fapi", "/fapi/v1/order")``): each market keeps its own windows."""
     parts = urlsplit(url)
+    versioned = _VERSIONED_PATH.match(parts.path)
+    if versioned:
+        return f"{parts.scheme}://{parts.netloc}{versioned['prefix']}{versioned['root']}", versioned["path"]
     root = "/" + parts.path.lstrip("/").split("/", 1)[0]
     return f"{parts.scheme}://{parts.netloc}{root}", parts.path
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from binance.async_client import AsyncClient
@@ -14,9 +15,15 @@ from tests.support.exchange import Exchange
 
 
 def position(client: Client, symbol: str = "BTCUSDT") -> dict[str, str]:
+    """The symbol's ``/fapi/v3/positionRisk`` row; none (a flat position) reads as amount 0."""
     rows = client.futures_position_information(symbol=symbol)
-    assert len(rows) == 1
-    return rows[0]
+    assert len(rows) <= 1
+    return rows[0] if rows else {"symbol": symbol, "positionAmt": "0"}
+
+
+def leverage(account: dict[str, Any], symbol: str = "BTCUSDT") -> str:
+    """A symbol's leverage from ``/fapi/v2/account`` (v3's positionRisk no longer carries it)."""
+    return next(p["leverage"] for p in account["positions"] if p["symbol"] == symbol)
 
 
 def api_error(call, **kwargs) -> BinanceAPIException:  # noqa: ANN001 - any client method
@@ -39,7 +46,7 @@ def test_futures_market_data_endpoints_answer(client: Client, admin: SyncPaperAd
 
 def test_futures_leverage_change_shows_in_position_risk(client: Client) -> None:
     assert client.futures_change_leverage(symbol="BTCUSDT", leverage=7)["leverage"] == 7
-    assert position(client)["leverage"] == "7"
+    assert leverage(client.futures_account()) == "7"
     assert api_error(client.futures_change_leverage, symbol="BTCUSDT", leverage=500).code == -4028
 
 
@@ -205,9 +212,9 @@ async def test_futures_async_client_full_flow(aclient: AsyncClient, admin: SyncP
     assert [o["orderId"] for o in await aclient.futures_get_open_orders(symbol="SOLUSDT")] == [limit["orderId"]]
     assert (await aclient.futures_cancel_order(symbol="SOLUSDT", orderId=limit["orderId"]))["status"] == "CANCELED"
     risk = await aclient.futures_position_information(symbol="SOLUSDT")
-    assert (risk[0]["positionAmt"], risk[0]["leverage"]) == ("10", "5")
+    assert (risk[0]["positionAmt"], leverage(await aclient.futures_account(), "SOLUSDT")) == ("10", "5")
     await admin.aio.set_price("SOLUSDT", "139")
-    assert (await aclient.futures_position_information(symbol="SOLUSDT"))[0]["positionAmt"] == "0"
+    assert await aclient.futures_position_information(symbol="SOLUSDT") == []  # v3 lists held symbols only
     account = await aclient.futures_account()
     assert Decimal(account["totalWalletBalance"]) < Decimal("1000000")
     trades = await aclient.futures_account_trades(symbol="SOLUSDT")

@@ -191,8 +191,8 @@ async def test_protected_entry_fills_and_both_protective_orders_exist_with_deter
     assert (take[0]["type"], take[0]["side"], take[0]["triggerPrice"], take[0]["status"]) == ("TAKE_PROFIT_MARKET", "SELL", "62000", "NEW")
     assert stop[0]["reduceOnly"] and take[0]["reduceOnly"] and stop[0]["origQty"] == "0.01"
     assert await _position(gateway, "BTCUSDT") == Decimal("0.01")
-    rows = await gateway._call("futures_position_information", symbol="BTCUSDT")
-    assert int(rows[0]["leverage"]) == 5
+    account = await gateway._call("futures_account")  # v3 positionRisk no longer carries leverage
+    assert int(next(p["leverage"] for p in account["positions"] if p["symbol"] == "BTCUSDT")) == 5
 
     child = _child(client, tid)
     status = await child.query("status", result_type=ProtectionStatus)
