@@ -53,4 +53,9 @@ ORDER_TRADES_KEY_PREFIX = "quantum:order-trades:"
 ALGO_EVENTS_KEY_PREFIX = "quantum:algo:"
 ORDER_LOOK_KEY_PREFIX = "quantum:order-look:"
 USER_STREAM_KEY_PREFIX = "quantum:user-stream:"
+# The orders (and protective orders) watches follow right now, per market: the reconciler's list.
+WATCHED_KEY_PREFIX = "quantum:watched:"
+# The mass reconciler's last round per market (and its cadence), and its round lock.
+RECONCILER_KEY_PREFIX = "quantum:reconciler:"
+RECONCILE_LOCK_KEY_PREFIX = "quantum:reconcile-lock:"
 ORDER_EVENTS_CHANNEL = "quantum:order-events"

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from redis.asyncio import Redis
 
-from activities.exchange.order_events import Applied, OrderEvent, OrderEventStore, StreamHealth, Trade
+from activities.exchange.order_events import Applied, MarketHealth, OrderEvent, OrderEventStore, StreamHealth, Trade
 from activities.exchange.stream_parse import execution_report
 from quantum_trader import constants
 from quantum_trader.models import Side
@@ -130,9 +130,10 @@ async def test_store_keys_expire(redis: Redis) -> None:
     await store.apply_order(_life(cid)[1])
     for key in (constants.ORDER_EVENTS_KEY_PREFIX + cid, constants.ORDER_TRADES_KEY_PREFIX + cid):
         assert 0 < await redis.ttl(key) <= 60
-    await store.write_health("spot", StreamHealth(True, 1, 2, 3), ttl_seconds=30)
+    await store.write_health("spot", "one", StreamHealth(True, 1, 2, 3), ttl_seconds=30, now_ms=1_000)
     assert 0 < await redis.pttl(constants.USER_STREAM_KEY_PREFIX + "spot") <= 30_000
-    assert await store.read_health("spot") == StreamHealth(True, 1, 2, 3)
+    assert await store.read_health("spot", now_ms=1_000) == MarketHealth((StreamHealth(True, 1, 2, 3),))
+    assert await store.read_health("spot", now_ms=31_001) is None  # the listener's own record expired
     await store.record_look(cid, 1234)
     assert await store.last_look(cid) == 1234 and 0 < await redis.ttl(constants.ORDER_LOOK_KEY_PREFIX + cid) <= 60
 

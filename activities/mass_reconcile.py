@@ -1,0 +1,201 @@
+"""The mass reconcile: one open-orders request per symbol and round, instead of one lookup
+per order.
+
+While a market's user data stream is healthy, the watches trust the order events store,
+but a stream may stall while pings flow, so every order must still be compared with the
+exchange now and then. Looking each one up (``GET /api/v3/order``, weight 4, every
+``QT_RECONCILE_SECONDS``) costs about 2 weight per open order per minute: 10,000 open
+orders would take 20,000 a minute, over Binance's 6,000. Instead, every
+``QT_RECONCILE_SECONDS``, for each symbol that has watched open orders:
+
+* one ``GET /api/v3/openOrders?symbol=`` (weight 6; futures ``/fapi/v1/openOrders``, weight 1,
+  and ``/fapi/v1/openAlgoOrders``, weight 1, for protective orders) lists them all; each
+  watched order it lists is merged into the store by the same monotonic merge as the stream's
+  events (a REST answer never moves an order backwards) and gets its look time recorded, so
+  its watch does not look itself;
+* a watched order it does not list has ended (or was placed after the request): if the
+  store already holds its end, or it was looked at since the request, nothing is asked;
+  otherwise (the stream lost its end) one lookup, merged and recorded the same way.
+
+The watches register what they follow (:meth:`OrderEventStore.watch`). A round is due every
+``QT_RECONCILE_SECONDS``, and at once when no healthy listener has been connected since the
+last round began (a reconnect: the stream may have missed something meanwhile). Rounds run
+only while some listener reports the market healthy (otherwise the watches poll).
+
+Every listener process runs one :class:`MassReconciler` per market; a Redis lock per market
+and round, and the round record read again under it, make one round at a time in the fleet.
+The requests go through the fleet's request budget at the lookup priority; a failure backs
+off (capped exponential, at least the exchange's Retry-After) and leaves the round undone,
+so the watches fall back to their own looks when no round completes for two periods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from activities.exchange import ExchangeError, FuturesExchange, Priority, RequestRefused, calls_at
+from activities.exchange.order_events import ALGO, ORDER, OrderEventStore
+from quantum_trader.connections import REDIS_DOWN
+from quantum_trader.models import Market
+from quantum_trader.settings import Settings
+from quantum_trader.startup import Backoff
+
+log = logging.getLogger(__name__)
+
+# How often a reconciler checks whether a round is due (reconnects are noticed this fast).
+TICK_SECONDS = 1.0
+# Symbols asked at once in a round, and store merges at once.
+SYMBOLS_AT_ONCE = 4
+MERGES_AT_ONCE = 100
+BACKOFF_INITIAL_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 60.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class MassReconciler:
+    """The rounds of one process; ``owner`` names it in the round lock."""
+
+    def __init__(self, settings: Settings, exchange: FuturesExchange, store: OrderEventStore, owner: str) -> None:
+        self._settings, self._exchange, self._store, self._owner = settings, exchange, store, owner
+        self._period_ms = int(settings.reconcile_seconds * 1000)
+        self._silence_ms = int(settings.stream_silence_seconds * 1000)
+
+    async def run(self, market: Market) -> None:
+        """Do the market's rounds when due, until cancelled."""
+        backoff = Backoff(BACKOFF_INITIAL_SECONDS, BACKOFF_MAX_SECONDS)
+        while True:
+            delay = TICK_SECONDS
+            try:
+                if await self.maybe_round(market):
+                    backoff.reset()
+            except ExchangeError as error:
+                retry_after = error.retry_after if isinstance(error, RequestRefused) else None
+                delay = max(backoff.next(), retry_after or 0.0)
+                log.warning("mass reconcile failed", extra={"market": market.value, "error": str(error), "retry_in_s": round(delay, 2)})
+            except REDIS_DOWN as error:
+                delay = backoff.next()
+                log.warning("mass reconcile without Redis", extra={"market": market.value, "error": str(error)})
+            except Exception:  # a bug must not end the rounds for good, nor the listener's streams
+                delay = backoff.next()
+                log.exception("mass reconcile round failed", extra={"market": market.value, "retry_in_s": round(delay, 2)})
+            await asyncio.sleep(delay)
+
+    async def due(self, market: Market) -> bool:
+        """A healthy stream, and a round not done this period or not since the last reconnect."""
+        now = now_ms()
+        health = await self._store.read_health(market.value, now)
+        covered = health.covered_since(now, self._silence_ms) if health is not None else None
+        if covered is None:
+            return False
+        last = await self._store.read_round(market)
+        return last is None or now - last.last_round_ms >= self._period_ms or covered > last.last_round_ms
+
+    async def maybe_round(self, market: Market) -> bool:
+        """One round if due and no other process is doing it; whether one was done."""
+        if not await self.due(market):
+            return False
+        if not await self._store.lock_round(market, self._owner, max(self._period_ms, 1_000)):
+            return False
+        try:
+            if not await self.due(market):  # another process finished one meanwhile
+                return False
+            with calls_at(Priority.RECONCILE):
+                await self.round(market)
+            return True
+        finally:
+            try:
+                await self._store.unlock_round(market, self._owner)
+            except REDIS_DOWN:
+                pass  # it expires
+
+    async def round(self, market: Market) -> None:
+        started = now_ms()
+        orders: dict[str, list[str]] = defaultdict(list)
+        algos: dict[str, list[str]] = defaultdict(list)
+        for kind, symbol, client_id in await self._store.watched(market, started):
+            if kind == ORDER:
+                orders[symbol].append(client_id)
+            elif kind == ALGO:
+                algos[symbol].append(client_id)
+        at_once = asyncio.Semaphore(SYMBOLS_AT_ONCE)
+
+        async def limited(call: Awaitable[int]) -> int:
+            async with at_once:
+                return await call
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(limited(self._orders(market, symbol, ids))) for symbol, ids in sorted(orders.items())]
+                if market is Market.USDM:
+                    tasks += [group.create_task(limited(self._algos(symbol, ids))) for symbol, ids in sorted(algos.items())]
+        except ExceptionGroup as failed:  # the first failure stands for the round's
+            raise failed.exceptions[0] from None
+        lookups = sum(task.result() for task in tasks)
+        await self._store.record_round(market, started, self._period_ms)
+        log.info("mass reconcile round", extra={
+            "market": market.value, "symbols": len(orders) + len(algos),
+            "orders": sum(map(len, orders.values())) + sum(map(len, algos.values())), "lookups": lookups})
+
+    async def _orders(self, market: Market, symbol: str, ids: list[str]) -> int:
+        asked = now_ms()
+        opened = {o.client_order_id: o for o in await self._exchange.open_orders(market, symbol)}
+        listed = [cid for cid in ids if cid in opened]
+        await in_chunks(listed, lambda cid: self._store.apply_snapshot(opened[cid], asked))
+        await self._store.record_looks(listed, asked)
+        lookups = 0
+        for cid in await self._unaccounted([cid for cid in ids if cid not in opened], asked, ORDER):
+            looked = now_ms()
+            found = await self._exchange.find_order(market, symbol, cid)
+            lookups += 1
+            if found is not None:
+                await self._store.apply_snapshot(found, looked)
+            await self._store.record_look(cid, looked)
+        return lookups
+
+    async def _algos(self, symbol: str, ids: list[str]) -> int:
+        asked = now_ms()
+        opened = {a.client_algo_id: a for a in await self._exchange.open_algo_orders(symbol)}
+        listed = [cid for cid in ids if cid in opened]
+        await in_chunks(listed, lambda cid: self._store.apply_algo_snapshot(opened[cid], asked))
+        await self._store.record_looks(listed, asked)
+        lookups = 0
+        for cid in await self._unaccounted([cid for cid in ids if cid not in opened], asked, ALGO):
+            looked = now_ms()
+            found = await self._exchange.find_algo(symbol, cid)
+            lookups += 1
+            if found is not None:
+                await self._store.apply_algo_snapshot(found, looked)
+            await self._store.record_look(cid, looked)
+        return lookups
+
+    async def _unaccounted(self, missing: list[str], asked: int, kind: str) -> list[str]:
+        """The orders not listed as open whose end the store does not hold and that nobody
+        looked at since the request (a newer order is not listed because it is newer)."""
+        looks = await self._store.last_looks(missing)
+        found = []
+        for cid in missing:
+            if (looks[cid] or 0) >= asked:
+                continue
+            if kind == ALGO:
+                algo = await self._store.read_algo(cid)
+                ended = algo is not None and not algo.is_open
+            else:
+                stored = await self._store.read_order(cid)
+                ended = stored is not None and not stored.snapshot.is_open
+            if not ended:
+                found.append(cid)
+        return found
+
+
+async def in_chunks(ids: list[str], call: Callable[[str], Awaitable[Any]]) -> None:
+    """``call`` each of ``ids``, :data:`MERGES_AT_ONCE` at a time (one Redis round trip each)."""
+    for start in range(0, len(ids), MERGES_AT_ONCE):
+        await asyncio.gather(*(call(cid) for cid in ids[start:start + MERGES_AT_ONCE]))
