@@ -12,14 +12,16 @@ orders would take 20,000 a minute, over Binance's 6,000. Instead, every
   and ``/fapi/v1/openAlgoOrders``, weight 1, for protective orders) lists them all; each
   watched order it lists is merged into the store by the same monotonic merge as the stream's
   events (a REST answer never moves an order backwards) and gets its look time recorded, so
-  its watch does not look itself;
+  its watch does not look itself. A symbol whose watched orders cost no more to look up one
+  by one (one spot order: 4 against 6) is looked up instead, merged and recorded the same way;
 * a watched order it does not list has ended (or was placed after the request): if the
   store already holds its end, or it was looked at since the request, nothing is asked;
   otherwise (the stream lost its end) one lookup, merged and recorded the same way.
 
 The watches register what they follow (:meth:`OrderEventStore.watch`). A round is due every
 ``QT_RECONCILE_SECONDS``, and at once when no healthy listener has been connected since the
-last round began (a reconnect: the stream may have missed something meanwhile). Rounds run
+last round began (a reconnect: the stream may have missed something meanwhile), though not
+sooner than :data:`MIN_ROUND_GAP_MS` after the last one. Rounds run
 only while some listener reports the market healthy (otherwise the watches poll).
 
 Every listener process runs one :class:`MassReconciler` per market; a Redis lock per market
@@ -39,6 +41,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from activities.exchange import ExchangeError, FuturesExchange, Priority, RequestRefused, calls_at
+from activities.exchange.budget import request_cost
 from activities.exchange.order_events import ALGO, ORDER, OrderEventStore
 from quantum_trader.connections import REDIS_DOWN
 from quantum_trader.models import Market
@@ -52,6 +55,15 @@ TICK_SECONDS = 1.0
 # Symbols asked at once in a round, and store merges at once.
 SYMBOLS_AT_ONCE = 4
 MERGES_AT_ONCE = 100
+# After a reconnect, a round is due at once, but never sooner than this after the last one
+# (a stream that keeps reconnecting costs a round per this much at most).
+MIN_ROUND_GAP_MS = 10_000
+# Binance's weights (budget.REQUEST_COSTS): a symbol with watched orders is listed when that
+# costs less than looking its orders up one by one (spot: 6 against 4 per order).
+LIST_COST = {Market.SPOT: request_cost("GET", "/api/v3/openOrders").weight, Market.USDM: request_cost("GET", "/fapi/v1/openOrders").weight}
+LOOKUP_COST = {Market.SPOT: request_cost("GET", "/api/v3/order").weight, Market.USDM: request_cost("GET", "/fapi/v1/order").weight}
+ALGO_LIST_COST = request_cost("GET", "/fapi/v1/openAlgoOrders").weight
+ALGO_LOOKUP_COST = request_cost("GET", "/fapi/v1/algoOrder").weight
 BACKOFF_INITIAL_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 60.0
 
@@ -96,7 +108,9 @@ class MassReconciler:
         if covered is None:
             return False
         last = await self._store.read_round(market)
-        return last is None or now - last.last_round_ms >= self._period_ms or covered > last.last_round_ms
+        if last is None or now - last.last_round_ms >= self._period_ms:
+            return True
+        return covered > last.last_round_ms and now - last.last_round_ms >= MIN_ROUND_GAP_MS
 
     async def maybe_round(self, market: Market) -> bool:
         """One round if due and no other process is doing it; whether one was done."""
@@ -145,6 +159,8 @@ class MassReconciler:
             "orders": sum(map(len, orders.values())) + sum(map(len, algos.values())), "lookups": lookups})
 
     async def _orders(self, market: Market, symbol: str, ids: list[str]) -> int:
+        if len(ids) * LOOKUP_COST[market] <= LIST_COST[market]:
+            return await self._each_order(market, symbol, ids)
         asked = now_ms()
         opened = {o.client_order_id: o for o in await self._exchange.open_orders(market, symbol)}
         listed = [cid for cid in ids if cid in opened]
@@ -160,7 +176,19 @@ class MassReconciler:
             await self._store.record_look(cid, looked)
         return lookups
 
+    async def _each_order(self, market: Market, symbol: str, ids: list[str]) -> int:
+        """Look each order up (fewer orders than a list is worth); merged and recorded the same way."""
+        for cid in ids:
+            looked = now_ms()
+            found = await self._exchange.find_order(market, symbol, cid)
+            if found is not None:
+                await self._store.apply_snapshot(found, looked)
+            await self._store.record_look(cid, looked)
+        return len(ids)
+
     async def _algos(self, symbol: str, ids: list[str]) -> int:
+        if len(ids) * ALGO_LOOKUP_COST <= ALGO_LIST_COST:
+            return await self._each_algo(symbol, ids)
         asked = now_ms()
         opened = {a.client_algo_id: a for a in await self._exchange.open_algo_orders(symbol)}
         listed = [cid for cid in ids if cid in opened]
@@ -175,6 +203,15 @@ class MassReconciler:
                 await self._store.apply_algo_snapshot(found, looked)
             await self._store.record_look(cid, looked)
         return lookups
+
+    async def _each_algo(self, symbol: str, ids: list[str]) -> int:
+        for cid in ids:
+            looked = now_ms()
+            found = await self._exchange.find_algo(symbol, cid)
+            if found is not None:
+                await self._store.apply_algo_snapshot(found, looked)
+            await self._store.record_look(cid, looked)
+        return len(ids)
 
     async def _unaccounted(self, missing: list[str], asked: int, kind: str) -> list[str]:
         """The orders not listed as open whose end the store does not hold and that nobody

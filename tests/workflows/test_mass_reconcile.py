@@ -54,15 +54,17 @@ async def _open(handle: WorkflowHandle[Any, IntentResult]) -> None:
 
 
 async def _resting(client: Client, settings: Settings, paper: PaperAdmin, prefix: str, symbol: str = "XRPUSDT",
-                   count: int = 1) -> list[WorkflowHandle[Any, IntentResult]]:
+                   count: int = 1, prices: tuple[str, ...] = ()) -> list[WorkflowHandle[Any, IntentResult]]:
+    """``count`` resting BUY LIMITs (at ``prices``, else just under the market)."""
     if symbol == "XRPUSDT":
         await paper.set_price(symbol, "0.6")
-        fields = {"price": "0.5", "quantity": "20"}
+        price, quantity = "0.5", "20"
     else:
         await paper.set_price(symbol, "150")
-        fields = {"price": "140", "quantity": "0.1"}
-    handles = [await start(client, settings, trace_id(f"{prefix}{i}"), symbol=symbol, order_type="LIMIT", ttl_seconds=60, **fields)
-               for i in range(count)]
+        price, quantity = "140", "0.1"
+    prices = prices or (price,) * count
+    handles = [await start(client, settings, trace_id(f"{prefix}{i}"), symbol=symbol, order_type="LIMIT", ttl_seconds=60,
+                           price=p, quantity=quantity) for i, p in enumerate(prices)]
     for handle in handles:
         await _open(handle)
     return handles
@@ -129,7 +131,7 @@ async def test_a_rate_limited_reconciler_honours_retry_after_and_resumes(
     with listener(stack, "listener-mass-429"):
         await connected(OrderEventStore(redis), "spot")
         async with running_worker(client, settings, redis):
-            handles = await _resting(client, settings, paper, "mr-429", symbol="SOLUSDT")
+            handles = await _resting(client, settings, paper, "mr-429", symbol="SOLUSDT", count=2)
             requests = LookupCounter(paper)
             await requests.arm()
             limited = await paper.arm("rate_limit_429", path=OPEN_ORDERS, method="GET", retry_after=4)
@@ -157,7 +159,8 @@ async def test_fill_lost_by_the_stream_is_merged_into_the_store_by_the_next_roun
     with listener(stack, "listener-mass-lost"):
         await connected(store, "spot")
         async with running_worker(client, settings, redis):
-            (handle,) = await _resting(client, settings, paper, "mr-lost")
+            # Two orders: the round lists them (one spot order alone is cheaper to look up).
+            handle, other = await _resting(client, settings, paper, "mr-lost", prices=("0.5", "0.4"))
             cid = client_order_id(handle.id)
             requests = LookupCounter(paper, ids=[cid])
             await requests.arm()
@@ -166,12 +169,33 @@ async def test_fill_lost_by_the_stream_is_merged_into_the_store_by_the_next_roun
             await paper.clear_faults(drop["id"])
             # Found within a round and its lookup: PERIOD plus the one-second check, and margin.
             result = await result_of(handle, timeout=2 * PERIOD + 10)
+            await _cancelled([other])
     assert result.state is IntentState.FILLED, result.reason
     stored = await store.read_order(cid)
     assert stored is not None and stored.snapshot.status is OrderStatus.FILLED  # the round's lookup, merged
     assert 1 <= await requests.count() <= 2  # that lookup alone (and a retried one at most)
 
 
+@pytest.mark.slow  # the cost rule; the lists themselves stay in make test
+async def test_a_lone_spot_order_is_looked_up_by_the_round_which_costs_less_than_listing_its_symbol(
+    stack: Stack, client: Client, paper: PaperAdmin, redis: Redis
+) -> None:
+    settings = stack.settings(reconcile_seconds=PERIOD)
+    with listener(stack, "listener-mass-lone"):
+        await connected(OrderEventStore(redis), "spot")
+        async with running_worker(client, settings, redis):
+            handles = await _resting(client, settings, paper, "mr-lone", symbol="SOLUSDT")
+            requests = LookupCounter(paper, ids=[client_order_id(h.id) for h in handles])
+            await requests.arm()
+            await requests.exchange_seconds_passed(3 * PERIOD)
+            lookups = await requests.count()
+            rounds = await requests.per_symbol(OPEN_ORDERS, "SOLUSDT")
+            await _cancelled(handles)
+    assert rounds == 0
+    assert 2 <= lookups <= 4  # one a round: weight 4, not 6
+
+
+@pytest.mark.slow  # the fallback, unchanged from before the mass reconcile
 async def test_without_a_reconciler_each_watch_still_looks_its_order_up(
     stack: Stack, client: Client, paper: PaperAdmin, redis: Redis
 ) -> None:

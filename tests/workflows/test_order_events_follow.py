@@ -36,7 +36,8 @@ from tests.support.stack import TEST_API_KEY, TEST_API_SECRET
 
 @pytest.fixture(scope="module")
 def listener(stack: Stack, settings: Settings) -> Iterator[Proc]:
-    proc = start_listener(stack.home, settings, "listener-follow")
+    # Without the mass reconcile (tests/workflows/test_mass_reconcile.py): the stream alone.
+    proc = start_listener(stack.home, settings.model_copy(update={"exchange_events_reconcile": False}), "listener-follow")
     yield proc
     proc.stop()
 
@@ -156,7 +157,8 @@ async def test_fill_lost_by_the_stream_is_found_right_after_the_listener_reconne
 async def test_one_of_two_listeners_restarting_leaves_the_watch_trusting_the_store_without_lookups(
     stack: Stack, client: Client, settings: Settings, paper: PaperAdmin, streaming: OrderEventStore
 ) -> None:
-    second = start_listener(stack.home, settings, "listener-follow-second")
+    quiet = settings.model_copy(update={"exchange_events_reconcile": False})
+    second = start_listener(stack.home, quiet, "listener-follow-second")
     try:
         await connected(streaming, "spot", listeners=2)
         handle = await _resting(client, settings, paper, "ev-two")
@@ -165,7 +167,7 @@ async def test_one_of_two_listeners_restarting_leaves_the_watch_trusting_the_sto
         before = await streaming.read_health("spot")
         assert before is not None
         second.stop()  # says disconnected, for itself only
-        second = start_listener(stack.home, settings, "listener-follow-second")
+        second = start_listener(stack.home, quiet, "listener-follow-second")
         await connected(streaming, "spot", after_ms=before.newest_connect_ms, listeners=2)
         await lookups.exchange_seconds_passed(1.5)  # the watch has read the health again
         await paper.set_price("XRPUSDT", "0.49")
