@@ -74,6 +74,12 @@ class LookupCounter:
     async def arm(self) -> None:
         self._since = await self._paper.server_time()
 
+    @property
+    def since(self) -> int:
+        """When :meth:`arm` was called (exchange ms)."""
+        assert self._since is not None, "arm() first"
+        return self._since
+
     async def count(self) -> int:
         assert self._since is not None, "arm() first"
         return sum(1 for r in await self._paper.requests(self._since)

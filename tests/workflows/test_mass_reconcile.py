@@ -213,3 +213,40 @@ async def test_without_a_reconciler_each_watch_still_looks_its_order_up(
             await _cancelled(handles)
     assert rounds == 0
     assert lookups >= 2  # every PERIOD, as before the mass reconcile
+
+
+@pytest.mark.slow  # a measurement: the reconcile weight of 24 resting orders on 3 symbols
+async def test_reconcile_weight_per_open_order_per_minute_is_a_fraction_of_a_lookups(
+    stack: Stack, client: Client, paper: PaperAdmin, redis: Redis
+) -> None:
+    settings = stack.settings(reconcile_seconds=PERIOD)
+    prices = {"SOLUSDT": ("150", "140", "0.1"), "BNBUSDT": ("600", "590", "0.1"), "ETHUSDT": ("3000", "2900", "0.01")}
+    per_symbol = 8
+    with listener(stack, "listener-mass-weight"):
+        await connected(OrderEventStore(redis), "spot")
+        async with running_worker(client, settings, redis):
+            handles = []
+            for symbol, (market, limit, quantity) in prices.items():
+                await paper.set_price(symbol, market)
+                handles += [await start(client, settings, trace_id(f"mr-w{i}"), symbol=symbol, order_type="LIMIT",
+                                        ttl_seconds=120, price=limit, quantity=quantity) for i in range(per_symbol)]
+            for handle in handles:
+                await _open(handle)
+            ids = {client_order_id(h.id) for h in handles}
+            requests = LookupCounter(paper, ids=ids)
+            await requests.arm()
+            await requests.exchange_seconds_passed(5 * PERIOD)
+            seen = await paper.requests(requests.since)
+            await _cancelled(handles)
+    window_ms = 5 * PERIOD * 1000
+    weight = sum(r["weight"] for r in seen if r["method"] == "GET" and (
+        (r["path"] == OPEN_ORDERS and r.get("symbol") in prices) or (r["path"] == "/api/v3/order" and r["client_id"] in ids)))
+    per_order_minute = weight / len(handles) / (window_ms / 60_000)
+    # At QT_RECONCILE_SECONDS = 120 the same rounds come 60 times less often.
+    at_default = per_order_minute * PERIOD / 120
+    print(f"\nreconcile weight {weight} in {window_ms / 1000:.0f} s for {len(handles)} orders on {len(prices)} symbols: "
+          f"{per_order_minute:.2f} per open order per minute at {PERIOD:.0f} s rounds, {at_default:.3f} at 120 s "
+          f"(one lookup per order: {4 * 60 / PERIOD:.0f} and 2)")
+    # 6 per symbol per round shared by 8 orders, half a round a minute, no lookups: 0.375 (with
+    # one round more than the window's five at most); one lookup per order would be 2.
+    assert at_default <= 6 / 5 * 6 / per_symbol * 60 / 120
