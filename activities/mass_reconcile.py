@@ -177,7 +177,9 @@ class MassReconciler:
         return lookups
 
     async def _each_order(self, market: Market, symbol: str, ids: list[str]) -> int:
-        """Look each order up (fewer orders than a list is worth); merged and recorded the same way."""
+        """Look each order up (fewer orders than a list is worth); merged and recorded the same
+        way. An order looked at within half a period waits for the next round."""
+        ids = await self._unaccounted(ids, now_ms() - self._period_ms // 2, ORDER)
         for cid in ids:
             looked = now_ms()
             found = await self._exchange.find_order(market, symbol, cid)
@@ -205,6 +207,7 @@ class MassReconciler:
         return lookups
 
     async def _each_algo(self, symbol: str, ids: list[str]) -> int:
+        ids = await self._unaccounted(ids, now_ms() - self._period_ms // 2, ALGO)
         for cid in ids:
             looked = now_ms()
             found = await self._exchange.find_algo(symbol, cid)
@@ -214,8 +217,8 @@ class MassReconciler:
         return len(ids)
 
     async def _unaccounted(self, missing: list[str], asked: int, kind: str) -> list[str]:
-        """The orders not listed as open whose end the store does not hold and that nobody
-        looked at since the request (a newer order is not listed because it is newer)."""
+        """Of ``missing``, the orders whose end the store does not hold and that nobody looked
+        at since ``asked`` (an order newer than a list is not in it because it is newer)."""
         looks = await self._store.last_looks(missing)
         found = []
         for cid in missing:

@@ -11,7 +11,7 @@ forward: several listeners may run at once, and a repeated or late event changes
   says ``serverShutdown`` / ``eventStreamTerminated`` / ``listenKeyExpired`` is opened again
   after a capped exponential backoff with jitter (never a spin).
 * Every ``QT_EXCHANGE_EVENTS_REFRESH_SECONDS`` it writes each market's health under its own
-  listener ID (``quantum:user-stream:{market}``, one record per listener: connected,
+  listener ID (``quantum:user-streams:{market}``, one record per listener: connected,
   connected_at_ms, last_message_ms, last_event_ms), expiring after three times that, so a
   dead listener leaves nothing "connected" behind. The worker's watch trusts the store while
   some listener's record says healthy.

@@ -19,7 +19,7 @@ it is one more event, and it never moves an order backwards.
 
 Keys (prefixes in :mod:`quantum_trader.constants`): ``quantum:order:{client_order_id}``
 (HASH, the snapshot), ``quantum:order-trades:{client_order_id}`` (HASH, trade ID ->
-``qty|fee|asset``), ``quantum:algo:{client_algo_id}`` (HASH), ``quantum:user-stream:{market}``
+``qty|fee|asset``), ``quantum:algo:{client_algo_id}`` (HASH), ``quantum:user-streams:{market}``
 (HASH, listener ID -> that listener's health, each expiring on its own),
 ``quantum:order-look:{client_order_id}`` (the last REST look at the order, by a watch or the
 reconciler), ``quantum:watched:{market}`` (ZSET, ``kind|symbol|id`` -> until when a watch
