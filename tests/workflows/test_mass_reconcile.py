@@ -20,7 +20,7 @@ from activities.exchange.order_events import OrderEventStore
 from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants
 from quantum_trader.ids import Step, client_order_id, protection_workflow_id
-from quantum_trader.models import CancelRequest, IntentResult, IntentStatus, ProtectionStatus
+from quantum_trader.models import CancelRequest, IntentResult, IntentStatus, Market, ProtectionStatus
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState, OrderStatus
 from tests.conftest import Stack, running_worker, trace_id
@@ -37,8 +37,8 @@ RESTING = 3
 
 
 @contextmanager
-def listener(stack: Stack, name: str, *, reconcile: bool = True) -> Iterator[Proc]:
-    settings = stack.settings(reconcile_seconds=PERIOD, exchange_events_reconcile=reconcile)
+def listener(stack: Stack, name: str, *, reconcile: bool = True, period: float = PERIOD) -> Iterator[Proc]:
+    settings = stack.settings(reconcile_seconds=period, exchange_events_reconcile=reconcile)
     proc = start_listener(stack.home, settings, name)
     try:
         yield proc
@@ -174,6 +174,39 @@ async def test_fill_lost_by_the_stream_is_merged_into_the_store_by_the_next_roun
     stored = await store.read_order(cid)
     assert stored is not None and stored.snapshot.status is OrderStatus.FILLED  # the round's lookup, merged
     assert 1 <= await requests.count() <= 2  # that lookup alone (and a retried one at most)
+
+
+@pytest.mark.slow  # a reconnect round waits 10 s after the listener's first round
+async def test_a_reconnect_is_reconciled_by_one_round_not_one_lookup_per_order(
+    stack: Stack, client: Client, paper: PaperAdmin, redis: Redis
+) -> None:
+    settings = stack.settings(reconcile_seconds=60)  # no periodic look or round during the test
+    store = OrderEventStore(redis)
+    await redis.delete(constants.RECONCILER_KEY_PREFIX + "spot")  # the listener's first round comes at once
+    with listener(stack, "listener-mass-reconnect", period=60):
+        await connected(store, "spot")
+        first = await eventually(lambda: store.read_round(Market.SPOT), what="the listener's first round")
+        async with running_worker(client, settings, redis):
+            filled, *resting = await _resting(client, settings, paper, "mr-reco", prices=("0.5", "0.4", "0.4"))
+            others = LookupCounter(paper, ids=[client_order_id(h.id) for h in resting])
+            lost = LookupCounter(paper, ids=[client_order_id(filled.id)])
+            await others.arm()
+            await lost.arm()
+            drop = await paper.arm("stream_drop", market="spot")
+            await paper.set_price("XRPUSDT", "0.49")  # the fill's events are lost
+            await paper.clear_faults(drop["id"])
+            before = await store.read_health("spot")
+            assert before is not None
+            await paper.arm("stream_disconnect")
+            await connected(store, "spot", after_ms=before.newest_connect_ms)
+            result = await result_of(filled, timeout=45)
+            rounds = await others.per_symbol(OPEN_ORDERS, "XRPUSDT")
+            after = await store.read_round(Market.SPOT)
+            await _cancelled(resting)
+    assert result.state is IntentState.FILLED, result.reason
+    assert rounds >= 1 and after is not None and after.last_round_ms > first.last_round_ms  # the reconnect's round
+    assert await others.count() == 0  # listed by the reconnect's round: no reconnect lookup each
+    assert 1 <= await lost.count() <= 2  # the round's lookup of the order it no longer listed
 
 
 @pytest.mark.slow  # the cost rule; the lists themselves stay in make test
