@@ -38,6 +38,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from activities.exchange import ExchangeError, FuturesExchange, Priority, RequestRefused, calls_at
@@ -132,107 +133,91 @@ class MassReconciler:
 
     async def round(self, market: Market) -> None:
         started = now_ms()
-        orders: dict[str, list[str]] = defaultdict(list)
-        algos: dict[str, list[str]] = defaultdict(list)
+        watched: dict[tuple[str, str], list[str]] = defaultdict(list)
         for kind, symbol, client_id in await self._store.watched(market, started):
-            if kind == ORDER:
-                orders[symbol].append(client_id)
-            elif kind == ALGO:
-                algos[symbol].append(client_id)
+            if kind == ORDER or (kind == ALGO and market is Market.USDM):
+                watched[(kind, symbol)].append(client_id)
+        kinds = {ORDER: self._orders(market), ALGO: self._algos()}
         at_once = asyncio.Semaphore(SYMBOLS_AT_ONCE)
 
-        async def limited(call: Awaitable[int]) -> int:
+        async def limited(kind: _Kind, symbol: str, ids: list[str]) -> int:
             async with at_once:
-                return await call
+                return await self._symbol(kind, symbol, ids)
 
         try:
             async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(limited(self._orders(market, symbol, ids))) for symbol, ids in sorted(orders.items())]
-                if market is Market.USDM:
-                    tasks += [group.create_task(limited(self._algos(symbol, ids))) for symbol, ids in sorted(algos.items())]
+                tasks = [group.create_task(limited(kinds[kind], symbol, ids)) for (kind, symbol), ids in sorted(watched.items())]
         except ExceptionGroup as failed:  # the first failure stands for the round's
             raise failed.exceptions[0] from None
         lookups = sum(task.result() for task in tasks)
         await self._store.record_round(market, started, self._period_ms)
         log.info("mass reconcile round", extra={
-            "market": market.value, "symbols": len(orders) + len(algos),
-            "orders": sum(map(len, orders.values())) + sum(map(len, algos.values())), "lookups": lookups})
+            "market": market.value, "symbols": len({symbol for _, symbol in watched}),
+            "orders": sum(map(len, watched.values())), "lookups": lookups})
 
-    async def _orders(self, market: Market, symbol: str, ids: list[str]) -> int:
-        if len(ids) * LOOKUP_COST[market] <= LIST_COST[market]:
-            return await self._each_order(market, symbol, ids)
+    def _orders(self, market: Market) -> _Kind:
+        async def ended(cid: str) -> bool:
+            stored = await self._store.read_order(cid)
+            return stored is not None and not stored.snapshot.is_open
+
+        return _Kind(
+            ORDER, LIST_COST[market], LOOKUP_COST[market],
+            listing=lambda symbol: self._exchange.open_orders(market, symbol),
+            lookup=lambda symbol, cid: self._exchange.find_order(market, symbol, cid),
+            apply=self._store.apply_snapshot, client_id=lambda found: found.client_order_id, ended=ended,
+        )
+
+    def _algos(self) -> _Kind:
+        async def ended(cid: str) -> bool:
+            stored = await self._store.read_algo(cid)
+            return stored is not None and not stored.is_open
+
+        return _Kind(
+            ALGO, ALGO_LIST_COST, ALGO_LOOKUP_COST, listing=self._exchange.open_algo_orders, lookup=self._exchange.find_algo,
+            apply=self._store.apply_algo_snapshot, client_id=lambda found: found.client_algo_id, ended=ended,
+        )
+
+    async def _symbol(self, kind: _Kind, symbol: str, ids: list[str]) -> int:
+        """Reconcile the watched orders of one symbol; how many were looked up one by one."""
+        if len(ids) * kind.lookup_cost <= kind.list_cost:
+            # Fewer orders than a list is worth: each is looked up, unless looked at within
+            # half a period (it waits for the next round).
+            return await self._look_up(kind, symbol, await self._unaccounted(kind, ids, now_ms() - self._period_ms // 2))
         asked = now_ms()
-        opened = {o.client_order_id: o for o in await self._exchange.open_orders(market, symbol)}
+        opened = {kind.client_id(found): found for found in await kind.listing(symbol)}
         listed = [cid for cid in ids if cid in opened]
-        await in_chunks(listed, lambda cid: self._store.apply_snapshot(opened[cid], asked))
+        await in_chunks(listed, lambda cid: kind.apply(opened[cid], asked))
         await self._store.record_looks(listed, asked)
-        lookups = 0
-        for cid in await self._unaccounted([cid for cid in ids if cid not in opened], asked, ORDER):
-            looked = now_ms()
-            found = await self._exchange.find_order(market, symbol, cid)
-            lookups += 1
-            if found is not None:
-                await self._store.apply_snapshot(found, looked)
-            await self._store.record_look(cid, looked)
-        return lookups
+        return await self._look_up(kind, symbol, await self._unaccounted(kind, [cid for cid in ids if cid not in opened], asked))
 
-    async def _each_order(self, market: Market, symbol: str, ids: list[str]) -> int:
-        """Look each order up (fewer orders than a list is worth); merged and recorded the same
-        way. An order looked at within half a period waits for the next round."""
-        ids = await self._unaccounted(ids, now_ms() - self._period_ms // 2, ORDER)
+    async def _look_up(self, kind: _Kind, symbol: str, ids: list[str]) -> int:
         for cid in ids:
             looked = now_ms()
-            found = await self._exchange.find_order(market, symbol, cid)
+            found = await kind.lookup(symbol, cid)
             if found is not None:
-                await self._store.apply_snapshot(found, looked)
+                await kind.apply(found, looked)
             await self._store.record_look(cid, looked)
         return len(ids)
 
-    async def _algos(self, symbol: str, ids: list[str]) -> int:
-        if len(ids) * ALGO_LOOKUP_COST <= ALGO_LIST_COST:
-            return await self._each_algo(symbol, ids)
-        asked = now_ms()
-        opened = {a.client_algo_id: a for a in await self._exchange.open_algo_orders(symbol)}
-        listed = [cid for cid in ids if cid in opened]
-        await in_chunks(listed, lambda cid: self._store.apply_algo_snapshot(opened[cid], asked))
-        await self._store.record_looks(listed, asked)
-        lookups = 0
-        for cid in await self._unaccounted([cid for cid in ids if cid not in opened], asked, ALGO):
-            looked = now_ms()
-            found = await self._exchange.find_algo(symbol, cid)
-            lookups += 1
-            if found is not None:
-                await self._store.apply_algo_snapshot(found, looked)
-            await self._store.record_look(cid, looked)
-        return lookups
+    async def _unaccounted(self, kind: _Kind, ids: list[str], since: int) -> list[str]:
+        """Of ``ids``, the orders whose end the store does not hold and that nobody looked at
+        since ``since`` (an order newer than a list is not in it because it is newer)."""
+        looks = await self._store.last_looks(ids)
+        return [cid for cid in ids if (looks[cid] or 0) < since and not await kind.ended(cid)]
 
-    async def _each_algo(self, symbol: str, ids: list[str]) -> int:
-        ids = await self._unaccounted(ids, now_ms() - self._period_ms // 2, ALGO)
-        for cid in ids:
-            looked = now_ms()
-            found = await self._exchange.find_algo(symbol, cid)
-            if found is not None:
-                await self._store.apply_algo_snapshot(found, looked)
-            await self._store.record_look(cid, looked)
-        return len(ids)
 
-    async def _unaccounted(self, missing: list[str], asked: int, kind: str) -> list[str]:
-        """Of ``missing``, the orders whose end the store does not hold and that nobody looked
-        at since ``asked`` (an order newer than a list is not in it because it is newer)."""
-        looks = await self._store.last_looks(missing)
-        found = []
-        for cid in missing:
-            if (looks[cid] or 0) >= asked:
-                continue
-            if kind == ALGO:
-                algo = await self._store.read_algo(cid)
-                ended = algo is not None and not algo.is_open
-            else:
-                stored = await self._store.read_order(cid)
-                ended = stored is not None and not stored.snapshot.is_open
-            if not ended:
-                found.append(cid)
-        return found
+@dataclass(frozen=True)
+class _Kind:
+    """How one kind of watched order (plain, or conditional) is listed, looked up and stored."""
+
+    name: str
+    list_cost: int
+    lookup_cost: int
+    listing: Callable[[str], Awaitable[list[Any]]]
+    lookup: Callable[[str, str], Awaitable[Any | None]]
+    apply: Callable[[Any, int], Awaitable[Any]]
+    client_id: Callable[[Any], str]
+    ended: Callable[[str], Awaitable[bool]]
 
 
 async def in_chunks(ids: list[str], call: Callable[[str], Awaitable[Any]]) -> None:

@@ -130,10 +130,11 @@ async def test_store_keys_expire(redis: Redis) -> None:
     await store.apply_order(_life(cid)[1])
     for key in (constants.ORDER_EVENTS_KEY_PREFIX + cid, constants.ORDER_TRADES_KEY_PREFIX + cid):
         assert 0 < await redis.ttl(key) <= 60
-    await store.write_health("spot", "one", StreamHealth(True, 1, 2, 3), ttl_seconds=30, now_ms=1_000)
-    assert 0 < await redis.pttl(constants.USER_STREAM_KEY_PREFIX + "spot") <= 30_000
-    assert await store.read_health("spot", now_ms=1_000) == MarketHealth((StreamHealth(True, 1, 2, 3),))
-    assert await store.read_health("spot", now_ms=31_001) is None  # the listener's own record expired
+    market = f"market-{cid}"  # not the listeners' own markets
+    await store.write_health(market, "one", StreamHealth(True, 1, 2, 3), ttl_seconds=30, now_ms=1_000)
+    assert 0 < await redis.pttl(constants.USER_STREAM_KEY_PREFIX + market) <= 30_000
+    assert await store.read_health(market, now_ms=1_000) == MarketHealth((StreamHealth(True, 1, 2, 3),))
+    assert await store.read_health(market, now_ms=31_001) is None  # the listener's own record expired
     await store.record_look(cid, 1234)
     assert await store.last_look(cid) == 1234 and 0 < await redis.ttl(constants.ORDER_LOOK_KEY_PREFIX + cid) <= 60
 
