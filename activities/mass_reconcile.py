@@ -51,8 +51,10 @@ from quantum_trader.startup import Backoff
 
 log = logging.getLogger(__name__)
 
-# How often a reconciler checks whether a round is due (reconnects are noticed this fast).
+# How often a reconciler checks whether a round is due (reconnects are noticed this fast), and
+# says it is running (that lapses after ALIVE_MS: the watches then stop waiting for rounds).
 TICK_SECONDS = 1.0
+ALIVE_MS = 5_000
 # Symbols asked at once in a round, and store merges at once.
 SYMBOLS_AT_ONCE = 4
 MERGES_AT_ONCE = 100
@@ -87,6 +89,7 @@ class MassReconciler:
         while True:
             delay = TICK_SECONDS
             try:
+                await self._store.reconciler_alive(market, ALIVE_MS)
                 if await self.maybe_round(market):
                     backoff.reset()
             except ExchangeError as error:
@@ -122,6 +125,7 @@ class MassReconciler:
         try:
             if not await self.due(market):  # another process finished one meanwhile
                 return False
+            await self._store.reconciler_alive(market, max(self._period_ms, ALIVE_MS))  # a long round is no lapse
             with calls_at(Priority.RECONCILE):
                 await self.round(market)
             return True

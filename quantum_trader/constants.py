@@ -60,4 +60,6 @@ WATCHED_KEY_PREFIX = "quantum:watched:"
 # The mass reconciler's last round per market (and its cadence), and its round lock.
 RECONCILER_KEY_PREFIX = "quantum:reconciler:"
 RECONCILE_LOCK_KEY_PREFIX = "quantum:reconcile-lock:"
+# Set by every running mass reconciler each second, expiring in a few: one is running.
+RECONCILER_ALIVE_KEY_PREFIX = "quantum:reconciler-alive:"
 ORDER_EVENTS_CHANNEL = "quantum:order-events"

@@ -24,7 +24,8 @@ Keys (prefixes in :mod:`quantum_trader.constants`): ``quantum:order:{client_orde
 ``quantum:order-look:{client_order_id}`` (the last REST look at the order, by a watch or the
 reconciler), ``quantum:watched:{market}`` (ZSET, ``kind|symbol|id`` -> until when a watch
 follows it) and ``quantum:reconciler:{market}`` (HASH, the mass reconciler's last round and
-cadence). After a change the script publishes the ID on ``quantum:order-events``.
+cadence; ``quantum:reconciler-alive:{market}`` while one runs). After a change the script
+publishes the ID on ``quantum:order-events``.
 """
 
 from __future__ import annotations
@@ -393,10 +394,18 @@ class OrderEventStore:
     # --- the mass reconciler's rounds ------------------------------------------------
 
     async def read_round(self, market: Market) -> ReconcilerRound | None:
-        raw = await self._redis.hgetall(constants.RECONCILER_KEY_PREFIX + market.value)
-        if b"last_round_ms" not in raw or b"period_ms" not in raw:
+        """The last round, while some reconciler is running (``None`` otherwise)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(constants.RECONCILER_KEY_PREFIX + market.value)
+            pipe.exists(constants.RECONCILER_ALIVE_KEY_PREFIX + market.value)
+            raw, alive = await pipe.execute()
+        if not alive or b"last_round_ms" not in raw or b"period_ms" not in raw:
             return None
         return ReconcilerRound(int(raw[b"last_round_ms"]), int(raw[b"period_ms"]))
+
+    async def reconciler_alive(self, market: Market, ttl_ms: int) -> None:
+        """A reconciler of ``market`` is running, for ``ttl_ms`` unless said again."""
+        await self._redis.set(constants.RECONCILER_ALIVE_KEY_PREFIX + market.value, 1, px=ttl_ms)
 
     async def record_round(self, market: Market, at_ms: int, period_ms: int) -> None:
         """A round that began at ``at_ms`` is complete; the record lasts three periods."""

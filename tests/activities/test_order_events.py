@@ -9,7 +9,15 @@ from decimal import Decimal
 
 from redis.asyncio import Redis
 
-from activities.exchange.order_events import Applied, MarketHealth, OrderEvent, OrderEventStore, StreamHealth, Trade
+from activities.exchange.order_events import (
+    Applied,
+    MarketHealth,
+    OrderEvent,
+    OrderEventStore,
+    ReconcilerRound,
+    StreamHealth,
+    Trade,
+)
 from activities.exchange.stream_parse import execution_report
 from quantum_trader import constants
 from quantum_trader.models import Market, OrderSnapshot, Side
@@ -191,6 +199,17 @@ async def test_store_round_lock_is_held_by_one_owner_at_a_time(redis: Redis) -> 
     await store.unlock_round(market, "one")
     assert await store.lock_round(market, "two", 5_000)
     await store.unlock_round(market, "two")
+
+
+async def test_store_rounds_count_only_while_a_reconciler_says_it_runs(redis: Redis) -> None:
+    store, market = OrderEventStore(redis), Market.USDM
+    await redis.delete(constants.RECONCILER_ALIVE_KEY_PREFIX + market.value)
+    await store.record_round(market, at_ms=1_000, period_ms=2_000)
+    assert await store.read_round(market) is None  # the last round of a reconciler gone
+    await store.reconciler_alive(market, ttl_ms=5_000)
+    assert await store.read_round(market) == ReconcilerRound(1_000, 2_000)
+    assert 0 < await redis.pttl(constants.RECONCILER_ALIVE_KEY_PREFIX + market.value) <= 5_000
+    await redis.delete(constants.RECONCILER_ALIVE_KEY_PREFIX + market.value)
 
 
 def test_execution_report_of_a_cancel_names_the_order_not_the_cancel_request() -> None:
