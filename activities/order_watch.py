@@ -1,15 +1,19 @@
 """A watch that reads the order events store while its market's stream is healthy.
 
 The listener (``quantum-trader exchange-events``) stores what the exchange's user data
-streams report; this watch trusts it only while the market's stream health says connected
-and not silent for ``QT_STREAM_SILENCE_SECONDS``. It asks the exchange itself (REST) only:
+streams report; this watch trusts it only while some listener reports the market's stream
+connected and not silent for ``QT_STREAM_SILENCE_SECONDS``. It registers the order it
+follows for the listener's mass reconcile (:mod:`activities.mass_reconcile`) while it runs,
+and asks the exchange itself (REST) only:
 
 * when the stream is not healthy (no listener, disconnected, silent): every
   ``poll_seconds``, exactly like the polling watch;
-* when the stream (re)connected after the order's last REST look, or there was none:
-  once, to reconcile what a gap in the stream may have hidden;
-* every ``QT_RECONCILE_SECONDS`` per order even while all looks healthy (a stream may stall
-  while pings flow).
+* when no healthy listener has been connected since the order's last REST look (or there
+  was none): once, to reconcile what a gap in the stream may have hidden. While the mass
+  reconciler's rounds come, it first leaves it :data:`RECONNECT_GRACE_MS` to do that round;
+* when the order's last REST look is ``QT_RECONCILE_SECONDS`` old and no mass reconciler's
+  rounds come (a stream may stall while pings flow); while they come, the rounds look at
+  the order, and the watch looks itself only if they have missed it for two more periods.
 
 It returns as soon as the stored order is ahead of ``since`` (more filled, or ended), with
 the stream's fees when the stored trades account for the whole fill (else one REST fee
@@ -23,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from activities.exchange import Exchange, lookup
-from activities.exchange.order_events import OrderEventStore, StoredOrder, StreamHealth
+from activities.exchange.order_events import ORDER, MarketHealth, OrderEventStore, ReconcilerRound, StoredOrder
 from activities.order_feed import OrderFeed
 from quantum_trader.connections import REDIS_DOWN
 from quantum_trader.models import OrderSnapshot, WatchRequest
@@ -31,6 +35,12 @@ from quantum_trader.settings import Settings
 
 # The longest a watch waits without reading the store again (and heartbeating).
 SLICE_SECONDS = 1.0
+# After a reconnect left an order uncovered, how long a watch leaves the mass reconciler to
+# look at it before it looks itself (the reconciler checks every second; a round over many
+# symbols takes a few requests' time).
+RECONNECT_GRACE_MS = 30_000
+# A watch's registration outlives its window by this much (then the reconciler drops it).
+REGISTRATION_SLACK_MS = 60_000
 
 
 def now_ms() -> int:
@@ -48,6 +58,11 @@ def ahead(found: OrderSnapshot, since: OrderSnapshot) -> bool:
     return since.is_open and not found.is_open
 
 
+def registration_until(end: float) -> int:
+    """Until when (ms) a watch ending at monotonic ``end`` stays registered."""
+    return now_ms() + int(max(end - time.monotonic(), 0.0) * 1000) + REGISTRATION_SLACK_MS
+
+
 class StreamedWatch:
     """One watch of one order; see the module docstring."""
 
@@ -58,6 +73,14 @@ class StreamedWatch:
 
     async def run(self, request: WatchRequest, end: float, heartbeat: Callable[[], None]) -> OrderSnapshot:
         """Raises the exchange's error when a REST look fails (the caller maps it)."""
+        order = request.order
+        await quietly(self._store.watch(order.market, ORDER, order.symbol, order.client_order_id, registration_until(end)))
+        try:
+            return await self._follow(request, end, heartbeat)
+        finally:
+            await quietly(self._store.unwatch(order.market, ORDER, order.symbol, order.client_order_id))
+
+    async def _follow(self, request: WatchRequest, end: float, heartbeat: Callable[[], None]) -> OrderSnapshot:
         order, since = request.order, request.since
         latest = since
         looked_ms = await quietly(self._store.last_look(order.client_order_id))
@@ -68,7 +91,12 @@ class StreamedWatch:
                 woken.clear()
                 health = await quietly(self._store.read_health(order.market.value))
                 healthy = is_healthy(self._settings, health)
-                if rest_due(self._settings, health if healthy else None, looked_ms) and time.monotonic() >= next_poll:
+                due = not healthy or rest_due(self._settings, health, None, looked_ms)
+                if due and healthy:  # the mass reconciler may have looked meanwhile, or be about to
+                    looked_ms = newest(looked_ms, await quietly(self._store.last_look(order.client_order_id)))
+                    rounds = await quietly(self._store.read_round(order.market))
+                    due = rest_due(self._settings, health, rounds, looked_ms)
+                if due and time.monotonic() >= next_poll:
                     looked_ms, next_poll = now_ms(), time.monotonic() + request.poll_seconds
                     found = await lookup(self._exchange, order)
                     if health is not None:  # a listener is there to compare with later
@@ -94,16 +122,31 @@ class StreamedWatch:
                     pass
 
 
-def is_healthy(settings: Settings, health: StreamHealth | None) -> bool:
+def newest(a: int | None, b: int | None) -> int | None:
+    return max(a, b) if a is not None and b is not None else (a if b is None else b)
+
+
+def is_healthy(settings: Settings, health: MarketHealth | None) -> bool:
     return health is not None and health.healthy(now_ms(), int(settings.stream_silence_seconds * 1000))
 
 
-def rest_due(settings: Settings, healthy: StreamHealth | None, looked_ms: int | None) -> bool:
-    """Whether the exchange must be asked now: the stream is not healthy (``None``), the order
-    has no REST look since the stream (re)connected, or its reconciliation is due."""
-    if healthy is None or looked_ms is None:
+def rest_due(settings: Settings, health: MarketHealth | None, rounds: ReconcilerRound | None, looked_ms: int | None) -> bool:
+    """Whether a watch must ask the exchange now, its stream being healthy (``health``): the
+    order has no REST look that a healthy listener has been connected since, or its periodic
+    look is due. ``rounds``: the mass reconciler's, if known; while they come it does both
+    (the module docstring), so the watch waits longer."""
+    now = now_ms()
+    covered = health.covered_since(now, int(settings.stream_silence_seconds * 1000)) if health is not None else None
+    if covered is None or looked_ms is None:
         return True
-    return healthy.connected_at_ms > looked_ms or now_ms() - looked_ms >= settings.reconcile_seconds * 1000
+    live = rounds is not None and rounds.live(now)
+    if covered > looked_ms:
+        return not live or now - covered >= RECONNECT_GRACE_MS
+    period_ms = settings.reconcile_seconds * 1000
+    if live:
+        assert rounds is not None
+        period_ms += 2 * rounds.period_ms
+    return now - looked_ms >= period_ms
 
 
 async def quietly(call: Awaitable):  # noqa: ANN201 - the call's own result, or None

@@ -1,8 +1,10 @@
 """The protective orders' watch, reading ``ALGO_UPDATE`` events while the futures stream is healthy.
 
-The same rules as the order watch (:mod:`activities.order_watch`): the exchange is asked
-only while the stream is not healthy, once after it (re)connected since the orders' last
-REST look, and every ``QT_RECONCILE_SECONDS``. A stored algo order counts only when it is
+The same rules as the order watch (:mod:`activities.order_watch`): the orders are registered
+for the mass reconcile (``GET /fapi/v1/openAlgoOrders`` per symbol), and the exchange is
+asked only while the stream is not healthy, once when no healthy listener has been connected
+since the orders' last REST look, and every ``QT_RECONCILE_SECONDS`` when no mass
+reconciler's rounds come. A stored algo order counts only when it is
 further on than what the workflow last saw (the stream may lag a REST look); the fill of
 the order its trigger placed is then read as before.
 """
@@ -15,9 +17,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 from activities.exchange import FuturesExchange
-from activities.exchange.order_events import OrderEventStore
+from activities.exchange.order_events import ALGO, OrderEventStore
 from activities.order_feed import OrderFeed
-from activities.order_watch import SLICE_SECONDS, is_healthy, now_ms, quietly, rest_due
+from activities.order_watch import SLICE_SECONDS, is_healthy, now_ms, quietly, registration_until, rest_due
 from quantum_trader.models import AlgoSnapshot, Market, ProtectionWatch, ProtectiveOrder
 from quantum_trader.settings import Settings
 from quantum_trader.states import AlgoStatus
@@ -53,9 +55,24 @@ class StreamedProtectionWatch:
 
     async def run(self, request: ProtectionWatch, end: float, heartbeat: Callable[[], None]) -> list[AlgoSnapshot]:
         """Raises the exchange's error when a REST look fails (the caller maps it)."""
+        until = registration_until(end)
+        for order in request.orders:
+            await quietly(self._store.watch(Market.USDM, ALGO, order.symbol, order.client_algo_id, until))
+        try:
+            return await self._follow(request, end, heartbeat)
+        finally:
+            for order in request.orders:
+                await quietly(self._store.unwatch(Market.USDM, ALGO, order.symbol, order.client_algo_id))
+
+    async def _oldest_look(self, request: ProtectionWatch) -> int | None:
+        looks = await quietly(self._store.last_looks([o.client_algo_id for o in request.orders]))
+        if not looks or None in looks.values():
+            return None
+        return min(looks.values())
+
+    async def _follow(self, request: ProtectionWatch, end: float, heartbeat: Callable[[], None]) -> list[AlgoSnapshot]:
         latest = list(request.since)
-        looks = [await quietly(self._store.last_look(o.client_algo_id)) for o in request.orders]
-        looked_ms = None if None in looks else min(looks)
+        looked_ms = await self._oldest_look(request)
         next_poll = 0.0
         with contextlib.ExitStack() as stack:
             wakes = [stack.enter_context(self._feed.waiting(o.client_algo_id)) for o in request.orders]
@@ -66,7 +83,11 @@ class StreamedProtectionWatch:
                 health = await quietly(self._store.read_health(Market.USDM.value))
                 healthy = is_healthy(self._settings, health)
                 fresh = False
-                if rest_due(self._settings, health if healthy else None, looked_ms) and time.monotonic() >= next_poll:
+                due = not healthy or rest_due(self._settings, health, None, looked_ms)
+                if due and healthy:  # the mass reconciler may have looked meanwhile, or be about to
+                    looked_ms = await self._oldest_look(request) or looked_ms
+                    due = rest_due(self._settings, health, await quietly(self._store.read_round(Market.USDM)), looked_ms)
+                if due and time.monotonic() >= next_poll:
                     looked_ms, next_poll = now_ms(), time.monotonic() + request.poll_seconds
                     for index, order in enumerate(request.orders):
                         found = await self._exchange.algo_lookup(order)

@@ -14,7 +14,7 @@
   ``execute_later`` fault accepted that have not run yet, with their ``due_ms`` on the exchange clock)
 - ``GET  /_paper/requests[?since_ms=]`` -> ``{"requests": [...]}``: the last Binance requests
   taken in (arrival ``at_ms`` on the exchange clock, ``method``, ``path``, ``weight`` charged,
-  answer ``status``, ``client_id``), oldest first, those arrived at or after ``since_ms``.
+  answer ``status``, ``client_id``, ``symbol``), oldest first, those arrived at or after ``since_ms``.
 - ``POST /_paper/faults {...}``, ``GET /_paper/faults``, ``DELETE /_paper/faults[/{id}]``;
   ``stream_disconnect`` answers ``disconnected``: how many stream connections it cut.
 """

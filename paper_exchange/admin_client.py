@@ -126,7 +126,7 @@ class PaperAdmin:
 
     async def requests(self, since_ms: int = 0) -> list[dict[str, Any]]:
         """The Binance requests the exchange took in (``at_ms``, ``method``, ``path``, ``weight``,
-        ``status``, ``client_id``), oldest first, from ``since_ms`` on the exchange clock."""
+        ``status``, ``client_id``, ``symbol``), oldest first, from ``since_ms`` on the exchange clock."""
         return (await self.request("GET", "requests", params={"since_ms": str(since_ms)}))["requests"]
 
     async def server_time(self) -> int:

@@ -29,6 +29,7 @@ JSON = "application/json"
 ADMIN_PREFIX = "/_paper/"
 # The request's client order (or algo) ID, kept on the request for its log line.
 CLIENT_IDS = "client_ids"
+SYMBOL = "symbol"
 # The request weight the limits charged, kept on the request for the record of requests seen.
 CHARGED = "charged"
 
@@ -91,6 +92,7 @@ async def _process(request: web.Request, route: Route, ex: PaperExchange, later:
         limiter = ex.limiters[route.market]
         usage = limiter.charge(now, weight, route.is_order)
         request[CLIENT_IDS] = _client_ids(params)
+        request[SYMBOL] = params.get("symbol")
         if route.signed or route.keyed:
             ex.credentials.authenticate(request.headers.get("X-MBX-APIKEY"))
         if route.signed:
@@ -181,9 +183,10 @@ def endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespon
             return response
         finally:
             # A fault answers before the body is read: its query still names the order.
-            ids = request.get(CLIENT_IDS) or _client_ids(_params(request.rel_url.raw_query_string, ""))
+            query = _params(request.rel_url.raw_query_string, "")
+            ids = request.get(CLIENT_IDS) or _client_ids(query)
             ex.seen.append(SeenRequest(arrived_ms, request.method, request.path, request.get(CHARGED, 0), status,
-                                       ids.get("client_order_id") or ids.get("client_algo_id")))
+                                       ids.get("client_order_id") or ids.get("client_algo_id"), request.get(SYMBOL) or query.get("symbol")))
 
     async def answer(request: web.Request, ex: PaperExchange) -> web.StreamResponse:
         selected = ex.faults.select(request.path, request.method)

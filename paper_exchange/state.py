@@ -56,10 +56,11 @@ class SeenRequest:
     weight: int
     status: int | None
     client_id: str | None
+    symbol: str | None = None
 
     def describe(self) -> dict[str, object]:
         return {"at_ms": self.at_ms, "method": self.method, "path": self.path, "weight": self.weight,
-                "status": self.status, "client_id": self.client_id}
+                "status": self.status, "client_id": self.client_id, "symbol": self.symbol}
 
 
 class PaperExchange:

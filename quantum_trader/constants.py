@@ -52,5 +52,14 @@ ORDER_EVENTS_KEY_PREFIX = "quantum:order:"
 ORDER_TRADES_KEY_PREFIX = "quantum:order-trades:"
 ALGO_EVENTS_KEY_PREFIX = "quantum:algo:"
 ORDER_LOOK_KEY_PREFIX = "quantum:order-look:"
-USER_STREAM_KEY_PREFIX = "quantum:user-stream:"
+# One health record per listener (the single ``quantum:user-stream:{market}`` record of
+# earlier listeners is ignored: a worker that reads only that one polls until upgraded).
+USER_STREAM_KEY_PREFIX = "quantum:user-streams:"
+# The orders (and protective orders) watches follow right now, per market: the reconciler's list.
+WATCHED_KEY_PREFIX = "quantum:watched:"
+# The mass reconciler's last round per market (and its cadence), and its round lock.
+RECONCILER_KEY_PREFIX = "quantum:reconciler:"
+RECONCILE_LOCK_KEY_PREFIX = "quantum:reconcile-lock:"
+# Set by every running mass reconciler each second, expiring in a few: one is running.
+RECONCILER_ALIVE_KEY_PREFIX = "quantum:reconciler-alive:"
 ORDER_EVENTS_CHANNEL = "quantum:order-events"

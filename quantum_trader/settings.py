@@ -165,7 +165,10 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="A stream silent (no event, ping or pong) this long counts as unhealthy: watches poll every `QT_ORDER_POLL_SECONDS`."
     )
     reconcile_seconds: float = Field(
-        default=120.0, gt=0, description="Even while its stream is healthy, each resting order is looked up over REST this often (a stream may stall while pings flow)."
+        default=120.0, gt=0, description="Even while its stream is healthy, each resting order is compared with the exchange this often (a stream may stall while pings flow): by the listener's mass reconcile, one open-orders request per symbol, or by the watch's own lookup when no reconciler's rounds come."
+    )
+    exchange_events_reconcile: bool = Field(
+        default=True, description="The listener does the mass reconcile (one open-orders request per symbol every `QT_RECONCILE_SECONDS`, one round at a time in the fleet); off, each watch looks its order up itself."
     )
 
     # Secret files: QT_<SECRET>_FILE reads the secret from a file (Docker/Kubernetes secrets).

@@ -43,6 +43,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from activities.exchange.order_events import OrderEventStore
 from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants, logs
 from quantum_trader.cli import CommandError
@@ -459,10 +460,11 @@ class DevStack:
         return any(poller.identity.startswith(f"{child.pid}@") for poller in described.pollers)
 
     async def _listener_healthy(self, child: Child) -> bool:
-        """Healthy once every market's stream says connected."""
+        """Healthy once every market's stream says connected (some listener's record)."""
+        store = OrderEventStore(self.redis())
         for market in self.settings.exchange_events_markets:
-            connected = await self.redis().hget(constants.USER_STREAM_KEY_PREFIX + market, "connected")
-            if _text(connected) != "1":
+            health = await store.read_health(market)
+            if health is None or not health.connected:
                 return False
         return True
 

@@ -10,10 +10,15 @@ forward: several listeners may run at once, and a repeated or late event changes
 * A connection that closes, is refused, goes silent for ``QT_STREAM_SILENCE_SECONDS``, or
   says ``serverShutdown`` / ``eventStreamTerminated`` / ``listenKeyExpired`` is opened again
   after a capped exponential backoff with jitter (never a spin).
-* Every ``QT_EXCHANGE_EVENTS_REFRESH_SECONDS`` it writes each market's health
-  (``quantum:user-stream:{market}``: connected, connected_at_ms, last_message_ms,
-  last_event_ms), expiring after three times that, so a dead listener leaves nothing
-  "connected" behind. The worker's watch trusts the store only while that says healthy.
+* Every ``QT_EXCHANGE_EVENTS_REFRESH_SECONDS`` it writes each market's health under its own
+  listener ID (``quantum:user-streams:{market}``, one record per listener: connected,
+  connected_at_ms, last_message_ms, last_event_ms), expiring after three times that, so a
+  dead listener leaves nothing "connected" behind. The worker's watch trusts the store while
+  some listener's record says healthy.
+* With ``QT_EXCHANGE_EVENTS_RECONCILE`` (the default) it also does the mass reconcile
+  (:mod:`activities.mass_reconcile`): one open-orders request per symbol with watched orders
+  every ``QT_RECONCILE_SECONDS``, through the fleet's request budget, one round at a time in
+  the fleet.
 * The futures listenKey is extended every ``QT_EXCHANGE_EVENTS_LISTEN_KEY_KEEPALIVE_SECONDS``.
 * SIGTERM or SIGINT closes the streams, marks them disconnected and exits 0.
 """
@@ -24,17 +29,24 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import time
+import uuid
 
 import aiohttp
 from redis.asyncio import Redis
 
 from activities.exchange import order_events, stream_parse, user_streams
+from activities.exchange.binance import BinanceExchange
+from activities.exchange.budget import RequestBudget
 from activities.exchange.order_events import Applied, OrderEventStore, StreamHealth
 from activities.exchange.stream_metrics import StreamMetrics
 from activities.exchange.user_streams import Endpoints, StreamError
+from activities.mass_reconcile import MassReconciler
 from quantum_trader import connections, logs
+from quantum_trader.models import Market
 from quantum_trader.settings import Settings
 from quantum_trader.startup import Backoff, Deadline, StartRefused, short_reason, until_reachable
 
@@ -48,13 +60,19 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def listener_id() -> str:
+    """This process's name in the health records and the reconcile lock."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 class MarketListener:
     """One market's stream: connect, apply events, reconnect; its health for the refresher."""
 
     def __init__(self, settings: Settings, store: OrderEventStore, session: aiohttp.ClientSession,
-                 metrics: StreamMetrics, where: Endpoints) -> None:
+                 metrics: StreamMetrics, where: Endpoints, name: str) -> None:
         self._settings, self._store, self._session, self._metrics = settings, store, session, metrics
         self.where = where
+        self.name = name
         self.market = where.market
         self.health = StreamHealth(False, 0, 0, 0)
         self._backoff = Backoff(settings.exchange_events_backoff_initial_seconds, settings.exchange_events_backoff_max_seconds)
@@ -129,16 +147,16 @@ class MarketListener:
 
     async def _write_health(self) -> None:
         ttl = 3 * self._settings.exchange_events_refresh_seconds
-        await self._store.write_health(self.market, self.health, ttl)
+        await self._store.write_health(self.market, self.name, self.health, ttl, now_ms())
 
 
 async def refresh_health(listeners: list[MarketListener], store: OrderEventStore, every: float) -> None:
-    """Keep each market's health record fresh (it expires after three intervals)."""
+    """Keep this listener's health records fresh (each expires after three intervals)."""
     while True:
         await asyncio.sleep(every)
         for listener in listeners:
             try:
-                await store.write_health(listener.market, listener.health, 3 * every)
+                await store.write_health(listener.market, listener.name, listener.health, 3 * every, now_ms())
             except connections.REDIS_DOWN as error:
                 log.warning("stream health not written", extra={"market": listener.market, "error": short_reason(error)})
 
@@ -182,11 +200,18 @@ async def listen(settings: Settings, redis: Redis, stop: asyncio.Event, metrics:
     if settings.exchange_events_metrics_port is not None:
         metrics.serve(settings.exchange_events_metrics_port, settings.exchange_events_metrics_host)
     store = OrderEventStore(redis, settings.order_events_ttl_seconds)
+    name = listener_id()
+    budget = RequestBudget.for_settings(settings) if settings.exchange_events_reconcile else None
+    exchange = BinanceExchange(settings, budget=budget) if budget is not None else None
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=settings.exchange_timeout_seconds)) as session:
-        listeners = [MarketListener(settings, store, session, metrics, user_streams.endpoints(settings, m)) for m in markets]
+        listeners = [MarketListener(settings, store, session, metrics, user_streams.endpoints(settings, m), name) for m in markets]
         tasks = [asyncio.create_task(listener.run()) for listener in listeners]
         tasks.append(asyncio.create_task(refresh_health(listeners, store, settings.exchange_events_refresh_seconds)))
-        log.info("exchange events listener started", extra={"markets": ",".join(markets)})
+        if exchange is not None:
+            reconciler = MassReconciler(settings, exchange, store, name)
+            tasks += [asyncio.create_task(reconciler.run(Market(m))) for m in markets]
+        log.info("exchange events listener started", extra={
+            "markets": ",".join(markets), "listener": name, "mass_reconcile": exchange is not None})
         try:
             await stop.wait()
         finally:
@@ -197,5 +222,8 @@ async def listen(settings: Settings, redis: Redis, stop: asyncio.Event, metrics:
                 listener.health = StreamHealth(False, listener.health.connected_at_ms, listener.health.last_message_ms,
                                                listener.health.last_event_ms)
                 with contextlib.suppress(*connections.REDIS_DOWN):
-                    await store.write_health(listener.market, listener.health, 3 * settings.exchange_events_refresh_seconds)
+                    await store.write_health(listener.market, name, listener.health, 3 * settings.exchange_events_refresh_seconds, now_ms())
+            if exchange is not None and budget is not None:
+                await exchange.close()
+                await budget.close()
     log.info("exchange events listener stopped")

@@ -229,6 +229,10 @@ class Exchange(Protocol):
         """The order with this client order ID, or ``None`` if the exchange has none."""
         ...
 
+    async def open_orders(self, market: Market, symbol: str) -> list[OrderSnapshot]:
+        """Every open order of ``symbol`` on ``market``, in one request (the mass reconcile)."""
+        ...
+
     async def place(self, order: OrderRequest) -> OrderSnapshot:
         """Send the order once, under ``order.client_order_id``."""
         ...
@@ -272,6 +276,14 @@ class FuturesExchange(Exchange, Protocol):
 
     async def algo_lookup(self, order: ProtectiveOrder) -> AlgoSnapshot | None:
         """The conditional order with this client algo ID, or ``None``."""
+        ...
+
+    async def find_algo(self, symbol: str, client_algo_id: str) -> AlgoSnapshot | None:
+        """:meth:`algo_lookup` by symbol and client algo ID alone."""
+        ...
+
+    async def open_algo_orders(self, symbol: str) -> list[AlgoSnapshot]:
+        """Every open conditional order of ``symbol``, in one request (the mass reconcile)."""
         ...
 
     async def algo_cancel(self, order: ProtectiveOrder) -> bool:

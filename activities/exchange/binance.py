@@ -161,6 +161,7 @@ class _Api:
     price_field: str
     create_order: str
     get_order: str
+    open_orders: str
     cancel_order: str
     trades: str
     # newOrderRespType: FULL carries the spot fills; futures answers RESULT at most.
@@ -175,6 +176,7 @@ _APIS: dict[Market, _Api] = {
         price_field="price",
         create_order="create_order",
         get_order="get_order",
+        open_orders="get_open_orders",
         cancel_order="cancel_order",
         trades="get_my_trades",
         response_type="FULL",
@@ -186,6 +188,7 @@ _APIS: dict[Market, _Api] = {
         price_field="markPrice",
         create_order="futures_create_order",
         get_order="futures_get_order",
+        open_orders="futures_get_open_orders",
         cancel_order="futures_cancel_order",
         trades="futures_account_trades",
         response_type="RESULT",
@@ -393,6 +396,12 @@ class BinanceExchange:
         )
         return None if data is None else parse.order_snapshot(data, client_order_id)
 
+    async def open_orders(self, market: Market, symbol: str) -> list[OrderSnapshot]:
+        """``GET /api/v3/openOrders`` (weight 6) or ``/fapi/v1/openOrders`` (weight 1), with the
+        symbol (without it they weigh 80 / 40)."""
+        data = await self._call(_APIS[market].open_orders, Priority.RECONCILE, symbol=symbol)
+        return [parse.order_snapshot(row, "") for row in data]
+
     async def fees(self, order: OrderRequest, snapshot: OrderSnapshot) -> OrderSnapshot:
         """``snapshot`` with fees totalled from the order's trades."""
         if snapshot.executed_qty == 0 or snapshot.order_id is None:
@@ -437,10 +446,18 @@ class BinanceExchange:
 
     async def algo_lookup(self, order: ProtectiveOrder) -> AlgoSnapshot | None:
         """The conditional order with this client algo ID, or ``None`` if there is none."""
+        return await self.find_algo(order.symbol, order.client_algo_id)
+
+    async def find_algo(self, symbol: str, client_algo_id: str) -> AlgoSnapshot | None:
         data = await self._call_unless(
-            NOT_FOUND_CODES, "futures_get_algo_order", Priority.RECONCILE, symbol=order.symbol, clientAlgoId=order.client_algo_id
+            NOT_FOUND_CODES, "futures_get_algo_order", Priority.RECONCILE, symbol=symbol, clientAlgoId=client_algo_id
         )
-        return None if data is None else parse.algo_snapshot(data, order.client_algo_id)
+        return None if data is None else parse.algo_snapshot(data, client_algo_id)
+
+    async def open_algo_orders(self, symbol: str) -> list[AlgoSnapshot]:
+        """``GET /fapi/v1/openAlgoOrders`` with the symbol (weight 1; 40 without it)."""
+        data = await self._call("futures_get_open_algo_orders", Priority.RECONCILE, symbol=symbol)
+        return [parse.algo_snapshot(row, "") for row in data]
 
     async def algo_place(self, order: ProtectiveOrder) -> AlgoSnapshot:
         """Send the conditional order once, with its deterministic ``clientAlgoId``.

@@ -91,7 +91,8 @@ class Cost:
 # Binance's request weight per endpoint (spot REST and USD-M futures docs). Since 2026-04-02 a
 # successful spot placement or cancel costs 0 weight and a failed one 1: they reserve 1 (the
 # exchange's count corrects it). New orders (placements, conditional orders) count one order.
-# ``openOrders`` costs 6 (spot) / 1 (futures) with a symbol, 80 / 40 without: name the symbol.
+# ``openOrders`` costs 6 (spot) / 1 (futures) with a symbol, 80 / 40 without: name the symbol
+# (``openAlgoOrders`` likewise 1 with a symbol).
 REQUEST_COSTS: dict[tuple[str, str], Cost] = {
     ("GET", "/api/v3/ping"): Cost(1),
     ("GET", "/api/v3/time"): Cost(1),
@@ -114,6 +115,7 @@ REQUEST_COSTS: dict[tuple[str, str], Cost] = {
     ("POST", "/fapi/v1/order"): Cost(1, orders=1),
     ("DELETE", "/fapi/v1/order"): Cost(1),
     ("GET", "/fapi/v1/algoOrder"): Cost(1),
+    ("GET", "/fapi/v1/openAlgoOrders"): Cost(1),
     ("POST", "/fapi/v1/algoOrder"): Cost(1, orders=1),
     ("DELETE", "/fapi/v1/algoOrder"): Cost(1),
     ("POST", "/fapi/v1/leverage"): Cost(1),

@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from activities.exchange.order_events import OrderEventStore, StoredOrder, StreamHealth
+from activities.exchange.order_events import MarketHealth, OrderEventStore, StoredOrder
 from paper_exchange.admin_client import PaperAdmin
 from quantum_trader.settings import Settings
 from tests.support.eventually import eventually
@@ -15,6 +15,7 @@ from tests.support.processes import Proc
 from tests.support.stack import listener_proc
 
 LOOKUP = "/api/v3/order"
+OPEN_ORDERS = "/api/v3/openOrders"
 COUNTING = 1_000_000
 
 
@@ -34,14 +35,17 @@ def start_listener(home: Path, settings: Settings, name: str = "exchange-events"
     return listener_proc(home, listener_settings(settings), name).start()
 
 
-async def connected(store: OrderEventStore, market: str, after_ms: int = 0, timeout: float = 30) -> StreamHealth:
-    """The market's stream health once it says connected (since ``after_ms``)."""
+async def connected(store: OrderEventStore, market: str, after_ms: int = 0, timeout: float = 30, listeners: int = 1) -> MarketHealth:
+    """The market's stream health once a listener (re)connected after ``after_ms`` and at least
+    ``listeners`` are connected."""
 
-    async def probe() -> StreamHealth | None:
+    async def probe() -> MarketHealth | None:
         health = await store.read_health(market)
-        return health if health is not None and health.connected and health.connected_at_ms > after_ms else None
+        if health is None or health.newest_connect_ms <= after_ms:
+            return None
+        return health if sum(h.connected for h in health.listeners) >= listeners else None
 
-    return await eventually(probe, timeout=timeout, what=f"{market} stream connected after {after_ms}")
+    return await eventually(probe, timeout=timeout, what=f"{listeners} {market} stream(s) connected after {after_ms}")
 
 
 async def stored(store: OrderEventStore, cid: str, done: Any, timeout: float = 30) -> StoredOrder:
@@ -70,10 +74,32 @@ class LookupCounter:
     async def arm(self) -> None:
         self._since = await self._paper.server_time()
 
+    @property
+    def since(self) -> int:
+        """When :meth:`arm` was called (exchange ms)."""
+        assert self._since is not None, "arm() first"
+        return self._since
+
     async def count(self) -> int:
         assert self._since is not None, "arm() first"
         return sum(1 for r in await self._paper.requests(self._since)
                    if r["method"] == "GET" and r["path"] == self._path and r["client_id"] in self._ids)
+
+    async def per_symbol(self, path: str, symbol: str) -> int:
+        """``GET`` requests of ``path`` naming ``symbol`` since :meth:`arm` (an open-orders list)."""
+        assert self._since is not None, "arm() first"
+        return sum(1 for r in await self._paper.requests(self._since)
+                   if r["method"] == "GET" and r["path"] == path and r.get("symbol") == symbol)
+
+    async def exchange_seconds_passed(self, seconds: float) -> None:
+        """Wait (polling the exchange's clock) until ``seconds`` of exchange time passed since :meth:`arm`."""
+        assert self._since is not None, "arm() first"
+        until = self._since + int(seconds * 1000)
+
+        async def passed() -> bool:
+            return await self._paper.server_time() >= until
+
+        await eventually(passed, timeout=seconds + 30, what=f"{seconds} s of exchange time")
 
 
 def store_of(redis: Redis) -> OrderEventStore:

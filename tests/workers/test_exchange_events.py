@@ -122,7 +122,7 @@ async def test_listener_reconnects_after_the_exchange_cuts_its_streams(
     for market in ("spot", "usdm"):
         health = before[market]
         assert health is not None
-        await connected(store, market, after_ms=health.connected_at_ms)
+        await connected(store, market, after_ms=health.newest_connect_ms)
     assert "user data stream lost" in listener.log_path.read_text()
     assert "retry_in_s" in listener.log_path.read_text()
     # And it follows orders again.
@@ -140,7 +140,7 @@ async def test_two_listeners_under_duplicated_and_reordered_events_store_the_exc
     try:
         health = await store.read_health("spot")
         assert health is not None
-        await connected(store, "spot", after_ms=health.connected_at_ms)  # the second one subscribed
+        await connected(store, "spot", listeners=2)  # the second one subscribed
         cid = _cid("ev-two")
         await paper.set_price("BNBUSDT", "600")
         await paper.configure(liquidity={"BNBUSDT": "0.4"})

@@ -36,7 +36,8 @@ from tests.support.stack import TEST_API_KEY, TEST_API_SECRET
 
 @pytest.fixture(scope="module")
 def listener(stack: Stack, settings: Settings) -> Iterator[Proc]:
-    proc = start_listener(stack.home, settings, "listener-follow")
+    # Without the mass reconcile (tests/workflows/test_mass_reconcile.py): the stream alone.
+    proc = start_listener(stack.home, settings.model_copy(update={"exchange_events_reconcile": False}), "listener-follow")
     yield proc
     proc.stop()
 
@@ -144,12 +145,38 @@ async def test_fill_lost_by_the_stream_is_found_right_after_the_listener_reconne
     before = await streaming.read_health("spot")
     assert before is not None
     await paper.arm("stream_disconnect")
-    await connected(streaming, "spot", after_ms=before.connected_at_ms)
+    await connected(streaming, "spot", after_ms=before.newest_connect_ms)
     # Well before the periodic reconciliation (QT_RECONCILE_SECONDS, 120 s): the reconnect's.
     result = await result_of(handle, timeout=30)
     assert result.state is IntentState.FILLED, result.reason
     assert result.executed_qty == Decimal("20")
     assert 1 <= await lookups.count() <= 20
+
+
+@pytest.mark.usefixtures("worker")
+async def test_one_of_two_listeners_restarting_leaves_the_watch_trusting_the_store_without_lookups(
+    stack: Stack, client: Client, settings: Settings, paper: PaperAdmin, streaming: OrderEventStore
+) -> None:
+    quiet = settings.model_copy(update={"exchange_events_reconcile": False})
+    second = start_listener(stack.home, quiet, "listener-follow-second")
+    try:
+        await connected(streaming, "spot", listeners=2)
+        handle = await _resting(client, settings, paper, "ev-two")
+        lookups = LookupCounter(paper, ids=[client_order_id(handle.id)])
+        await lookups.arm()
+        before = await streaming.read_health("spot")
+        assert before is not None
+        second.stop()  # says disconnected, for itself only
+        second = start_listener(stack.home, quiet, "listener-follow-second")
+        await connected(streaming, "spot", after_ms=before.newest_connect_ms, listeners=2)
+        await lookups.exchange_seconds_passed(1.5)  # the watch has read the health again
+        await paper.set_price("XRPUSDT", "0.49")
+        result = await result_of(handle, timeout=60)
+    finally:
+        second.stop()
+    assert result.state is IntentState.FILLED, result.reason
+    # The first listener stayed connected since the order's last look: nothing to reconcile.
+    assert await lookups.count() == 0
 
 
 async def test_protective_orders_rest_without_algo_lookups_and_the_fired_stop_closes_the_child(
@@ -187,14 +214,20 @@ async def test_protective_orders_rest_without_algo_lookups_and_the_fired_stop_cl
 async def test_stalled_stream_fill_found_by_reconciliation_within_the_ttl(
     stack: Stack, client: Client, paper: PaperAdmin, redis: Redis
 ) -> None:
-    # Pings keep flowing, so the stream looks healthy: only the periodic REST look sees the fill.
+    # Pings keep flowing, so the stream looks healthy: only the periodic REST look sees the fill
+    # (the mass reconcile of a listener with the same cadence).
     settings = stack.settings(reconcile_seconds=3)
-    async with running_worker(client, settings, redis):
-        handle = await _resting(client, settings, paper, "ev-stall", ttl=30)
-        await paper.arm("stream_stall", market="spot")
-        await paper.set_price("XRPUSDT", "0.49")
-        result = await result_of(handle, timeout=60)
-        await _ended_in_time(handle, result)
+    fast = start_listener(stack.home, settings, "listener-stall")
+    try:
+        await connected(OrderEventStore(redis), "spot", listeners=2)
+        async with running_worker(client, settings, redis):
+            handle = await _resting(client, settings, paper, "ev-stall", ttl=30)
+            await paper.arm("stream_stall", market="spot")
+            await paper.set_price("XRPUSDT", "0.49")
+            result = await result_of(handle, timeout=60)
+            await _ended_in_time(handle, result)
+    finally:
+        fast.stop()
     assert result.state is IntentState.FILLED, result.reason
     assert result.executed_qty == Decimal("20") and result.fees > 0
 
