@@ -266,7 +266,9 @@ async def test_protected_position_costs_at_most_two_weight_a_minute_at_the_defau
     """A day of watching a protected position is 720 reconciliation rounds at the default
     ``QT_RECONCILE_SECONDS`` (120 s) and nothing else, while the stream is healthy. Here the
     rounds run every 2 s: the exchange's request record gives the weight of one round, which
-    at the default cadence must stay within 2 weight a minute (Binance's budget is 6,000)."""
+    at the default cadence must stay within 2 weight a minute (Binance's budget is 6,000).
+    This module's listener runs no mass reconcile, so the watch looks its two orders up
+    itself: the dearer of the two paths."""
     await connected(streaming, "usdm")
     cadence = 2.0
     settings = stack.settings(reconcile_seconds=cadence)
