@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-slow demo fuzz bench bench-exchange chaos proof docs model constraints clean
+.PHONY: venv test test-slow demo fuzz bench bench-resting bench-exchange chaos proof docs model constraints clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ chaos: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,test,bench]'
 	$(BIN)/quantum-trader bench $(BENCH_ARGS)
+
+# Resting LIMIT orders followed by the user data streams and by polling: weight, memory, fill latency.
+BENCH_RESTING_ARGS ?= --open 100,1000 --follow streams,poll
+bench-resting: $(STAMP)
+	$(BIN)/quantum-trader bench --scenarios resting $(BENCH_RESTING_ARGS)
 
 bench-exchange: $(STAMP)
 	$(BIN)/python -m bench.exchange

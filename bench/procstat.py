@@ -114,3 +114,8 @@ def _meminfo_kb(key: str) -> int:
 def loadavg() -> tuple[float, float, float]:
     one, five, fifteen = os.getloadavg()
     return round(one, 2), round(five, 2), round(fifteen, 2)
+
+
+def rss_mb(pid: int) -> float:
+    """The resident memory (``VmRSS``) of ``pid``'s tree now, in MiB."""
+    return sum(_status_kb(member, "VmRSS") for member in tree(pid)) / 1024

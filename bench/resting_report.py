@@ -1,0 +1,114 @@
+"""The resting-orders scenario's outputs: JSON, and one markdown table with the targets beside the numbers.
+
+Targets are reported, never asserted: a number beside its target says ``yes`` or ``no``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench.resting import TARGETS, RestingPlan, RestingResult
+from bench.scenarios import percentiles
+
+
+def run_summary(result: RestingResult) -> dict[str, Any]:
+    """One run without its raw samples, with the fill-to-terminal percentiles and target checks."""
+    summary = {key: value for key, value in asdict(result).items() if key != "fill_to_terminal_ms"}
+    latency = percentiles(result.fill_to_terminal_ms)
+    summary["fill_to_terminal_ms"] = {**latency, "samples": len(result.fill_to_terminal_ms)}
+    summary["targets_met"] = targets_met(result)
+    return summary
+
+
+def targets_met(result: RestingResult) -> dict[str, bool | None]:
+    """Each target against this run's number; None where the run has no such number."""
+    latency = percentiles(result.fill_to_terminal_ms)
+    per_order = result.weight.get("per_open_order_per_minute")
+    peak = result.weight.get("peak_used_weight_1m")
+
+    def at_most(value: float | None, target: float) -> bool | None:
+        return None if value is None else value <= target
+
+    return {
+        "fill_to_terminal_p50_ms": at_most(latency["p50"], TARGETS["fill_to_terminal_p50_ms"]),
+        "fill_to_terminal_p99_ms": at_most(latency["p99"], TARGETS["fill_to_terminal_p99_ms"]),
+        "weight_per_open_order_per_minute": at_most(per_order, TARGETS["weight_per_open_order_per_minute"]),
+        "peak_used_weight_1m_at_10000": (
+            None if peak is None or result.open < 10_000 else peak < TARGETS["peak_used_weight_1m_at_10000"]
+        ),
+    }
+
+
+def report_json(results: list[RestingResult], plan: RestingPlan, context: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **context,
+        "resting": {
+            "plan": {**asdict(plan), "modes": [mode.value for mode in plan.modes]},
+            "targets": TARGETS,
+            "latency_measured": "fill transaction time at the exchange (the order's updateTime) to the workflow's "
+                                "close time in Temporal visibility",
+            "runs": [run_summary(result) for result in results],
+            "samples_ms": {f"{result.mode}-{result.open}": result.fill_to_terminal_ms for result in results},
+        },
+    }
+
+
+def write_json(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1) + "\n")
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _against(value: float | None, met: bool | None, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    return _number(value, digits) + ("" if met is None else (" yes" if met else " no"))
+
+
+def _process(result: RestingResult, name: str) -> str:
+    use = result.processes.get(name)
+    if use is None:
+        return "–"
+    return (f"{use.rss_mb:,.0f} MiB ({_number(use.rss_kib_per_open_intent)} KiB/intent), "
+            f"{use.cpu_percent:.1f}% CPU ({_number(use.cpu_ms_per_open_intent_per_minute, 2)} ms/intent/min)")
+
+
+HEADER = ("follow", "open", "symbols", "weight/order/min (≤2)", "peak weight/min (<3,000 at 10k)", "429s",
+          "fill→terminal p50 ms (≤20)", "p99 ms (≤100)", "FILLED", "one order each", "worker", "listener", "run s")
+
+
+def markdown_table(results: list[RestingResult]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(" --- " for _ in HEADER) + "|"]
+    for result in results:
+        if result.skipped or result.error:
+            note = f"skipped: {result.skipped}" if result.skipped else f"error: {result.error}"
+            lines.append(f"| {result.mode} | {result.open:,} | {result.symbols} | {note} |" + " |" * (len(HEADER) - 4))
+            continue
+        met = targets_met(result)
+        latency = percentiles(result.fill_to_terminal_ms)
+        weight = result.weight
+        row = [
+            result.mode, f"{result.open:,}", str(result.symbols),
+            _against(weight.get("per_open_order_per_minute"), met["weight_per_open_order_per_minute"], 3),
+            _against(weight.get("peak_used_weight_1m"), met["peak_used_weight_1m_at_10000"], 0),
+            str(weight.get("refused_429", 0)),
+            _against(latency["p50"], met["fill_to_terminal_p50_ms"], 0),
+            _against(latency["p99"], met["fill_to_terminal_p99_ms"], 0),
+            f"{result.filled:,}/{result.open:,}", f"{result.intents_with_one_order:,}/{result.open:,}",
+            _process(result, "worker"), _process(result, "exchange-events"), _number(result.wall_seconds, 0),
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def settings_line(results: list[RestingResult], plan: RestingPlan) -> str:
+    slots = sorted({result.max_concurrent_activities for result in results})
+    return (f"hold {plan.hold_seconds:g} s, QT_RECONCILE_SECONDS={plan.reconcile_seconds:g}, "
+            f"QT_ORDER_POLL_SECONDS={plan.poll_seconds:g}, at most {plan.per_symbol} open orders per symbol, "
+            f"worker max concurrent activities {', '.join(str(s) for s in slots)}")
