@@ -14,11 +14,15 @@ they rest. Once all N are NEW at the exchange they are held ``hold`` seconds, an
 * RSS and CPU of the worker and the listener (``/proc``), also per open intent;
 * the fleet request budget's waits and refusals (the worker's Prometheus metrics).
 
-Then each symbol's price is moved below the orders' (one symbol at a time, so a batch is at
-most ``per_symbol`` orders) and *fill to terminal* is measured per intent: from the fill's
+Then the orders are filled and *fill to terminal* is measured per intent: from the fill's
 transaction time at the exchange (the order's ``updateTime``) to the workflow's close time
 in Temporal visibility, the moment its terminal state is recorded. Both clocks are this
-host's. Last, every intent must be FILLED with exactly one order at the exchange.
+host's. Each symbol's orders rest on price levels one tick apart, ``fill_batch`` orders a
+level; the price is moved down one level at a time, and each batch is waited for, for
+``trickle_seconds`` (the latency a fill sees when the system is not busy with others); then
+every symbol's price is moved below all levels at once (the burst: the latency when every
+remaining order fills in the same second). Last, every intent must be FILLED with exactly
+one order at the exchange.
 
 Binance allows 200 open orders per symbol (``MAX_NUM_ORDERS``); the paper exchange does not
 enforce it on spot, but the orders are spread over ``ceil(N / per_symbol)`` generated
@@ -28,6 +32,7 @@ symbols (``RST001USDT``, ...) all the same, as they would have to be on Binance.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import math
 import re
@@ -38,6 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -56,8 +62,11 @@ from tools.dev import HOST, DevStack, StackOptions, run_until_stopped
 # Binance's MAX_NUM_ORDERS filter: open orders per symbol.
 PER_SYMBOL = 200
 MARKET_PRICE = "1"
-LIMIT_PRICE = "0.5"
-FILL_PRICE = "0.49"
+# Each symbol's orders rest on price levels one tick apart, ``fill_batch`` orders a level, so
+# that moving the price down one level fills one batch: 0.5000, 0.4999, ...
+TOP_PRICE = Decimal("0.5")
+TICK = Decimal("0.0001")  # the generic symbols' tick size
+BURST_PRICE = "0.4"  # below every level: fills whatever still rests
 QUANTITY = "20"  # 10 USDT at the limit price: above the generic symbols' 5 USDT minimum notional
 # Binance's spot request weight per minute, enforced by the paper exchange (429 above it).
 WEIGHT_LIMIT = 6_000
@@ -95,6 +104,10 @@ class RestingPlan:
     # budget throttles the polls and the run takes long without saying more.
     poll_max_open: int = 1_000
     ttl_seconds: int = 3_600
+    # Fills: batches of this many orders, one price level at a time, each waited for, for
+    # up to ``trickle_seconds`` (at least one batch); then the rest at once (the burst).
+    fill_batch: int = 10
+    trickle_seconds: float = 60.0
     # Worker activity slots: None sizes them to the open count (every watch holds one).
     max_concurrent_activities: int | None = None
 
@@ -143,9 +156,13 @@ class RestingResult:
     weight: dict[str, Any] = field(default_factory=dict)
     processes: dict[str, ProcessUse] = field(default_factory=dict)
     budget_waits: dict[str, float] = field(default_factory=dict)
+    fill_batch: int = 0
     fill_batches: int = 0
     fill_seconds: float | None = None
+    # Fill to terminal of the batches filled one at a time, and of the burst that filled the rest.
     fill_to_terminal_ms: list[float] = field(default_factory=list)
+    burst: int = 0
+    burst_fill_to_terminal_ms: list[float] = field(default_factory=list)
     states: dict[str, int] = field(default_factory=dict)
     filled: int = 0
     orders_at_exchange: int = 0
@@ -207,11 +224,15 @@ class RestingStack(DevStack):
         return planned
 
 
-def decision_fields(trace_id: str, symbol: str, ttl_seconds: int) -> dict[str, str]:
-    """A LIMIT buy at half the held price: it rests until the price is moved."""
+def level_price(level: int) -> Decimal:
+    return TOP_PRICE - level * TICK
+
+
+def decision_fields(trace_id: str, symbol: str, price: Decimal, ttl_seconds: int) -> dict[str, str]:
+    """A LIMIT buy at about half the held price: it rests until the price is moved."""
     return {
         "trace_id": trace_id, "symbol": symbol, "action": "BUY", "quantity": QUANTITY, "order_type": "LIMIT",
-        "price": LIMIT_PRICE, "ttl_seconds": str(ttl_seconds), "confidence": "0.9", "source": "bench",
+        "price": str(price), "ttl_seconds": str(ttl_seconds), "confidence": "0.9", "source": "bench",
         "timestamp": datetime.now(UTC).isoformat(),
     }
 
@@ -312,6 +333,7 @@ class RestingRun:
             mode=mode.value, open=count, symbols=len(self.symbols), per_symbol=plan.per_symbol,
             order_events="auto" if mode is FollowMode.STREAMS else "poll", reconcile_seconds=plan.reconcile_seconds,
             poll_seconds=plan.poll_seconds, max_concurrent_activities=self.levers.max_concurrent_activities,
+            fill_batch=plan.fill_batch,
         )
         self.tag = f"resting {mode.value} N={count}"
 
@@ -333,11 +355,19 @@ class RestingRun:
         self.say(f"[{self.tag}] stack ready: " + ", ".join(f"{name}={pid}" for name, pid in pids.items()))
         paper = PaperAdmin(stack.exchange_url)
         redis = redis_client(stack.redis_url)
+        measuring = asyncio.create_task(self._measure(stack, paper, redis, pids))
+        stopped = asyncio.create_task(stopping.wait())
         try:
-            await self._measure(stack, paper, redis, pids)
+            await asyncio.wait({measuring, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not measuring.done():
+                measuring.cancel()
+                self.result.error = "stopped by a signal"
+            with contextlib.suppress(asyncio.CancelledError):
+                await measuring
         except (TimeoutError, aiohttp.ClientError, OSError) as error:
             self.result.error = f"{type(error).__name__}: {error}"
         finally:
+            stopped.cancel()
             await redis.aclose()
         return 0
 
@@ -346,12 +376,15 @@ class RestingRun:
             await paper.set_price(symbol, MARKET_PRICE)  # held: the price walk leaves it alone
         run_id = f"{int(time.time()) % 100000:05d}"
         trace_ids = [f"bench-r-{self.mode.value[0]}-{run_id}-{index:05d}" for index in range(self.count)]
-        symbol_of = {trace_id: self.symbols[index // self.plan.per_symbol] for index, trace_id in enumerate(trace_ids)}
+        per_symbol, batch = self.plan.per_symbol, self.plan.fill_batch
+        symbol_of = {trace_id: self.symbols[index // per_symbol] for index, trace_id in enumerate(trace_ids)}
+        level_of = {trace_id: (index % per_symbol) // batch for index, trace_id in enumerate(trace_ids)}
         baseline_rss = {name: procstat.rss_mb(pid) for name, pid in pids.items()}
         submitted = time.monotonic()
         async with redis.pipeline(transaction=False) as pipe:
             for trace_id in trace_ids:
-                pipe.xadd(constants.DECISION_STREAM, decision_fields(trace_id, symbol_of[trace_id], self.plan.ttl_seconds))
+                pipe.xadd(constants.DECISION_STREAM, decision_fields(trace_id, symbol_of[trace_id], level_price(level_of[trace_id]),
+                                                                   self.plan.ttl_seconds))
             await pipe.execute()
 
         async def all_resting() -> bool:
@@ -359,12 +392,14 @@ class RestingRun:
             self.result.resting = sum(1 for order in orders if order["status"] == "NEW")
             return self.result.resting >= self.count
 
-        await _until(all_resting, 120 + self.count / 5, f"{self.count} orders resting")
+        # Seldom at large counts: the admin API renders every order, which costs the exchange CPU.
+        every = 2.0 if self.count >= 1_000 else POLL_SECONDS
+        await _until(all_resting, 120 + self.count / 5, f"{self.count} orders resting", every=every)
         self.result.seconds_to_resting = round(time.monotonic() - submitted, 1)
         self.say(f"[{self.tag}] all {self.count} resting after {self.result.seconds_to_resting} s; holding {self.plan.hold_seconds:g} s")
         await self._hold(stack, paper, pids, baseline_rss)
-        await self._fill(stack, paper, redis, trace_ids, symbol_of)
-        await self._check(stack, paper, redis, trace_ids)
+        burst = await self._fill(stack, paper, redis, trace_ids, symbol_of, level_of)
+        await self._check(stack, paper, redis, trace_ids, burst)
 
     async def _hold(self, stack: RestingStack, paper: PaperAdmin, pids: dict[str, int], baseline_rss: dict[str, float]) -> None:
         watched = {name: pids[name] for name in ("worker", "exchange-events") if name in pids}
@@ -402,23 +437,39 @@ class RestingRun:
                  f"peak {weight['peak_used_weight_1m']}/min, {weight['refused_429']} refused (429)")
 
     async def _fill(self, stack: RestingStack, paper: PaperAdmin, redis: Any, trace_ids: Sequence[str],
-                    symbol_of: dict[str, str]) -> None:
-        """One symbol at a time: move its price through the orders, wait for their results."""
+                    symbol_of: dict[str, str], level_of: dict[str, int]) -> set[str]:
+        """Batch by batch (one price level of one symbol), each waited for, while the trickle
+        lasts; then every symbol's price below all levels at once. Returns the burst's trace IDs."""
         began = time.monotonic()
+        levels = sorted({(symbol_of[t], level_of[t]) for t in trace_ids}, key=lambda key: (self.symbols.index(key[0]), key[1]))
+        size = Counter((symbol_of[t], level_of[t]) for t in trace_ids)
         expected = 0
-        for symbol in self.symbols:
-            batch = sum(1 for trace_id in trace_ids if symbol_of[trace_id] == symbol)
-            expected += batch
-            await paper.set_price(symbol, FILL_PRICE)
+        filled: set[tuple[str, int]] = set()
+        for symbol, level in levels:
+            if filled and time.monotonic() - began >= self.plan.trickle_seconds:
+                break
+            await paper.set_price(symbol, level_price(level))
+            expected += size[(symbol, level)]
+            filled.add((symbol, level))
             self.result.fill_batches += 1
-
-            async def ended(expected: int = expected) -> bool:
-                return int(await redis.xlen(stack.settings.result_stream)) >= expected
-
-            await _until(ended, 120 + batch, f"{batch} fills on {symbol} ending", every=0.1)
+            await self._results_reach(stack, redis, expected, size[(symbol, level)], f"batch {symbol}@{level_price(level)}")
+        burst = {t for t in trace_ids if (symbol_of[t], level_of[t]) not in filled}
+        if burst:
+            for symbol in sorted({symbol_of[t] for t in burst}):
+                await paper.set_price(symbol, BURST_PRICE)
+            await self._results_reach(stack, redis, len(trace_ids), len(burst), "burst")
+        self.result.burst = len(burst)
         self.result.fill_seconds = round(time.monotonic() - began, 1)
+        return burst
 
-    async def _check(self, stack: RestingStack, paper: PaperAdmin, redis: Any, trace_ids: Sequence[str]) -> None:
+    async def _results_reach(self, stack: RestingStack, redis: Any, expected: int, batch: int, what: str) -> None:
+        async def ended() -> bool:
+            return int(await redis.xlen(stack.settings.result_stream)) >= expected
+
+        await _until(ended, 120 + batch, f"{what}: {batch} fills ending", every=0.05)
+
+    async def _check(self, stack: RestingStack, paper: PaperAdmin, redis: Any, trace_ids: Sequence[str],
+                     burst: set[str]) -> None:
         """Fill to terminal per intent; every intent FILLED, with one order at the exchange."""
         client = await stack.client()
         query = f'WorkflowType="{constants.WORKFLOW_NAME}" AND ExecutionStatus="Completed"'
@@ -438,21 +489,25 @@ class RestingRun:
         orders: dict[str, list[dict[str, Any]]] = {}
         for order in await paper.orders(market="spot"):
             orders.setdefault(order["clientOrderId"], []).append(order)
-        latencies = []
+        latencies: list[float] = []
+        burst_latencies: list[float] = []
         for trace_id in trace_ids:
             own = orders.get(client_order_id(trace_id), [])
             if len(own) == 1:
                 self.result.intents_with_one_order += 1
                 if own[0]["status"] == "FILLED" and trace_id in close_ms:
-                    latencies.append(round(close_ms[trace_id] - float(own[0]["updateTime"]), 1))
+                    sample = round(close_ms[trace_id] - float(own[0]["updateTime"]), 1)
+                    (burst_latencies if trace_id in burst else latencies).append(sample)
         self.result.orders_at_exchange = sum(len(own) for own in orders.values())
         self.result.states = dict(Counter(states.get(trace_id, "missing") for trace_id in trace_ids))
         self.result.filled = self.result.states.get("FILLED", 0)
         self.result.lost = len(trace_ids) - self.result.filled
         self.result.fill_to_terminal_ms = latencies
-        shown = percentiles(latencies)
+        self.result.burst_fill_to_terminal_ms = burst_latencies
+        shown, bursted = percentiles(latencies), percentiles(burst_latencies)
         self.say(f"[{self.tag}] {self.result.filled}/{len(trace_ids)} FILLED, {self.result.orders_at_exchange} orders; "
-                 f"fill to terminal p50 {shown['p50']} ms, p99 {shown['p99']} ms")
+                 f"fill to terminal p50 {shown['p50']} ms, p99 {shown['p99']} ms ({len(latencies)} in "
+                 f"{self.result.fill_batches} batches); burst of {len(burst)}: p50 {bursted['p50']} ms, p99 {bursted['p99']} ms")
 
 
 async def _run_all(plan: RestingPlan, home: Path, settings: Settings, levers: Levers,
@@ -465,7 +520,7 @@ async def _run_all(plan: RestingPlan, home: Path, settings: Settings, levers: Le
             results.append(RestingResult(
                 mode=mode.value, open=count, symbols=len(symbols_for(count, plan.per_symbol)), per_symbol=plan.per_symbol,
                 order_events="poll", reconcile_seconds=plan.reconcile_seconds, poll_seconds=plan.poll_seconds,
-                max_concurrent_activities=plan.activity_slots(count), skipped=skipped,
+                max_concurrent_activities=plan.activity_slots(count), fill_batch=plan.fill_batch, skipped=skipped,
             ))
             continue
         say(f"[resting {mode.value} N={count}] starting a fresh stack under {home / f'{mode.value}-{count}'}")

@@ -24,7 +24,7 @@ def test_bench_resting_tiny_run_writes_json_and_markdown_for_both_modes(tmp_path
     done = subprocess.run(
         [str(VENV_BIN / "quantum-trader"), "bench", "--scenarios", "resting", "--home", str(tmp_path / "home"),
          "--json", str(json_path), "--markdown", str(markdown_path), "--open", str(OPEN), "--hold", "2",
-         "--reconcile-seconds", "1"],
+         "--reconcile-seconds", "1", "--fill-batch", "2", "--trickle-seconds", "0"],
         capture_output=True, text=True, timeout=140,
         env={key: value for key, value in os.environ.items() if not key.startswith("QT_")},
     )
@@ -45,9 +45,12 @@ def test_bench_resting_tiny_run_writes_json_and_markdown_for_both_modes(tmp_path
         assert run["filled"] == OPEN and run["lost"] == 0 and run["states"] == {"FILLED": OPEN}
         assert run["intents_with_one_order"] == OPEN and run["orders_at_exchange"] == OPEN
         assert {"total", "per_open_order_per_minute", "peak_used_weight_1m", "requests_by_endpoint", "refused_429"} <= set(run["weight"])
+        # One batch of two filled and waited for, then the other three at once.
+        assert run["fill_batches"] == 1 and run["fill_batch"] == 2 and run["burst"] == OPEN - 2
         assert set(run["fill_to_terminal_ms"]) == {"p50", "p95", "p99", "max", "samples"}
-        assert run["fill_to_terminal_ms"]["samples"] == OPEN
-        assert len(resting["samples_ms"][f"{mode}-{OPEN}"]) == OPEN
+        assert run["fill_to_terminal_ms"]["samples"] == 2 and run["burst_fill_to_terminal_ms"]["samples"] == OPEN - 2
+        samples = resting["samples_ms"][f"{mode}-{OPEN}"]
+        assert len(samples["batches"]) == 2 and len(samples["burst"]) == OPEN - 2
         assert set(run["targets_met"]) == set(resting["targets"])
         assert run["processes"]["worker"]["peak_rss_mb"] > 0
     assert "exchange-events" in runs["streams"]["processes"] and "exchange-events" not in runs["poll"]["processes"]
