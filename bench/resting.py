@@ -48,6 +48,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import aiohttp
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 
 from bench import procstat
 from bench.scenarios import Levers, percentiles
@@ -76,6 +78,11 @@ ORDER_LIMIT_10S = 10_000
 POLL_SECONDS = 0.5
 MINUTE_MS = 60_000
 BUDGET_WAITS = "quantum_exchange_budget_waits"
+# How long a fill may stay unseen beyond its share of the work: a watch window (30 s) and
+# the longest back-off after failed watches (5 min), as when the request budget refuses polls.
+UNSEEN_ALLOWANCE_SECONDS = 330
+# Intents of the batches whose histories split fill to terminal into its two halves.
+BREAKDOWN_SAMPLE = 20
 
 TARGETS = {
     "fill_to_terminal_p50_ms": 20,
@@ -163,6 +170,11 @@ class RestingResult:
     fill_to_terminal_ms: list[float] = field(default_factory=list)
     burst: int = 0
     burst_fill_to_terminal_ms: list[float] = field(default_factory=list)
+    # Where a batch fill's time goes: fill to the watch's completion recorded by the server,
+    # then to the close (workflow task, result publication, completion).
+    breakdown: dict[str, Any] = field(default_factory=dict)
+    # Fill waits that ran out (the run goes on, and counts what ended).
+    fill_timeouts: list[str] = field(default_factory=list)
     states: dict[str, int] = field(default_factory=dict)
     filled: int = 0
     orders_at_exchange: int = 0
@@ -452,7 +464,8 @@ class RestingRun:
             expected += size[(symbol, level)]
             filled.add((symbol, level))
             self.result.fill_batches += 1
-            await self._results_reach(stack, redis, expected, size[(symbol, level)], f"batch {symbol}@{level_price(level)}")
+            if not await self._results_reach(stack, redis, expected, size[(symbol, level)], f"batch {symbol}@{level_price(level)}"):
+                break
         burst = {t for t in trace_ids if (symbol_of[t], level_of[t]) not in filled}
         if burst:
             for symbol in sorted({symbol_of[t] for t in burst}):
@@ -462,11 +475,19 @@ class RestingRun:
         self.result.fill_seconds = round(time.monotonic() - began, 1)
         return burst
 
-    async def _results_reach(self, stack: RestingStack, redis: Any, expected: int, batch: int, what: str) -> None:
+    async def _results_reach(self, stack: RestingStack, redis: Any, expected: int, batch: int, what: str) -> bool:
+        """Wait for ``expected`` results in all; False (and noted) if they do not come in time."""
         async def ended() -> bool:
             return int(await redis.xlen(stack.settings.result_stream)) >= expected
 
-        await _until(ended, 120 + batch, f"{what}: {batch} fills ending", every=0.05)
+        timeout = 120 + batch + UNSEEN_ALLOWANCE_SECONDS
+        try:
+            await _until(ended, timeout, f"{what}: {batch} fills ending", every=0.05)
+        except TimeoutError as error:
+            self.result.fill_timeouts.append(str(error))
+            self.say(f"[{self.tag}] {error}")
+            return False
+        return True
 
     async def _check(self, stack: RestingStack, paper: PaperAdmin, redis: Any, trace_ids: Sequence[str],
                      burst: set[str]) -> None:
@@ -477,7 +498,10 @@ class RestingRun:
         async def closed() -> bool:
             return (await client.count_workflows(query)).count >= len(trace_ids)
 
-        await _until(closed, 60, "every workflow closed in visibility")
+        try:
+            await _until(closed, 60 + len(trace_ids) / 50, "every workflow closed in visibility")
+        except TimeoutError as error:
+            self.result.fill_timeouts.append(str(error))
         close_ms: dict[str, float] = {}
         async for execution in client.list_workflows(query, page_size=1000):
             if execution.close_time is not None:
@@ -489,6 +513,7 @@ class RestingRun:
         orders: dict[str, list[dict[str, Any]]] = {}
         for order in await paper.orders(market="spot"):
             orders.setdefault(order["clientOrderId"], []).append(order)
+        fill_ms: dict[str, float] = {}
         latencies: list[float] = []
         burst_latencies: list[float] = []
         for trace_id in trace_ids:
@@ -496,7 +521,8 @@ class RestingRun:
             if len(own) == 1:
                 self.result.intents_with_one_order += 1
                 if own[0]["status"] == "FILLED" and trace_id in close_ms:
-                    sample = round(close_ms[trace_id] - float(own[0]["updateTime"]), 1)
+                    fill_ms[trace_id] = float(own[0]["updateTime"])
+                    sample = round(close_ms[trace_id] - fill_ms[trace_id], 1)
                     (burst_latencies if trace_id in burst else latencies).append(sample)
         self.result.orders_at_exchange = sum(len(own) for own in orders.values())
         self.result.states = dict(Counter(states.get(trace_id, "missing") for trace_id in trace_ids))
@@ -504,10 +530,29 @@ class RestingRun:
         self.result.lost = len(trace_ids) - self.result.filled
         self.result.fill_to_terminal_ms = latencies
         self.result.burst_fill_to_terminal_ms = burst_latencies
+        batched = [t for t in trace_ids if t not in burst and t in fill_ms][:BREAKDOWN_SAMPLE]
+        self.result.breakdown = await breakdown(client, batched, fill_ms, close_ms)
         shown, bursted = percentiles(latencies), percentiles(burst_latencies)
         self.say(f"[{self.tag}] {self.result.filled}/{len(trace_ids)} FILLED, {self.result.orders_at_exchange} orders; "
                  f"fill to terminal p50 {shown['p50']} ms, p99 {shown['p99']} ms ({len(latencies)} in "
                  f"{self.result.fill_batches} batches); burst of {len(burst)}: p50 {bursted['p50']} ms, p99 {bursted['p99']} ms")
+
+
+async def breakdown(client: Client, trace_ids: Sequence[str], fill_ms: dict[str, float],
+                    close_ms: dict[str, float]) -> dict[str, Any]:
+    """Fill to the watch's completion (the last activity completion in the history, as the
+    server recorded it) and from there to the close, for ``trace_ids``."""
+    to_watch, to_close = [], []
+    for trace_id in trace_ids:
+        history = await client.get_workflow_handle(trace_id).fetch_history()
+        completed = [event for event in history.events if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+        if not completed:
+            continue
+        watched_ms = completed[-1].event_time.ToMilliseconds()
+        to_watch.append(round(watched_ms - fill_ms[trace_id], 1))
+        to_close.append(round(close_ms[trace_id] - watched_ms, 1))
+    return {"samples": len(to_watch), "fill_to_watch_returned_ms": percentiles(to_watch),
+            "watch_returned_to_close_ms": percentiles(to_close)}
 
 
 async def _run_all(plan: RestingPlan, home: Path, settings: Settings, levers: Levers,

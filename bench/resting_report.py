@@ -84,6 +84,13 @@ def _process(result: RestingResult, name: str) -> str:
             f"{use.cpu_percent:.1f}% CPU ({_number(use.cpu_ms_per_open_intent_per_minute, 2)} ms/intent/min)")
 
 
+def _split(result: RestingResult) -> str:
+    if not result.breakdown.get("samples"):
+        return "–"
+    to_watch, to_close = result.breakdown["fill_to_watch_returned_ms"], result.breakdown["watch_returned_to_close_ms"]
+    return f"{_number(to_watch['p50'], 0)} + {_number(to_close['p50'], 0)}"
+
+
 def _burst(result: RestingResult) -> str:
     if not result.burst:
         return "–"
@@ -92,7 +99,8 @@ def _burst(result: RestingResult) -> str:
 
 
 HEADER = ("follow", "open", "symbols", "weight/order/min (≤2)", "peak weight/min (<3,000 at 10k)", "429s",
-          "fill→terminal p50 ms (≤20)", "p99 ms (≤100)", "batches×size", "burst: n, p50/p99 ms", "FILLED",
+          "fill→terminal p50 ms (≤20)", "p99 ms (≤100)", "p50 split: fill→watch + watch→close ms", "batches×size",
+          "burst: n, p50/p99 ms", "FILLED",
           "one order each", "worker", "listener", "run s")
 
 
@@ -113,11 +121,14 @@ def markdown_table(results: list[RestingResult]) -> str:
             str(weight.get("refused_429", 0)),
             _against(latency["p50"], met["fill_to_terminal_p50_ms"], 0),
             _against(latency["p99"], met["fill_to_terminal_p99_ms"], 0),
-            f"{result.fill_batches}×{result.fill_batch}", _burst(result),
+            _split(result), f"{result.fill_batches}×{result.fill_batch}", _burst(result),
             f"{result.filled:,}/{result.open:,}", f"{result.intents_with_one_order:,}/{result.open:,}",
             _process(result, "worker"), _process(result, "exchange-events"), _number(result.wall_seconds, 0),
         ]
         lines.append("| " + " | ".join(row) + " |")
+    notes = [f"- {result.mode} {result.open:,}: {timeout}" for result in results for timeout in result.fill_timeouts]
+    if notes:
+        lines += ["", "Waits that ran out (the run went on and counted what ended):", *notes]
     return "\n".join(lines) + "\n"
 
 

@@ -51,6 +51,8 @@ def test_bench_resting_tiny_run_writes_json_and_markdown_for_both_modes(tmp_path
         assert run["fill_to_terminal_ms"]["samples"] == 2 and run["burst_fill_to_terminal_ms"]["samples"] == OPEN - 2
         samples = resting["samples_ms"][f"{mode}-{OPEN}"]
         assert len(samples["batches"]) == 2 and len(samples["burst"]) == OPEN - 2
+        assert run["breakdown"]["samples"] == 2
+        assert set(run["breakdown"]) == {"samples", "fill_to_watch_returned_ms", "watch_returned_to_close_ms"}
         assert set(run["targets_met"]) == set(resting["targets"])
         assert run["processes"]["worker"]["peak_rss_mb"] > 0
     assert "exchange-events" in runs["streams"]["processes"] and "exchange-events" not in runs["poll"]["processes"]
