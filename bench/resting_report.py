@@ -6,11 +6,12 @@ Targets are reported, never asserted: a number beside its target says ``yes`` or
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.resting import TARGETS, RestingPlan, RestingResult
+from bench.resting import TARGETS, ProcessUse, RestingPlan, RestingResult
 from bench.scenarios import percentiles
 
 
@@ -84,6 +85,19 @@ def _process(result: RestingResult, name: str) -> str:
             f"{use.cpu_percent:.1f}% CPU ({_number(use.cpu_ms_per_open_intent_per_minute, 2)} ms/intent/min)")
 
 
+def _checked(result: RestingResult) -> tuple[str, str]:
+    if not result.states:
+        return "not checked", "not checked"
+    return f"{result.filled:,}/{result.open:,}", f"{result.intents_with_one_order:,}/{result.open:,}"
+
+
+def _budget(result: RestingResult) -> str:
+    """The worker's request-budget refusals and waits over the hold (any priority)."""
+    refused = sum(v for k, v in result.budget_waits.items() if 'outcome="refused"' in k)
+    waited = sum(v for k, v in result.budget_waits.items() if 'outcome="waited"' in k)
+    return f"{refused:,.0f}/{waited:,.0f}"
+
+
 def _split(result: RestingResult) -> str:
     if not result.breakdown.get("samples"):
         return "–"
@@ -99,6 +113,7 @@ def _burst(result: RestingResult) -> str:
 
 
 HEADER = ("follow", "open", "symbols", "weight/order/min (≤2)", "peak weight/min (<3,000 at 10k)", "429s",
+          "budget refused/waited",
           "fill→terminal p50 ms (≤20)", "p99 ms (≤100)", "p50 split: fill→watch + watch→close ms", "batches×size",
           "burst: n, p50/p99 ms", "FILLED",
           "one order each", "worker", "listener", "run s")
@@ -107,7 +122,7 @@ HEADER = ("follow", "open", "symbols", "weight/order/min (≤2)", "peak weight/m
 def markdown_table(results: list[RestingResult]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "|".join(" --- " for _ in HEADER) + "|"]
     for result in results:
-        if result.skipped or result.error:
+        if result.skipped or (result.error and not result.weight):
             note = f"skipped: {result.skipped}" if result.skipped else f"error: {result.error}"
             lines.append(f"| {result.mode} | {result.open:,} | {result.symbols} | {note} |" + " |" * (len(HEADER) - 4))
             continue
@@ -118,17 +133,18 @@ def markdown_table(results: list[RestingResult]) -> str:
             result.mode, f"{result.open:,}", str(result.symbols),
             _against(weight.get("per_open_order_per_minute"), met["weight_per_open_order_per_minute"], 3),
             _against(weight.get("peak_used_weight_1m"), met["peak_used_weight_1m_at_10000"], 0),
-            str(weight.get("refused_429", 0)),
+            str(weight.get("refused_429", 0)), _budget(result),
             _against(latency["p50"], met["fill_to_terminal_p50_ms"], 0),
             _against(latency["p99"], met["fill_to_terminal_p99_ms"], 0),
             _split(result), f"{result.fill_batches}×{result.fill_batch}", _burst(result),
-            f"{result.filled:,}/{result.open:,}", f"{result.intents_with_one_order:,}/{result.open:,}",
+            *_checked(result),
             _process(result, "worker"), _process(result, "exchange-events"), _number(result.wall_seconds, 0),
         ]
         lines.append("| " + " | ".join(row) + " |")
     notes = [f"- {result.mode} {result.open:,}: {timeout}" for result in results for timeout in result.fill_timeouts]
+    notes += [f"- {result.mode} {result.open:,}: error: {result.error}" for result in results if result.error and result.weight]
     if notes:
-        lines += ["", "Waits that ran out (the run went on and counted what ended):", *notes]
+        lines += ["", "Waits that ran out, errors (a run that measured its hold keeps its numbers):", *notes]
     return "\n".join(lines) + "\n"
 
 
@@ -138,3 +154,30 @@ def settings_line(results: list[RestingResult], plan: RestingPlan) -> str:
             f"QT_ORDER_POLL_SECONDS={plan.poll_seconds:g}, at most {plan.per_symbol} open orders per symbol, "
             f"fills in batches of {plan.fill_batch} for {plan.trickle_seconds:g} s then the rest at once, "
             f"worker max concurrent activities {', '.join(str(s) for s in slots)}")
+
+
+def results_from_json(report: dict[str, Any]) -> list[RestingResult]:
+    """The runs of a written report, samples included, to render its table again."""
+    resting = report["resting"]
+    results = []
+    for run in resting["runs"]:
+        fields = {key: value for key, value in run.items() if key in RestingResult.__dataclass_fields__}
+        samples = resting["samples_ms"].get(f"{run['mode']}-{run['open']}", {})
+        fields["fill_to_terminal_ms"] = samples.get("batches", [])
+        fields["burst_fill_to_terminal_ms"] = samples.get("burst", [])
+        fields["processes"] = {name: ProcessUse(**use) for name, use in run.get("processes", {}).items()}
+        results.append(RestingResult(**fields))
+    return results
+
+
+def main(argv: list[str]) -> int:
+    """``python -m bench.resting_report FILE.json``: print a written report's table again."""
+    if len(argv) != 1:
+        print("usage: python -m bench.resting_report RESTING.json", file=sys.stderr)
+        return 2
+    print(markdown_table(results_from_json(json.loads(Path(argv[0]).read_text()))), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
