@@ -23,15 +23,18 @@ lookup, as the polling watch does). The watch's contract is the polling watch's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from activities.exchange import Exchange, lookup
+from activities.exchange import Exchange, RequestRefused, lookup
 from activities.exchange.order_events import ORDER, MarketHealth, OrderEventStore, ReconcilerRound, StoredOrder
 from activities.order_feed import OrderFeed
 from quantum_trader.connections import REDIS_DOWN
 from quantum_trader.models import OrderSnapshot, WatchRequest
 from quantum_trader.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # The longest a watch waits without reading the store again (and heartbeating).
 SLICE_SECONDS = 1.0
@@ -97,8 +100,15 @@ class StreamedWatch:
                     rounds = await quietly(self._store.read_round(order.market))
                     due = rest_due(self._settings, health, rounds, looked_ms)
                 if due and time.monotonic() >= next_poll:
-                    looked_ms, next_poll = now_ms(), time.monotonic() + request.poll_seconds
-                    found = await lookup(self._exchange, order)
+                    asked_ms, next_poll = now_ms(), time.monotonic() + request.poll_seconds
+                    try:
+                        found = await lookup(self._exchange, order)
+                    except RequestRefused as error:
+                        if not healthy:
+                            raise
+                        next_poll = time.monotonic() + refused_for(error, request.poll_seconds, order.trace_id)
+                        continue  # the store, meanwhile
+                    looked_ms = asked_ms
                     if health is not None:  # a listener is there to compare with later
                         await quietly(self._store.record_look(order.client_order_id, looked_ms))
                     if found is not None:
@@ -124,6 +134,14 @@ class StreamedWatch:
 
 def newest(a: int | None, b: int | None) -> int | None:
     return max(a, b) if a is not None and b is not None else (a if b is None else b)
+
+
+def refused_for(error: RequestRefused, poll_seconds: float, trace_id: str) -> float:
+    """Seconds before asking again after a look a rate limit refused (nothing was sent, or the
+    exchange answered 429/418 and the fleet pauses). While the stream is healthy the watch goes
+    on reading the store meanwhile: a paused fleet must not hide a fill the stream reported."""
+    log.info("reconciliation look refused, reading the stream meanwhile", extra={"trace_id": trace_id, "error": str(error)})
+    return max(error.retry_after or 0.0, poll_seconds, SLICE_SECONDS)
 
 
 def is_healthy(settings: Settings, health: MarketHealth | None) -> bool:

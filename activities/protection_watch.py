@@ -16,10 +16,10 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
-from activities.exchange import FuturesExchange
+from activities.exchange import FuturesExchange, RequestRefused
 from activities.exchange.order_events import ALGO, OrderEventStore
 from activities.order_feed import OrderFeed
-from activities.order_watch import SLICE_SECONDS, is_healthy, now_ms, quietly, registration_until, rest_due
+from activities.order_watch import SLICE_SECONDS, is_healthy, now_ms, quietly, refused_for, registration_until, rest_due
 from quantum_trader.models import AlgoSnapshot, Market, ProtectionWatch, ProtectiveOrder
 from quantum_trader.settings import Settings
 from quantum_trader.states import AlgoStatus
@@ -88,9 +88,16 @@ class StreamedProtectionWatch:
                     looked_ms = await self._oldest_look(request) or looked_ms
                     due = rest_due(self._settings, health, await quietly(self._store.read_round(Market.USDM)), looked_ms)
                 if due and time.monotonic() >= next_poll:
-                    looked_ms, next_poll = now_ms(), time.monotonic() + request.poll_seconds
-                    for index, order in enumerate(request.orders):
-                        found = await self._exchange.algo_lookup(order)
+                    asked_ms, next_poll = now_ms(), time.monotonic() + request.poll_seconds
+                    try:
+                        found_all = [await self._exchange.algo_lookup(order) for order in request.orders]
+                    except RequestRefused as error:
+                        if not healthy:
+                            raise
+                        next_poll = time.monotonic() + refused_for(error, request.poll_seconds, request.orders[0].trace_id)
+                        continue  # the store, meanwhile
+                    looked_ms = asked_ms
+                    for index, (order, found) in enumerate(zip(request.orders, found_all, strict=True)):
                         if health is not None:
                             await quietly(self._store.record_look(order.client_algo_id, looked_ms))
                         if found is not None and changed(found, latest[index]):

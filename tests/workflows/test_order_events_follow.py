@@ -206,6 +206,29 @@ async def test_protective_orders_rest_without_algo_lookups_and_the_fired_stop_cl
     assert final.state == "CLOSED" and final.fired == stop_id, final.reason
 
 
+@pytest.mark.usefixtures("streaming")
+async def test_reconciliation_look_refused_by_a_rate_limit_leaves_the_stream_to_end_the_intent(
+    stack: Stack, client: Client, paper: PaperAdmin, redis: Redis
+) -> None:
+    """A 429 on the periodic REST look pauses the fleet for a minute; the healthy stream
+    still carries the fill, so the intent ends FILLED while the pause lasts."""
+    settings = stack.settings(reconcile_seconds=2)
+    async with running_worker(client, settings, redis):
+        handle = await _resting(client, settings, paper, "ev-refused", ttl=300)
+        cid = client_order_id(handle.id, Step.ENTRY)
+        armed_at = await paper.server_time()
+        await paper.arm("rate_limit_429", path="/api/v3/order", method="GET", count=1, retry_after=60)
+
+        async def refused() -> bool:
+            return any(r["status"] == 429 and r["client_id"] == cid for r in await paper.requests(armed_at))
+
+        await eventually(refused, timeout=30, what="the reconciliation look answered 429")
+        await paper.set_price("XRPUSDT", "0.49")
+        result = await result_of(handle, timeout=30)  # the pause lasts 60 s
+    assert result.state is IntentState.FILLED, result.reason
+    assert result.executed_qty == Decimal("20")
+
+
 # --- the stream fails: REST polling ends the intent all the same -------------------------------
 
 
