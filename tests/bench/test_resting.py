@@ -18,6 +18,7 @@ from tests.support.processes import VENV_BIN
 OPEN = 5
 
 
+@pytest.mark.slow  # two stacks started in turn: about 20 s
 @pytest.mark.timeout(150)
 def test_bench_resting_tiny_run_writes_json_and_markdown_for_both_modes(tmp_path: Path) -> None:
     json_path, markdown_path = tmp_path / "bench.json", tmp_path / "resting.md"
