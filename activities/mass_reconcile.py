@@ -26,7 +26,8 @@ only while some listener reports the market healthy (otherwise the watches poll)
 
 Every listener process runs one :class:`MassReconciler` per market; a Redis lock per market
 and round, and the round record read again under it, make one round at a time in the fleet.
-The requests go through the fleet's request budget at the lookup priority; a failure backs
+The requests go through the fleet's request budget at the entries' priority (a round
+replaces many lookups: it must not starve behind them); a failure backs
 off (capped exponential, at least the exchange's Retry-After) and leaves the round undone,
 so the watches fall back to their own looks when no round completes for two periods.
 """
@@ -126,7 +127,9 @@ class MassReconciler:
             if not await self.due(market):  # another process finished one meanwhile
                 return False
             await self._store.reconciler_alive(market, max(self._period_ms, ALIVE_MS))  # a long round is no lapse
-            with calls_at(Priority.RECONCILE):
+            # At the entries' share: one round replaces every lookup of its symbols, so it must
+            # go while the lookups' own share is spent, or the watches keep falling back to them.
+            with calls_at(Priority.ENTRY):
                 await self.round(market)
             return True
         finally:

@@ -134,7 +134,8 @@ class Priority(IntEnum):
 
     Attributes:
         RECONCILE: order lookups, watches and polls: the lowest share.
-        ENTRY: new entries and what they read first (rules, prices, the lookup before sending).
+        ENTRY: new entries and what they read first (rules, prices, the lookup before sending),
+            and the mass reconcile's rounds (one replaces every lookup of a symbol).
         CRITICAL: cancels and protective orders (stop-loss, take-profit, closing a position):
             the whole budget.
     """

@@ -97,6 +97,32 @@ async def test_resting_limits_on_one_symbol_are_reconciled_by_one_open_orders_re
     assert 2 <= rounds <= 4  # one a round (every PERIOD, checked every second), not one per listener
 
 
+async def test_rounds_go_on_while_lookups_have_spent_their_share_of_the_budget(
+    stack: Stack, client: Client, paper: PaperAdmin, redis: Redis
+) -> None:
+    """One round replaces every lookup of a symbol: when the lookups' share of the fleet
+    budget is spent (a burst of watches looking themselves), the rounds must still go, or the
+    watches keep falling back to lookups that keep the share spent."""
+    settings = stack.settings(reconcile_seconds=PERIOD)
+    with listener(stack, "listener-mass-share"):
+        await connected(OrderEventStore(redis), "spot")
+        async with running_worker(client, settings, redis):
+            handles = await _resting(client, settings, paper, "mr-share", symbol="SOLUSDT", count=RESTING)
+            now = await paper.server_time()
+            # The lookups' share of Binance's 6,000 a minute (x 0.8 margin x 0.6), spent for
+            # this minute and the next, below what entries and cancels may use.
+            spent = int(6_000 * settings.exchange_budget_margin * settings.exchange_budget_reconcile_share)
+            for index in (now // 60_000, now // 60_000 + 1):
+                key = f"{constants.EXCHANGE_BUDGET_KEY_PREFIX}{stack.exchange_url}/api:weight:60000:{index}"
+                await redis.set(key, spent, px=180_000)
+            requests = LookupCounter(paper, ids=[client_order_id(h.id) for h in handles])
+            await requests.arm()
+            await requests.exchange_seconds_passed(3 * PERIOD)
+            rounds = await requests.per_symbol(OPEN_ORDERS, "SOLUSDT")
+            await _cancelled(handles)
+    assert rounds >= 2
+
+
 async def test_protective_orders_are_reconciled_by_one_open_algo_orders_request_per_round_without_algo_lookups(
     stack: Stack, client: Client, paper: PaperAdmin, redis: Redis
 ) -> None:
