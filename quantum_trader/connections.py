@@ -9,11 +9,15 @@ import contextlib
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from quantum_trader.settings import Settings
+
+# Connections one client holds at most; a command finding them all busy waits for one (up to
+# its socket timeout) instead of failing: a worker's thousand watches share one client.
+REDIS_POOL_SIZE = 100
 
 
 def redis_client(
@@ -39,13 +43,16 @@ def redis_client(
     else:
         url = source.redis_url
         password = source.redis_password.get_secret_value() if source.redis_password else None
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
         password=password,
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_connect_timeout,
         health_check_interval=health_check_interval,
+        max_connections=REDIS_POOL_SIZE,
+        timeout=socket_timeout,
     )
+    return Redis.from_pool(pool)
 
 
 def redis_location(source: Settings | str) -> str:
