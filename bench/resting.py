@@ -59,6 +59,7 @@ from quantum_trader.cli import CommandError
 from quantum_trader.connections import redis_client
 from quantum_trader.ids import client_order_id
 from quantum_trader.settings import Settings
+from quantum_trader.states import IntentState, OrderStatus
 from tools.dev import HOST, DevStack, StackOptions, run_until_stopped
 
 # Binance's MAX_NUM_ORDERS filter: open orders per symbol.
@@ -401,7 +402,7 @@ class RestingRun:
 
         async def all_resting() -> bool:
             orders = await paper.orders(market="spot")
-            self.result.resting = sum(1 for order in orders if order["status"] == "NEW")
+            self.result.resting = sum(1 for order in orders if order["status"] == OrderStatus.NEW)
             return self.result.resting >= self.count
 
         # Seldom at large counts: the admin API renders every order, which costs the exchange CPU.
@@ -520,13 +521,13 @@ class RestingRun:
             own = orders.get(client_order_id(trace_id), [])
             if len(own) == 1:
                 self.result.intents_with_one_order += 1
-                if own[0]["status"] == "FILLED" and trace_id in close_ms:
+                if own[0]["status"] == OrderStatus.FILLED and trace_id in close_ms:
                     fill_ms[trace_id] = float(own[0]["updateTime"])
                     sample = round(close_ms[trace_id] - fill_ms[trace_id], 1)
                     (burst_latencies if trace_id in burst else latencies).append(sample)
         self.result.orders_at_exchange = sum(len(own) for own in orders.values())
         self.result.states = dict(Counter(states.get(trace_id, "missing") for trace_id in trace_ids))
-        self.result.filled = self.result.states.get("FILLED", 0)
+        self.result.filled = self.result.states.get(IntentState.FILLED, 0)
         self.result.lost = len(trace_ids) - self.result.filled
         self.result.fill_to_terminal_ms = latencies
         self.result.burst_fill_to_terminal_ms = burst_latencies

@@ -13,6 +13,7 @@ from typing import Any
 
 from bench.resting import TARGETS, ProcessUse, RestingPlan, RestingResult
 from bench.scenarios import percentiles
+from quantum_trader.states import IntentState
 
 
 def run_summary(result: RestingResult) -> dict[str, Any]:
@@ -115,7 +116,7 @@ def _burst(result: RestingResult) -> str:
 HEADER = ("follow", "open", "symbols", "weight/order/min (≤2)", "peak weight/min (<3,000 at 10k)", "429s",
           "budget refused/waited",
           "fill→terminal p50 ms (≤20)", "p99 ms (≤100)", "p50 split: fill→watch + watch→close ms", "batches×size",
-          "burst: n, p50/p99 ms", "FILLED",
+          "burst: n, p50/p99 ms", IntentState.FILLED.value,
           "one order each", "worker", "listener", "run s")
 
 

@@ -21,7 +21,8 @@ Rules (each violation names its rule):
 - ``unexpected-workflow``: no workflow of the run that no decision asked for.
 
 A workflow reset (``reset``: the trace_ids reset on purpose) leaves the old run TERMINATED
-beside the new one: those runs are counted, not violations; the rules apply to the rest.
+beside the new one (COMPLETED, when the intent had ended before the reset came): those runs
+are counted, not violations; the rules apply to the rest.
 
 USD-M futures (intents whose result or entry order is ``usdm``), once every intent has ended
 and every protection still open was asked to close (``protections``: each intent's
@@ -60,6 +61,8 @@ FILLED_STATES = frozenset({IntentState.FILLED, IntentState.PARTIALLY_FILLED})
 UNSPECIFIED_STATUS = "UNSPECIFIED"
 # Status of the old run a workflow reset leaves behind, and of a workflow never started.
 TERMINATED_STATUS = "TERMINATED"
+# A run that ended; a reset after the end leaves one beside the new run.
+COMPLETED_STATUS = "COMPLETED"
 NOT_FOUND_STATUS = "NOT_FOUND"
 USDM = "usdm"
 # A conditional order still working at the exchange.
@@ -76,6 +79,7 @@ class WorkflowRow:
     run_id: str
     status: str  # RUNNING, COMPLETED, FAILED, TERMINATED, ...
     trade_state: str | None
+    started_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,13 @@ def reconcile(
             reset_runs += 1  # the run the reset replaced
             continue
         runs[row.trace_id].append(row)
+    for trace_id in reset:
+        # A reset that came after its intent had ended starts a new run from a closed one,
+        # which stays COMPLETED: the older of two completed runs is the one it replaced.
+        kept = sorted(runs.get(trace_id, []), key=lambda r: r.started_ms)
+        if len(kept) == 2 and all(r.status == COMPLETED_STATUS for r in kept) and kept[0].started_ms < kept[1].started_ms:
+            reset_runs += 1
+            runs[trace_id] = kept[1:]
     published: dict[str, list[ResultRow]] = defaultdict(list)
     for row in results:
         published[row.trace_id].append(row)
@@ -225,7 +236,7 @@ def reconcile(
         for execution in executions[:1]:
             if execution.status == "RUNNING":
                 add("open-workflow", trace_id, f"still running in state {execution.trade_state}")
-            elif execution.status != "COMPLETED":
+            elif execution.status != COMPLETED_STATUS:
                 add("not-completed", trace_id, f"closed as {execution.status}")
             elif execution.trade_state not in TERMINAL:
                 add("not-terminal", trace_id, f"completed with TradeState={execution.trade_state}")
@@ -342,7 +353,7 @@ class _Futures:
         if named:
             if protection is None or protection.status == NOT_FOUND_STATUS:
                 self.add("protection-not-closed", trace_id, "the protection workflow it names does not exist")
-            elif protection.status != "COMPLETED" or protection.trade_state != PROTECTION_CLOSED:
+            elif protection.status != COMPLETED_STATUS or protection.trade_state != PROTECTION_CLOSED:
                 self.add("protection-not-closed", trace_id, f"protection {protection.status} with TradeState={protection.trade_state}")
             else:
                 self.counts["futures: protections CLOSED"] += 1
@@ -430,6 +441,7 @@ async def read_workflows(client: Any, query: str) -> list[WorkflowRow]:
                 run_id=execution.run_id,
                 status=execution_status(execution),
                 trade_state=str(values[0]) if values else None,
+                started_ms=int(execution.start_time.timestamp() * 1000) if execution.start_time else 0,
             )
         )
     return rows

@@ -92,6 +92,18 @@ def test_reconcile_the_run_a_reset_replaced_is_counted_not_a_violation() -> None
     assert outcome.counts["temporal: runs replaced by a reset"] == 1
 
 
+def test_reconcile_a_reset_that_came_after_its_intent_ended_leaves_a_completed_run_counted_not_a_violation() -> None:
+    # The intent ended between the reset's decision and the command: the reset starts a new
+    # run from a closed one, which stays COMPLETED beside it.
+    traces, workflows, results, orders = _clean()
+    workflows[0] = WorkflowRow("t-0", "run-t-0", "COMPLETED", "FILLED", started_ms=2_000)
+    workflows.append(WorkflowRow("t-0", "run-before-reset", "COMPLETED", "FILLED", started_ms=1_000))
+    assert "duplicate-runs" in _rules(traces, workflows, results, orders)
+    outcome = reconcile(traces, workflows, results, orders, reset={"t-0"})
+    assert outcome.ok, outcome.table()
+    assert outcome.counts["temporal: runs replaced by a reset"] == 1
+
+
 def test_reconcile_a_triggered_stop_shares_its_client_algo_id_without_reuse() -> None:
     traces, workflows, results, orders, protections, positions = _futures_clean()
     outcome = reconcile(traces, workflows, results, orders, protections=protections, positions=positions)
