@@ -94,12 +94,17 @@ class LookupCounter:
     async def exchange_seconds_passed(self, seconds: float) -> None:
         """Wait (polling the exchange's clock) until ``seconds`` of exchange time passed since :meth:`arm`."""
         assert self._since is not None, "arm() first"
-        until = self._since + int(seconds * 1000)
+        await exchange_time_reached(self._paper, self._since + int(seconds * 1000))
 
-        async def passed() -> bool:
-            return await self._paper.server_time() >= until
 
-        await eventually(passed, timeout=seconds + 30, what=f"{seconds} s of exchange time")
+async def exchange_time_reached(paper: PaperAdmin, until_ms: int) -> None:
+    """Wait (polling the exchange's clock) until it reads ``until_ms``."""
+    seconds = max(until_ms - await paper.server_time(), 0) / 1000
+
+    async def passed() -> bool:
+        return await paper.server_time() >= until_ms
+
+    await eventually(passed, timeout=seconds + 30, what=f"{seconds:.1f} s of exchange time")
 
 
 def store_of(redis: Redis) -> OrderEventStore:

@@ -27,7 +27,7 @@ from tests.conftest import Stack, running_worker, trace_id
 from tests.support.eventually import eventually
 from tests.support.exchange import client_for
 from tests.support.intents import result_of, start
-from tests.support.order_events import LookupCounter, connected, start_listener
+from tests.support.order_events import LookupCounter, connected, exchange_time_reached, start_listener
 from tests.support.processes import Proc
 
 ALGO_LOOKUP = "/fapi/v1/algoOrder"
@@ -194,12 +194,7 @@ async def test_protective_orders_rest_without_algo_lookups_and_the_fired_stop_cl
         child = client.get_workflow_handle(protection_workflow_id(tid), result_type=ProtectionStatus)
         lookups = LookupCounter(paper, path=ALGO_LOOKUP, ids=[stop_id, client_order_id(tid, Step.TAKE_PROFIT)])
         await lookups.arm()
-        until = await paper.server_time() + 3_000
-
-        async def passed() -> bool:
-            return await paper.server_time() >= until
-
-        await eventually(passed, what="3 s of exchange time")
+        await exchange_time_reached(paper, await paper.server_time() + 3_000)
         assert await lookups.count() == 0  # polling: two orders every 0.2 s (30 in 3 s)
         await paper.set_price("ETHUSDT", "2890")
         final = await result_of(child, timeout=60)
@@ -305,11 +300,7 @@ async def test_protected_position_costs_at_most_two_weight_a_minute_at_the_defau
         child = client.get_workflow_handle(protection_workflow_id(tid), result_type=ProtectionStatus)
         since = await paper.server_time()
         until = since + int(ROUNDS * cadence * 1000)
-
-        async def passed() -> bool:
-            return await paper.server_time() >= until
-
-        await eventually(passed, timeout=ROUNDS * cadence + 30, what=f"{ROUNDS} rounds of exchange time")
+        await exchange_time_reached(paper, until)
         seen = [r for r in await paper.requests(since) if r["at_ms"] < until and r["path"].startswith("/fapi/")]
         # This position's own requests, and every request that names no order (a per-symbol
         # or account call): counted against it, so the figure can only be too high.
