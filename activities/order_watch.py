@@ -29,14 +29,15 @@ from collections.abc import Awaitable, Callable
 
 from activities.exchange import Exchange, RequestRefused, lookup
 from activities.exchange.order_events import ORDER, MarketHealth, OrderEventStore, ReconcilerRound, StoredOrder
-from activities.order_feed import OrderFeed
+from activities.order_feed import REREAD_SECONDS, OrderFeed
 from quantum_trader.connections import REDIS_DOWN
 from quantum_trader.models import OrderSnapshot, WatchRequest
 from quantum_trader.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# The longest a watch waits without reading the store again (and heartbeating).
+# The longest a watch waits without heartbeating and judging its stream's health again (it
+# reads its stored order when woken, see activities.order_feed).
 SLICE_SECONDS = 1.0
 # After a reconnect left an order uncovered, how long a watch leaves the mass reconciler to
 # look at it before it looks itself (the reconciler checks every second; a round over many
@@ -88,11 +89,14 @@ class StreamedWatch:
         latest = since
         looked_ms = await quietly(self._store.last_look(order.client_order_id))
         next_poll = 0.0
+        read_at: float | None = None  # when the store was last read (monotonic); None: read it now
         with self._feed.waiting(order.client_order_id) as woken:
             while True:
                 heartbeat()
-                woken.clear()
-                health = await quietly(self._store.read_health(order.market.value))
+                if woken.is_set():
+                    woken.clear()
+                    read_at = None
+                health = await quietly(self._feed.health(self._store, order.market.value))
                 healthy = is_healthy(self._settings, health)
                 due = not healthy or rest_due(self._settings, health, None, looked_ms)
                 if due and healthy:  # the mass reconciler may have looked meanwhile, or be about to
@@ -115,7 +119,8 @@ class StreamedWatch:
                         latest = found
                         if changed(found, since):
                             return await self._with_fees(found)
-                elif healthy:
+                elif healthy and (read_at is None or time.monotonic() - read_at >= REREAD_SECONDS):
+                    read_at = time.monotonic()
                     stored: StoredOrder | None = await quietly(self._store.read_order(order.client_order_id))
                     if stored is not None and ahead(stored.snapshot, since):
                         snapshot = stored.snapshot
@@ -124,8 +129,9 @@ class StreamedWatch:
                 if left <= 0:
                     return latest
                 wait = min(SLICE_SECONDS, left)
-                if not healthy:  # polling: the next poll is due sooner
+                if not healthy:  # polling: the next poll is due sooner; back to the stream, read it
                     wait = min(wait, max(next_poll - time.monotonic(), 0.01))
+                    read_at = None
                 try:
                     await asyncio.wait_for(woken.wait(), wait)
                 except TimeoutError:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from activities.exchange import FuturesExchange, RequestRefused
 from activities.exchange.order_events import ALGO, OrderEventStore
-from activities.order_feed import OrderFeed
+from activities.order_feed import REREAD_SECONDS, OrderFeed
 from activities.order_watch import SLICE_SECONDS, is_healthy, now_ms, quietly, refused_for, registration_until, rest_due
 from quantum_trader.models import AlgoSnapshot, Market, ProtectionWatch, ProtectiveOrder
 from quantum_trader.settings import Settings
@@ -74,13 +74,16 @@ class StreamedProtectionWatch:
         latest = list(request.since)
         looked_ms = await self._oldest_look(request)
         next_poll = 0.0
+        read_at: float | None = None  # when the store was last read (monotonic); None: read it now
         with contextlib.ExitStack() as stack:
             wakes = [stack.enter_context(self._feed.waiting(o.client_algo_id)) for o in request.orders]
             while True:
                 heartbeat()
+                if any(woken.is_set() for woken in wakes):
+                    read_at = None
                 for woken in wakes:
                     woken.clear()
-                health = await quietly(self._store.read_health(Market.USDM.value))
+                health = await quietly(self._feed.health(self._store, Market.USDM.value))
                 healthy = is_healthy(self._settings, health)
                 fresh = False
                 due = not healthy or rest_due(self._settings, health, None, looked_ms)
@@ -102,7 +105,8 @@ class StreamedProtectionWatch:
                             await quietly(self._store.record_look(order.client_algo_id, looked_ms))
                         if found is not None and changed(found, latest[index]):
                             latest[index], fresh = await self._with_fill(order, found), True
-                elif healthy:
+                elif healthy and (read_at is None or time.monotonic() - read_at >= REREAD_SECONDS):
+                    read_at = time.monotonic()
                     for index, order in enumerate(request.orders):
                         stored = await quietly(self._store.read_algo(order.client_algo_id))
                         if stored is not None and ahead(stored, latest[index]):
@@ -110,8 +114,9 @@ class StreamedProtectionWatch:
                 if fresh or time.monotonic() >= end:
                     return latest
                 wait = min(SLICE_SECONDS, max(end - time.monotonic(), 0.0))
-                if not healthy:
+                if not healthy:  # the next poll is due sooner; back to the stream, read it
                     wait = min(wait, max(next_poll - time.monotonic(), 0.01))
+                    read_at = None
                 waits = [asyncio.ensure_future(w.wait()) for w in wakes]
                 try:
                     await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)

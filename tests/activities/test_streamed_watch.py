@@ -1,0 +1,141 @@
+"""The streamed watch on a real redis-server of its own, with many watches in one process.
+
+A worker follows thousands of resting orders at once; while the stream is healthy each
+watch must cost Redis almost nothing until its order changes. These tests count the
+commands the server processed, and lose a wake-up on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from redis.asyncio import Redis
+
+from activities.exchange.binance import BinanceExchange
+from activities.exchange.order_events import OrderEventStore, StreamHealth
+from activities.order_feed import OrderFeed
+from activities.order_watch import StreamedWatch
+from quantum_trader import constants
+from quantum_trader.connections import redis_client
+from quantum_trader.models import Market, OrderRequest, OrderSnapshot, OrderStatus, OrderType, Side, WatchRequest
+from quantum_trader.settings import Settings
+from tests.support.eventually import eventually
+from tests.support.processes import Proc
+from tests.support.stack import redis_proc
+
+LISTENER = "listener-under-test"
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home: Path = tmp_path_factory.mktemp("streamed-watch-redis")
+    proc, port = redis_proc(home)
+    proc.start(wait_port=port)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.stop()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def redis(private_redis: str) -> AsyncIterator[Redis]:
+    client = redis_client(private_redis)
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def _healthy(store: OrderEventStore) -> None:
+    """A listener connected ten seconds ago that keeps reporting frames."""
+    now = _now_ms()
+    await store.write_health("spot", LISTENER, StreamHealth(True, now - 10_000, now, now), 30, now)
+
+
+async def _keep_healthy(store: OrderEventStore) -> None:
+    while True:
+        await _healthy(store)
+        await asyncio.sleep(0.5)  # the listener's own cadence, not a wait for a result
+
+
+def _order(n: int) -> OrderRequest:
+    return OrderRequest(trace_id=f"sw-{n}", market=Market.SPOT, symbol="XRPUSDT", side=Side.BUY, order_type=OrderType.LIMIT,
+                        quantity=Decimal("20"), price=Decimal("0.5"), client_order_id=f"qt-sw-{n}")
+
+
+def _request(order: OrderRequest, window: float) -> WatchRequest:
+    since = OrderSnapshot(client_order_id=order.client_order_id, order_id=1, status=OrderStatus.NEW, orig_qty=order.quantity)
+    return WatchRequest(order=order, since=since, window_seconds=window, poll_seconds=1.0)
+
+
+async def _same(found: OrderSnapshot) -> OrderSnapshot:
+    return found
+
+
+def _watch(settings: Settings, store: OrderEventStore, feed: OrderFeed) -> StreamedWatch:
+    return StreamedWatch(settings, BinanceExchange(settings), store, feed, _same)
+
+
+async def _hgetalls(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_hgetall", {}).get("calls", 0))
+
+
+async def test_many_watches_on_a_healthy_stream_read_redis_when_woken_not_every_second(settings: Settings, redis: Redis) -> None:
+    """100 unchanged orders watched for 4 s: each order is read once at the start, the
+    stream's health once for all of them per half second. (Each watch reading its order and
+    the health every second made this 12 reads a watch.)"""
+    store, feed, count, window = OrderEventStore(redis), OrderFeed(redis), 100, 4.0
+    await _healthy(store)
+    orders = [_order(n) for n in range(count)]
+    for order in orders:  # looked at after the listener connected: nothing to reconcile
+        await store.record_look(order.client_order_id, _now_ms())
+    keeper = asyncio.create_task(_keep_healthy(store))
+    before = await _hgetalls(redis)
+    try:
+        ended = await asyncio.gather(*(_watch(settings, store, feed).run(_request(o, window), time.monotonic() + window, lambda: None)
+                                       for o in orders))
+    finally:
+        keeper.cancel()
+    assert all(snapshot.status is OrderStatus.NEW for snapshot in ended)
+    reads = await _hgetalls(redis) - before
+    assert reads < 3 * count, f"{reads} HGETALLs for {count} watches in {window} s"
+
+
+async def test_a_change_published_while_the_feed_was_disconnected_still_ends_the_watch_at_once(
+    settings: Settings, redis: Redis
+) -> None:
+    """The feed's subscription is killed and the order is cancelled before it subscribes
+    again, so the change's message reaches no one; the watch must still see it promptly."""
+    store, feed = OrderEventStore(redis), OrderFeed(redis)
+    keeper = asyncio.create_task(_keep_healthy(store))
+    order = _order(1000)
+    await store.record_look(order.client_order_id, _now_ms())
+    window = 60.0
+    watching = asyncio.create_task(_watch(settings, store, feed).run(_request(order, window), time.monotonic() + window, lambda: None))
+
+    async def subscribed() -> bool:
+        counts = dict(await redis.pubsub_numsub(constants.ORDER_EVENTS_CHANNEL))
+        return counts.get(constants.ORDER_EVENTS_CHANNEL.encode(), 0) == 1
+
+    try:
+        await eventually(subscribed, timeout=10, what="the feed subscribed")
+        await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        cancelled = OrderSnapshot(client_order_id=order.client_order_id, order_id=1, status=OrderStatus.CANCELED,
+                                  orig_qty=order.quantity, update_time_ms=_now_ms(), symbol=order.symbol, side=order.side,
+                                  order_type=order.order_type.value)
+        await store.apply_snapshot(cancelled, _now_ms())
+        lost = time.monotonic()
+        found = await asyncio.wait_for(watching, timeout=window)
+        took = time.monotonic() - lost
+    finally:
+        keeper.cancel()
+        watching.cancel()
+    assert found.status is OrderStatus.CANCELED
+    assert took < 5.0, f"the watch saw the cancel {took:.1f} s after it was stored"
