@@ -120,4 +120,5 @@ def approval(settings: Settings, decision: TradeDecision, verdict: Verdict, orde
         deadline_seconds=deadline_seconds(settings, decision),
         poll_seconds=settings.order_poll_seconds,
         ttl_seconds=ttl_seconds(settings, decision),
+        watch_window_seconds=settings.order_watch_window_seconds,
     )

@@ -174,6 +174,8 @@ class Approval(_Frozen):
     deadline_seconds: int
     poll_seconds: float = 1.0
     ttl_seconds: int | None = None
+    # The longest watch of the order (QT_ORDER_WATCH_WINDOW_SECONDS; older approvals: 30 s).
+    watch_window_seconds: float = 30.0
 
 
 class OrderSnapshot(_Frozen):

@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     limit_default_ttl_seconds: int = Field(default=3_600, ge=1, description="TTL of a LIMIT intent that names none.")
     limit_deadline_margin_seconds: int = Field(default=60, ge=5, description="A LIMIT intent's deadline is its TTL plus this.")
     order_poll_seconds: float = Field(default=1.0, gt=0, description="How often a resting order is polled.")
+    order_watch_window_seconds: float = Field(
+        default=30.0, ge=5, le=3_600,
+        description="Longest single watch of a resting order: each costs the workflow a task and Temporal an activity, and a watch that cannot see the order for a whole window shows NEEDS_ATTENTION. Raise it for thousands of resting orders.",
+    )
 
     # Order events from the exchange's user data streams (quantum-trader exchange-events)
     order_events: Literal["auto", "poll"] = Field(

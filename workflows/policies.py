@@ -67,8 +67,6 @@ APPROVE_WINDOW = timedelta(minutes=2)
 PLACE_TIMEOUT = timedelta(seconds=60)
 # A placement gets at least this long, even when the intent's deadline is nearer.
 MIN_PLACEMENT_WINDOW = timedelta(seconds=15)
-# Longest single watch of the entry order; the follow loop re-checks TTL, deadline and cancel between watches.
-ORDER_WATCH_WINDOW = timedelta(seconds=30)
 # One attempt of publishing the result to the result stream.
 PUBLISH_TIMEOUT = timedelta(seconds=10)
 # All attempts of publishing the result (it is idempotent per trace_id).

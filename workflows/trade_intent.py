@@ -62,7 +62,6 @@ with workflow.unsafe.imports_passed_through():
         FOLLOW_MAX_EVENTS,
         HEARTBEAT_TIMEOUT,
         MIN_PLACEMENT_WINDOW,
-        ORDER_WATCH_WINDOW,
         PATCH_FOLLOW_CONTINUE_AS_NEW,
         PATCH_PROTECT_RESTING,
         PATCH_WATCH_BACKOFF,
@@ -329,7 +328,8 @@ class TradeIntentWorkflow:
             if self._continue_as_new_suggested():
                 self._continue_as_new()
             until = min(t for t in (expires_at, self._deadline) if t is not None)
-            await self._watch(min(ORDER_WATCH_WINDOW, until - now), until)
+            window = timedelta(seconds=self._approval.watch_window_seconds)
+            await self._watch(min(window, until - now), until)
         return outcome(self._snapshot, Cause.EXCHANGE, self._cancel.reason if self._cancel else "", seen=seen)
 
     def _resting_fill_unprotected(self) -> bool:

@@ -259,3 +259,26 @@ async def test_long_follow_continues_as_new_carrying_its_state(
     assert await redis.xlen(settings.result_stream) >= 1
     await record_history(client.get_workflow_handle(tid, run_id=first_run), "limit_continued_as_new")
     await record_history(latest, "limit_continued_run")
+
+
+# --- the watch window: fewer, longer watches for thousands of resting orders -------------------
+
+
+async def test_watch_window_setting_sets_how_long_each_watch_of_a_resting_order_lasts(
+    client: Client, settings: Settings, redis: Redis, paper: PaperAdmin
+) -> None:
+    """QT_ORDER_WATCH_WINDOW_SECONDS=300: the workflow schedules 300 s watches (plus their
+    slack), one workflow task and one activity per five minutes of a resting order, not per 30 s."""
+    long_windows = settings.model_copy(update={"order_watch_window_seconds": 300.0, "task_queue": f"{settings.task_queue}-window"})
+    async with running_worker(client, long_windows, redis):
+        tid, handle = await _resting(client, long_windows, paper, "window")
+        try:
+            history = await handle.fetch_history()
+            watches = [e.activity_task_scheduled_event_attributes for e in history.events
+                       if e.activity_task_scheduled_event_attributes.activity_type.name == "watch_order"]
+            assert watches, "no watch scheduled"
+            assert watches[0].start_to_close_timeout.ToSeconds() == 305
+        finally:
+            await handle.signal("cancel_order", CancelRequest(reason="test over"))
+            result = await result_of(handle)
+    assert result.state is IntentState.CANCELLED
