@@ -207,12 +207,15 @@ async def listen(settings: Settings, redis: Redis, stop: asyncio.Event, metrics:
         listeners = [MarketListener(settings, store, session, metrics, user_streams.endpoints(settings, m), name) for m in markets]
         tasks = [asyncio.create_task(listener.run()) for listener in listeners]
         tasks.append(asyncio.create_task(refresh_health(listeners, store, settings.exchange_events_refresh_seconds)))
-        if exchange is not None:
-            reconciler = MassReconciler(settings, exchange, store, name)
-            tasks += [asyncio.create_task(reconciler.run(Market(m))) for m in markets]
-        log.info("exchange events listener started", extra={
-            "markets": ",".join(markets), "listener": name, "mass_reconcile": exchange is not None})
         try:
+            if exchange is not None:
+                # The fleet's budget is the limits the exchange announces (exchangeInfo), as the
+                # workers take them; unreadable, Binance's published ones, with a warning.
+                await exchange.load_rate_limits()
+                reconciler = MassReconciler(settings, exchange, store, name)
+                tasks += [asyncio.create_task(reconciler.run(Market(m))) for m in markets]
+            log.info("exchange events listener started", extra={
+                "markets": ",".join(markets), "listener": name, "mass_reconcile": exchange is not None})
             await stop.wait()
         finally:
             for task in tasks:

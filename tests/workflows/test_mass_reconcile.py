@@ -16,7 +16,7 @@ import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client, WorkflowHandle
 
-from activities.exchange.order_events import OrderEventStore
+from activities.exchange.order_events import ORDER, OrderEventStore
 from paper_exchange.admin_client import PaperAdmin
 from quantum_trader import constants
 from quantum_trader.ids import Step, client_order_id, protection_workflow_id
@@ -309,3 +309,36 @@ async def test_reconcile_weight_per_open_order_per_minute_is_a_fraction_of_a_loo
     # 6 per symbol per round shared by 8 orders, half a round a minute, no lookups: 0.375 (with
     # one round more than the window's five at most); one lookup per order would be 2.
     assert at_default <= 6 / 5 * 6 / per_symbol * 60 / 120
+
+
+WATCHED = ("qt-limits-1", "qt-limits-2", "qt-limits-3")
+
+
+async def test_the_listener_spends_by_the_limits_the_exchange_announces_not_binances_defaults(
+    stack: Stack, paper: PaperAdmin, redis: Redis
+) -> None:
+    """An exchange (or an account) allowing 3,000 weight a minute, 2,500 of them spent by the
+    fleet this minute and the next (the entries' budget is 3,000 x 0.8 x 0.85 = 2,040): the
+    listener's rounds must wait, as the workers' requests do. Taking Binance's published
+    6,000 instead (4,080 for entries), it sent them."""
+    await paper.configure(weight_limit=3_000)
+    store = OrderEventStore(redis)
+    try:
+        with listener(stack, "listener-mass-limits"):
+            await connected(store, "spot")
+            until = await paper.server_time() + 600_000
+            for watched in WATCHED:  # more than one: the round lists the symbol
+                await store.watch(Market.SPOT, ORDER, "SOLUSDT", watched, until)
+            now = await paper.server_time()
+            for index in (now // 60_000, now // 60_000 + 1):
+                key = f"{constants.EXCHANGE_BUDGET_KEY_PREFIX}{stack.exchange_url}/api:weight:60000:{index}"
+                await redis.set(key, 2_500, px=180_000)
+            requests = LookupCounter(paper)
+            await requests.arm()
+            await requests.exchange_seconds_passed(3 * PERIOD)
+            sent = [r for r in await paper.requests(requests.since) if r.get("symbol") == "SOLUSDT"]
+    finally:
+        for watched in WATCHED:
+            await store.unwatch(Market.SPOT, ORDER, "SOLUSDT", watched)
+        await paper.configure(weight_limit=0)
+    assert sent == [], f"{len(sent)} requests past the fleet's budget: {sent[:3]}"
