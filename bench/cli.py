@@ -74,6 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rest.add_argument("--fill-batch", type=int, default=10, help="orders filled per price move, each batch waited for (default 10)")
     rest.add_argument("--trickle-seconds", type=float, default=60.0,
                       help="seconds of batch-by-batch fills (at least one batch); then the rest at once (default 60)")
+    rest.add_argument("--place-per-second", type=float, default=0.0,
+                      help="decisions published per second (0: all at once). Each placement's risk gate reads the order "
+                      "first (weight 4), so 10,000 at once wait for the entries' share of the budget longer than "
+                      "their approval may (default 0)")
     rest.add_argument("--poll-max-open", type=int, default=1000, help="run the poll mode only up to this open count (default 1000)")
     rest.add_argument("--force-poll", action="store_true", help="run the poll mode at every open count")
     rest.add_argument("--markdown", type=Path, help="write the resting table here (default HOME/resting.md)")
@@ -96,14 +100,16 @@ def resting_plan(args: argparse.Namespace, settings: Settings) -> resting.Restin
     reconcile = args.reconcile_seconds if args.reconcile_seconds is not None else settings.reconcile_seconds
     poll = args.order_poll_seconds if args.order_poll_seconds is not None else settings.order_poll_seconds
     hold = args.hold if args.hold is not None else 2 * reconcile
-    if min(reconcile, poll, hold, args.per_symbol, args.fill_batch) <= 0 or args.trickle_seconds < 0:
-        raise CommandError("--reconcile-seconds, --order-poll-seconds, --hold, --per-symbol and --fill-batch must be positive")
+    if min(reconcile, poll, hold, args.per_symbol, args.fill_batch) <= 0 or min(args.trickle_seconds, args.place_per_second) < 0:
+        raise CommandError("--reconcile-seconds, --order-poll-seconds, --hold, --per-symbol and --fill-batch must be positive, "
+                           "--trickle-seconds and --place-per-second not negative")
     return resting.RestingPlan(
         open_counts=resting.parse_counts(args.open), modes=resting.parse_modes(args.follow), hold_seconds=hold,
         reconcile_seconds=reconcile, poll_seconds=poll, per_symbol=args.per_symbol, fill_batch=args.fill_batch,
-        trickle_seconds=args.trickle_seconds,
+        trickle_seconds=args.trickle_seconds, place_per_second=args.place_per_second,
         poll_max_open=sys.maxsize if args.force_poll else args.poll_max_open,
         max_concurrent_activities=args.max_concurrent_activities,
+        watch_window_seconds=settings.order_watch_window_seconds,
     )
 
 

@@ -116,8 +116,12 @@ class RestingPlan:
     # up to ``trickle_seconds`` (at least one batch); then the rest at once (the burst).
     fill_batch: int = 10
     trickle_seconds: float = 60.0
+    # Decisions published per second; 0: all at once.
+    place_per_second: float = 0.0
     # Worker activity slots: None sizes them to the open count (every watch holds one).
     max_concurrent_activities: int | None = None
+    # QT_ORDER_WATCH_WINDOW_SECONDS of the stacks (taken from the environment's settings).
+    watch_window_seconds: float = 30.0
 
     def runs(self) -> list[tuple[int, FollowMode]]:
         return [(count, mode) for count in self.open_counts for mode in self.modes]
@@ -394,11 +398,16 @@ class RestingRun:
         level_of = {trace_id: (index % per_symbol) // batch for index, trace_id in enumerate(trace_ids)}
         baseline_rss = {name: procstat.rss_mb(pid) for name, pid in pids.items()}
         submitted = time.monotonic()
-        async with redis.pipeline(transaction=False) as pipe:
-            for trace_id in trace_ids:
-                pipe.xadd(constants.DECISION_STREAM, decision_fields(trace_id, symbol_of[trace_id], level_price(level_of[trace_id]),
-                                                                   self.plan.ttl_seconds))
-            await pipe.execute()
+        rate = self.plan.place_per_second
+        chunk = max(1, int(rate)) if rate > 0 else len(trace_ids)
+        for start in range(0, len(trace_ids), chunk):
+            if rate > 0:  # pacing the publication, one chunk a second
+                await asyncio.sleep(max(0.0, submitted + start / rate - time.monotonic()))
+            async with redis.pipeline(transaction=False) as pipe:
+                for trace_id in trace_ids[start:start + chunk]:
+                    pipe.xadd(constants.DECISION_STREAM, decision_fields(trace_id, symbol_of[trace_id], level_price(level_of[trace_id]),
+                                                                       self.plan.ttl_seconds))
+                await pipe.execute()
 
         async def all_resting() -> bool:
             orders = await paper.orders(market="spot")

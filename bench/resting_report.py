@@ -152,8 +152,8 @@ def markdown_table(results: list[RestingResult]) -> str:
 def settings_line(results: list[RestingResult], plan: RestingPlan) -> str:
     slots = sorted({result.max_concurrent_activities for result in results})
     return (f"hold {plan.hold_seconds:g} s, QT_RECONCILE_SECONDS={plan.reconcile_seconds:g}, "
-            f"QT_ORDER_POLL_SECONDS={plan.poll_seconds:g}, at most {plan.per_symbol} open orders per symbol, "
-            f"fills in batches of {plan.fill_batch} for {plan.trickle_seconds:g} s then the rest at once, "
+            f"QT_ORDER_POLL_SECONDS={plan.poll_seconds:g}, QT_ORDER_WATCH_WINDOW_SECONDS={plan.watch_window_seconds:g}, at most {plan.per_symbol} open orders per symbol, "
+            f"{f'decisions at {plan.place_per_second:g}/s, ' if plan.place_per_second else ''}fills in batches of {plan.fill_batch} for {plan.trickle_seconds:g} s then the rest at once, "
             f"worker max concurrent activities {', '.join(str(s) for s in slots)}")
 
 
