@@ -60,7 +60,6 @@ with workflow.unsafe.imports_passed_through():
         APPROVE_WINDOW,
         EXCHANGE_RETRY,
         FOLLOW_MAX_EVENTS,
-        HEARTBEAT_TIMEOUT,
         MIN_PLACEMENT_WINDOW,
         PATCH_FOLLOW_CONTINUE_AS_NEW,
         PATCH_PROTECT_RESTING,
@@ -73,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         RECONCILE_WINDOW,
         WATCH_RETRY,
         WATCH_SLACK,
+        watch_heartbeat_timeout,
     )
 
 S = IntentState
@@ -385,7 +385,7 @@ class TradeIntentWorkflow:
             start_to_close_timeout=window + WATCH_SLACK,
             # However its polls fail, the watch ends in time for the TTL and the deadline.
             schedule_to_close_timeout=window + WATCH_SLACK,
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            heartbeat_timeout=watch_heartbeat_timeout(window),
             retry_policy=WATCH_RETRY,
             summary=f"watch {self._order.client_order_id}",
         )

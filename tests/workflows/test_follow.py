@@ -268,7 +268,8 @@ async def test_watch_window_setting_sets_how_long_each_watch_of_a_resting_order_
     client: Client, settings: Settings, redis: Redis, paper: PaperAdmin
 ) -> None:
     """QT_ORDER_WATCH_WINDOW_SECONDS=300: the workflow schedules 300 s watches (plus their
-    slack), one workflow task and one activity per five minutes of a resting order, not per 30 s."""
+    slack), one workflow task and one activity per five minutes of a resting order, not per 30 s,
+    heartbeating every 40 s rather than every 4."""
     long_windows = settings.model_copy(update={"order_watch_window_seconds": 300.0, "task_queue": f"{settings.task_queue}-window"})
     async with running_worker(client, long_windows, redis):
         tid, handle = await _resting(client, long_windows, paper, "window")
@@ -278,6 +279,8 @@ async def test_watch_window_setting_sets_how_long_each_watch_of_a_resting_order_
                        if e.activity_task_scheduled_event_attributes.activity_type.name == "watch_order"]
             assert watches, "no watch scheduled"
             assert watches[0].start_to_close_timeout.ToSeconds() == 305
+            # Temporal writes every heartbeat; a 5 s timeout had the SDK send one every 4 s.
+            assert watches[0].heartbeat_timeout.ToSeconds() == 50
         finally:
             await handle.signal("cancel_order", CancelRequest(reason="test over"))
             result = await result_of(handle)
