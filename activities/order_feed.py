@@ -3,7 +3,7 @@ reading of each market's stream health for all of them.
 
 The listener publishes an order's client order ID on ``quantum:order-events`` in the same
 Lua script that stores the change; a watch waiting on that order is woken through its own
-asyncio.Event. A message reaches no one only while this subscription is down (a reconnect,
+a :class:`Wake`. A message reaches no one only while this subscription is down (a reconnect,
 the first subscribe, Redis killing a slow subscriber), so every (re)subscription wakes every
 watch to read the store again: a wake-up is never lost, and a watch has no reason to read
 its order on a timer (it still does, every :data:`REREAD_SECONDS`, as a backstop). The
@@ -38,32 +38,75 @@ HEALTH_FRESH_SECONDS = 0.5
 REREAD_SECONDS = 30.0
 
 
+class Wake:
+    """A watch's wake-up flag, and a wait for it with a timeout that costs a timer.
+
+    ``asyncio.wait_for(event.wait(), t)`` makes a task per call and cancels it at every
+    timeout; a watch waits once a second, so 10,000 watches spent a worker's core on that.
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def set(self) -> None:
+        self._set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self, timeout: float) -> None:
+        """Until set (returns at once if it is) or ``timeout`` seconds pass."""
+        if self._set:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _settle, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class OrderFeed:
     """Wakes the watches of an order when the listener reports a change of it."""
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[Wake]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._health: dict[str, tuple[float, MarketHealth | None]] = {}
         self._health_reads: dict[str, asyncio.Future[MarketHealth | None]] = {}
 
     @contextlib.contextmanager
-    def waiting(self, client_order_id: str) -> Iterator[asyncio.Event]:
-        """An event set whenever ``client_order_id`` changes in the store (clear it to wait again)."""
+    def waiting(self, *client_ids: str) -> Iterator[Wake]:
+        """One wake-up set whenever any of ``client_ids`` changes in the store (clear it to wait again)."""
         if self._task is None or self._task.done() or self._stopping:
             self._stopping = False
             self._task = asyncio.get_running_loop().create_task(self._listen())
-        event = asyncio.Event()
-        self._waiters.setdefault(client_order_id, set()).add(event)
+        wake = Wake()
+        for client_id in client_ids:
+            self._waiters.setdefault(client_id, set()).add(wake)
         try:
-            yield event
+            yield wake
         finally:
-            waiters = self._waiters.get(client_order_id, set())
-            waiters.discard(event)
-            if not waiters:
-                self._waiters.pop(client_order_id, None)
+            for client_id in client_ids:
+                waiters = self._waiters.get(client_id, set())
+                waiters.discard(wake)
+                if not waiters:
+                    self._waiters.pop(client_id, None)
 
     async def health(self, store: OrderEventStore, market: str) -> MarketHealth | None:
         """The market's stream health, read at most every :data:`HEALTH_FRESH_SECONDS` for the
@@ -84,13 +127,13 @@ class OrderFeed:
             self._health[market] = (time.monotonic(), done.result())
 
     def _wake(self, client_order_id: str) -> None:
-        for event in self._waiters.get(client_order_id, ()):
-            event.set()
+        for wake in self._waiters.get(client_order_id, ()):
+            wake.set()
 
     def _wake_all(self) -> None:
         for waiters in self._waiters.values():
-            for event in waiters:
-                event.set()
+            for wake in waiters:
+                wake.set()
 
     async def _listen(self) -> None:
         backoff = Backoff()

@@ -11,8 +11,6 @@ the order its trigger placed is then read as before.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -75,14 +73,12 @@ class StreamedProtectionWatch:
         looked_ms = await self._oldest_look(request)
         next_poll = 0.0
         read_at: float | None = None  # when the store was last read (monotonic); None: read it now
-        with contextlib.ExitStack() as stack:
-            wakes = [stack.enter_context(self._feed.waiting(o.client_algo_id)) for o in request.orders]
+        with self._feed.waiting(*(o.client_algo_id for o in request.orders)) as woken:
             while True:
                 heartbeat()
-                if any(woken.is_set() for woken in wakes):
-                    read_at = None
-                for woken in wakes:
+                if woken.is_set():
                     woken.clear()
+                    read_at = None
                 health = await quietly(self._feed.health(self._store, Market.USDM.value))
                 healthy = is_healthy(self._settings, health)
                 fresh = False
@@ -117,9 +113,4 @@ class StreamedProtectionWatch:
                 if not healthy:  # the next poll is due sooner; back to the stream, read it
                     wait = min(wait, max(next_poll - time.monotonic(), 0.01))
                     read_at = None
-                waits = [asyncio.ensure_future(w.wait()) for w in wakes]
-                try:
-                    await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for waiting in waits:
-                        waiting.cancel()
+                await woken.wait(wait)

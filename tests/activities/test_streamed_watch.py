@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from redis.asyncio import Redis
 
 from activities.exchange.binance import BinanceExchange
 from activities.exchange.order_events import OrderEventStore, StreamHealth
-from activities.order_feed import OrderFeed
-from activities.order_watch import StreamedWatch
+from activities.order_feed import OrderFeed, Wake
+from activities.order_watch import StreamedWatch, sparing
 from quantum_trader import constants
 from quantum_trader.connections import redis_client
 from quantum_trader.models import Market, OrderRequest, OrderSnapshot, OrderStatus, OrderType, Side, WatchRequest
@@ -139,3 +140,30 @@ async def test_a_change_published_while_the_feed_was_disconnected_still_ends_the
         watching.cancel()
     assert found.status is OrderStatus.CANCELED
     assert took < 5.0, f"the watch saw the cancel {took:.1f} s after it was stored"
+
+
+async def test_a_wake_returns_at_once_when_set_before_or_while_waiting_and_at_its_timeout_otherwise() -> None:
+    wake = Wake()
+    wake.set()
+    await asyncio.wait_for(wake.wait(60), timeout=1)  # set before: no wait
+    wake.clear()
+    loop = asyncio.get_running_loop()
+    loop.call_soon(wake.set)
+    await asyncio.wait_for(wake.wait(60), timeout=1)  # set while waiting
+    wake.clear()
+    await asyncio.wait_for(wake.wait(0.05), timeout=1)  # nothing: its own timeout
+    assert not wake.is_set()
+
+
+def test_a_watch_passes_its_heartbeat_on_at_most_every_four_tenths_of_the_timeout() -> None:
+    """The SDK sends at most one heartbeat each 0.8 of the timeout; calling it every second
+    from 10,000 watches cost the worker a task per call."""
+    sent: list[float] = []
+    beat = sparing(lambda: sent.append(time.monotonic()), timedelta(seconds=50))
+    for _ in range(1_000):
+        beat()
+    assert len(sent) == 1
+    every_second = sparing(lambda: sent.append(time.monotonic()), None)
+    every_second()
+    every_second()
+    assert len(sent) == 2
