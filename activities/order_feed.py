@@ -34,6 +34,8 @@ IDLE_SECONDS = 30.0
 READ_SECONDS = 1.0
 # How old a health reading may be when a watch asks (the silence it judges is seconds long).
 HEALTH_FRESH_SECONDS = 0.5
+# ... and while a new reading is on its way, the last one is answered if younger than this.
+HEALTH_STALE_SECONDS = 3.0
 # A watch reads its stored order when woken, and at least this often besides.
 REREAD_SECONDS = 30.0
 
@@ -110,7 +112,9 @@ class OrderFeed:
 
     async def health(self, store: OrderEventStore, market: str) -> MarketHealth | None:
         """The market's stream health, read at most every :data:`HEALTH_FRESH_SECONDS` for the
-        whole process. Raises what the read raises (Redis down) to every watch that asked."""
+        whole process. While a new reading is on its way the last one is answered if younger than
+        :data:`HEALTH_STALE_SECONDS`; otherwise the watch waits for the new one, and gets what
+        the read raises (Redis down)."""
         cached = self._health.get(market)
         if cached is not None and time.monotonic() - cached[0] < HEALTH_FRESH_SECONDS:
             return cached[1]
@@ -119,12 +123,16 @@ class OrderFeed:
             pending = asyncio.ensure_future(store.read_health(market))
             self._health_reads[market] = pending
             pending.add_done_callback(lambda done: self._health_read(market, done))
+        if cached is not None and time.monotonic() - cached[0] < HEALTH_STALE_SECONDS:
+            return cached[1]
         return await asyncio.shield(pending)
 
     def _health_read(self, market: str, done: asyncio.Future[MarketHealth | None]) -> None:
         self._health_reads.pop(market, None)
         if not done.cancelled() and done.exception() is None:
             self._health[market] = (time.monotonic(), done.result())
+        else:  # Redis down: no health to answer from, the next watch to ask waits for a read
+            self._health.pop(market, None)
 
     def _wake(self, client_order_id: str) -> None:
         for wake in self._waiters.get(client_order_id, ()):
