@@ -14,7 +14,6 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client, TLSConfig, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -22,6 +21,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from quantum_trader import constants, tracing, visibility
 from quantum_trader.codec import CodecError, EncryptionCodec, parse_keys
+from quantum_trader.payloads import DATA_CONVERTER
 from quantum_trader.models import IntentResult, TradeDecision
 from quantum_trader.settings import Settings
 from quantum_trader.startup import Deadline, until_reachable
@@ -47,9 +47,9 @@ def _tls(settings: Settings) -> TLSConfig | bool:
 def data_converter(settings: Settings) -> DataConverter:
     """Pydantic JSON payloads, encrypted (with failure messages) when codec keys are set."""
     if settings.codec_keys is None:
-        return pydantic_data_converter
+        return DATA_CONVERTER
     return dataclasses.replace(
-        pydantic_data_converter,
+        DATA_CONVERTER,
         payload_codec=payload_codec(settings),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )

@@ -24,7 +24,6 @@ from redis.asyncio import Redis
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
@@ -32,6 +31,7 @@ from activities.exchange.binance import BinanceExchange
 from paper_exchange.admin_client import PaperAdmin
 from quantum_trader.ids import Step, client_order_id, protection_workflow_id
 from quantum_trader.models import ClosePositionSignal, IntentResult, IntentStatus, ProtectionStatus, TradeDecision
+from quantum_trader.payloads import DATA_CONVERTER
 from quantum_trader.risk import FuturesPolicy, MarketFacts, evaluate, evaluate_futures
 from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
@@ -514,7 +514,7 @@ PROTECTION_FILES = sorted(PROTECTION_HISTORIES.glob("*.json")) if PROTECTION_HIS
 @pytest.mark.parametrize("path", PROTECTION_FILES, ids=[p.stem for p in PROTECTION_FILES])
 async def test_stored_protection_history_replays_without_nondeterminism(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
-    replayer = Replayer(workflows=[TradeIntentWorkflow, ProtectionWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[TradeIntentWorkflow, ProtectionWorkflow], data_converter=DATA_CONVERTER)
     await replayer.replay_workflow(history)
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from quantum_trader.payloads import DATA_CONVERTER
 from workflows.trade_intent import TradeIntentWorkflow
 
 HISTORIES = sorted((Path(__file__).resolve().parents[1] / "histories").glob("*.json"))
@@ -26,5 +26,5 @@ def test_histories_are_stored() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_stored_history_replays_without_nondeterminism(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[TradeIntentWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[TradeIntentWorkflow], data_converter=DATA_CONVERTER)
     await replayer.replay_workflow(history)
