@@ -2,8 +2,8 @@
 reading of each market's stream health for all of them.
 
 The listener publishes an order's client order ID on ``quantum:order-events`` in the same
-Lua script that stores the change; a watch waiting on that order is woken through its own
-a :class:`Wake`. A message reaches no one only while this subscription is down (a reconnect,
+Lua script that stores the change; a watch waiting on that order is woken through its
+:class:`Wake`. A message reaches no one only while this subscription is down (a reconnect,
 the first subscribe, Redis killing a slow subscriber), so every (re)subscription wakes every
 watch to read the store again: a wake-up is never lost, and a watch has no reason to read
 its order on a timer (it still does, every :data:`REREAD_SECONDS`, as a backstop). The
@@ -41,7 +41,8 @@ REREAD_SECONDS = 30.0
 
 
 class Wake:
-    """A watch's wake-up flag, and a wait for it with a timeout that costs a timer.
+    """A watch's wake-up flag, and a wait for it (one waiter at a time) with a timeout that
+    costs a timer.
 
     ``asyncio.wait_for(event.wait(), t)`` makes a task per call and cancels it at every
     timeout; a watch waits once a second, so 10,000 watches spent a worker's core on that.
