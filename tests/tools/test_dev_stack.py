@@ -23,7 +23,7 @@ from quantum_trader.settings import Settings
 from quantum_trader.states import IntentState
 from quantum_trader.temporal import connect
 from tests.support.eventually import eventually, eventually_sync
-from tests.support.processes import VENV_BIN, free_port
+from tests.support.processes import VENV_BIN, stable_port
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs Linux /proc to look for leftover processes")
 
@@ -61,7 +61,13 @@ class Dev:
 
 
 def free_ports() -> dict[str, int]:
-    return {name: free_port() for name in ("temporal", "ui", "redis", "exchange")}
+    """Ports the stack binds again after its restart: below the ephemeral range."""
+    ports: dict[str, int] = {}
+    for name in ("temporal", "ui", "redis", "exchange"):
+        while (port := stable_port()) in ports.values():
+            pass
+        ports[name] = port
+    return ports
 
 
 def leftovers(home: Path) -> list[str]:
