@@ -18,7 +18,7 @@ from quantum_trader.ids import Step, client_order_id
 from tools.audit import OrderRow, ProtectionRow, ResultRow, WorkflowRow, reconcile
 from quantum_trader.settings import Settings
 from tests.support.eventually import eventually
-from tests.support.processes import VENV_BIN, free_port
+from tests.support.processes import VENV_BIN, stable_port
 from tests.support.stack import temporal_proc
 from tools import harness as harness_module
 
@@ -252,7 +252,7 @@ async def test_harness_client_waits_while_temporal_restarts(tmp_path: Path, monk
             raise
 
     monkeypatch.setattr(harness_module, "connect", counting_connect)
-    port = free_port()
+    port = stable_port()  # bound only later: outside the range outgoing connections use
     harness = harness_module.Harness(Settings(temporal_address=f"127.0.0.1:{port}"), tmp_path,
                                      pid_of=lambda _c: None, healthy=lambda _c: asyncio.sleep(0, True))
     connecting = asyncio.create_task(harness.client(timeout=90))

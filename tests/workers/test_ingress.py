@@ -35,7 +35,7 @@ from tests.support.ingress import (
     run_id, running_ingress, workflow_exists,
 )
 from tests.support.eventually import eventually
-from tests.support.processes import free_port
+from tests.support.processes import free_port, stable_port
 from tests.support.stack import redis_proc, temporal_proc, worker_proc
 from workers.worker import build_worker
 
@@ -406,7 +406,7 @@ async def test_ingress_temporal_down_then_restarted_loses_nothing_acks_nothing_e
 async def test_ingress_redis_restarted_reconnects_and_finishes_every_entry(
     stack: Stack, client: Client, tmp_path: Any
 ) -> None:
-    server, port = redis_proc(tmp_path)
+    server, port = redis_proc(tmp_path, stable_port())  # restarted on it: outside the ephemeral range
     server.start(wait_port=port)
     try:
         url = f"redis://127.0.0.1:{port}/0"
