@@ -183,7 +183,8 @@ class FuturesActivities:
     async def _listened(self) -> bool:
         """A listener reports the futures stream (else the watch polls exactly as before)."""
         assert self._events is not None
-        return await quietly(self._events[0].read_health(Market.USDM.value)) is not None
+        store, feed = self._events
+        return await quietly(feed.health(store, Market.USDM.value)) is not None
 
     async def _with_fill(self, order: ProtectiveOrder, snapshot: AlgoSnapshot) -> AlgoSnapshot:
         """``snapshot`` with the filled quantity of the order its trigger created."""
