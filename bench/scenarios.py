@@ -46,6 +46,8 @@ class Levers:
 
     max_concurrent_activities: int = 200
     max_concurrent_workflow_tasks: int = 100
+    # The worker's workflow cache; None keeps the SDK's default (1,000).
+    max_cached_workflows: int | None = None
     worker_options: tuple[str, ...] = ()
     dynamic_config: tuple[str, ...] = ()
     sqlite_pragmas: tuple[str, ...] = ()
@@ -55,6 +57,8 @@ class Levers:
     def worker_flags(self) -> list[str]:
         flags = ["--max-concurrent-activities", str(self.max_concurrent_activities),
                  "--max-concurrent-workflow-tasks", str(self.max_concurrent_workflow_tasks)]
+        if self.max_cached_workflows is not None:
+            flags += ["--max-cached-workflows", str(self.max_cached_workflows)]
         for option in self.worker_options:
             flags += ["--option", option]
         return flags

@@ -1,7 +1,7 @@
 """Worker processes the benchmark starts: the ceiling's, and this system's with extra options.
 
     python -m bench.workers ceiling|system [--max-concurrent-activities N]
-        [--max-concurrent-workflow-tasks N] [--option KEY=VALUE ...]
+        [--max-concurrent-workflow-tasks N] [--max-cached-workflows N] [--option KEY=VALUE ...]
 
 ``system`` runs the project's own worker (:func:`workers.worker.serve`) with any further
 ``temporalio.worker.Worker`` option (pollers, cache size, workflow runner); ``ceiling`` runs
@@ -33,6 +33,7 @@ from quantum_trader import constants, logs
 from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
+from workers import gc_policy
 from workers.worker import worker_defaults
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ def worker_options(args: argparse.Namespace) -> dict[str, Any]:
         "max_concurrent_activities": args.max_concurrent_activities,
         "max_concurrent_workflow_tasks": args.max_concurrent_workflow_tasks,
     }
+    if args.max_cached_workflows is not None:
+        options["max_cached_workflows"] = args.max_cached_workflows
     options.update(dict(args.option or []))
     return options
 
@@ -139,10 +142,12 @@ def main() -> None:
     parser.add_argument("kind", choices=("ceiling", "system"))
     parser.add_argument("--max-concurrent-activities", type=int, default=200)
     parser.add_argument("--max-concurrent-workflow-tasks", type=int, default=100)
+    parser.add_argument("--max-cached-workflows", type=int)
     parser.add_argument("--option", type=parse_option, action="append", metavar="KEY=VALUE")
     args = parser.parse_args()
     settings = Settings()
     logs.configure(settings, f"bench-{args.kind}-worker")
+    gc_policy.apply()  # both kinds run as the production worker does
     options = worker_options(args)
     if args.kind == "ceiling":
         asyncio.run(serve_ceiling(settings, options))

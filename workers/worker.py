@@ -42,6 +42,7 @@ from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.startup import Deadline, StartRefused, Unreachable, until_reachable
 from quantum_trader.temporal import connect_at_start, ensure_retention, ensure_search_attributes
+from workers import gc_policy
 from workflows.protection import ProtectionWorkflow
 from workflows.trade_intent import TradeIntentWorkflow
 
@@ -51,16 +52,22 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-concurrent-activities", type=int, default=200)
     parser.add_argument("--max-concurrent-workflow-tasks", type=int, default=100)
+    parser.add_argument(
+        "--max-cached-workflows", type=int, default=1000,
+        help="intents kept in memory between their tasks (default 1,000); past it, the next task of an "
+             "evicted intent replays its history first: keep it above the intents one worker follows")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logs.configure(settings, "worker")
     logs.temporal_context_in_fields()
+    gc_policy.apply()
     asyncio.run(
         serve(
             settings,
             max_concurrent_activities=args.max_concurrent_activities,
             max_concurrent_workflow_tasks=args.max_concurrent_workflow_tasks,
+            max_cached_workflows=args.max_cached_workflows,
         )
     )
     return 0
