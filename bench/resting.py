@@ -136,6 +136,12 @@ class RestingPlan:
             return self.max_concurrent_activities
         return max(200, count + 100)
 
+    def cached_workflows(self, count: int) -> int:
+        """Every resting intent stays in the worker's workflow cache: an evicted one replays
+        its history at each watch window's end, which at thousands of intents is most of the
+        worker's core."""
+        return max(1_000, count + 100)
+
 
 @dataclass
 class ProcessUse:
@@ -160,6 +166,7 @@ class RestingResult:
     reconcile_seconds: float
     poll_seconds: float
     max_concurrent_activities: int
+    max_cached_workflows: int = 1_000
     skipped: str | None = None
     error: str | None = None
     seconds_to_resting: float | None = None
@@ -345,11 +352,13 @@ class RestingRun:
         self.plan, self.count, self.mode, self.home = plan, count, mode, home
         self.settings, self.say = settings, say
         self.symbols = symbols_for(count, plan.per_symbol)
-        self.levers = dataclasses.replace(levers, max_concurrent_activities=plan.activity_slots(count))
+        self.levers = dataclasses.replace(levers, max_concurrent_activities=plan.activity_slots(count),
+                                          max_cached_workflows=plan.cached_workflows(count))
         self.result = RestingResult(
             mode=mode.value, open=count, symbols=len(self.symbols), per_symbol=plan.per_symbol,
             order_events="auto" if mode is FollowMode.STREAMS else "poll", reconcile_seconds=plan.reconcile_seconds,
             poll_seconds=plan.poll_seconds, max_concurrent_activities=self.levers.max_concurrent_activities,
+            max_cached_workflows=plan.cached_workflows(count),
             fill_batch=plan.fill_batch,
         )
         self.tag = f"resting {mode.value} N={count}"
@@ -517,9 +526,11 @@ class RestingRun:
             if execution.close_time is not None:
                 close_ms[execution.id] = execution.close_time.timestamp() * 1000
         states: dict[str, str] = {}
-        for _, raw in await redis.xrange(stack.settings.result_stream):
+        published_ms: dict[str, float] = {}  # an entry's ID is the Redis clock's ms when it was added
+        for entry_id, raw in await redis.xrange(stack.settings.result_stream):
             fields = {key.decode(): value.decode() for key, value in raw.items()}
             states[fields.get("trace_id", "")] = fields.get("state", "")
+            published_ms[fields.get("trace_id", "")] = float(entry_id.decode().partition("-")[0])
         orders: dict[str, list[dict[str, Any]]] = {}
         for order in await paper.orders(market="spot"):
             orders.setdefault(order["clientOrderId"], []).append(order)
@@ -541,7 +552,7 @@ class RestingRun:
         self.result.fill_to_terminal_ms = latencies
         self.result.burst_fill_to_terminal_ms = burst_latencies
         batched = [t for t in trace_ids if t not in burst and t in fill_ms][:BREAKDOWN_SAMPLE]
-        self.result.breakdown = await breakdown(client, batched, fill_ms, close_ms)
+        self.result.breakdown = await breakdown(client, batched, fill_ms, close_ms, published_ms)
         shown, bursted = percentiles(latencies), percentiles(burst_latencies)
         self.say(f"[{self.tag}] {self.result.filled}/{len(trace_ids)} FILLED, {self.result.orders_at_exchange} orders; "
                  f"fill to terminal p50 {shown['p50']} ms, p99 {shown['p99']} ms ({len(latencies)} in "
@@ -549,10 +560,12 @@ class RestingRun:
 
 
 async def breakdown(client: Client, trace_ids: Sequence[str], fill_ms: dict[str, float],
-                    close_ms: dict[str, float]) -> dict[str, Any]:
+                    close_ms: dict[str, float], published_ms: dict[str, float]) -> dict[str, Any]:
     """Fill to the watch's completion (the last activity completion in the history, as the
-    server recorded it) and from there to the close, for ``trace_ids``."""
-    to_watch, to_close = [], []
+    server recorded it) and from there to the close, for ``trace_ids``; and fill to the
+    result's publication on the result stream, the moment downstream consumers learn of it
+    (one step before the close: the workflow completes after the stream has the result)."""
+    to_watch, to_close, to_published = [], [], []
     for trace_id in trace_ids:
         history = await client.get_workflow_handle(trace_id).fetch_history()
         completed = [event for event in history.events if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
@@ -561,8 +574,10 @@ async def breakdown(client: Client, trace_ids: Sequence[str], fill_ms: dict[str,
         watched_ms = completed[-1].event_time.ToMilliseconds()
         to_watch.append(round(watched_ms - fill_ms[trace_id], 1))
         to_close.append(round(close_ms[trace_id] - watched_ms, 1))
+        if trace_id in published_ms:
+            to_published.append(round(published_ms[trace_id] - fill_ms[trace_id], 1))
     return {"samples": len(to_watch), "fill_to_watch_returned_ms": percentiles(to_watch),
-            "watch_returned_to_close_ms": percentiles(to_close)}
+            "watch_returned_to_close_ms": percentiles(to_close), "fill_to_published_ms": percentiles(to_published)}
 
 
 async def _run_all(plan: RestingPlan, home: Path, settings: Settings, levers: Levers,
@@ -575,7 +590,8 @@ async def _run_all(plan: RestingPlan, home: Path, settings: Settings, levers: Le
             results.append(RestingResult(
                 mode=mode.value, open=count, symbols=len(symbols_for(count, plan.per_symbol)), per_symbol=plan.per_symbol,
                 order_events="poll", reconcile_seconds=plan.reconcile_seconds, poll_seconds=plan.poll_seconds,
-                max_concurrent_activities=plan.activity_slots(count), fill_batch=plan.fill_batch, skipped=skipped,
+                max_concurrent_activities=plan.activity_slots(count), max_cached_workflows=plan.cached_workflows(count),
+                fill_batch=plan.fill_batch, skipped=skipped,
             ))
             continue
         say(f"[resting {mode.value} N={count}] starting a fresh stack under {home / f'{mode.value}-{count}'}")

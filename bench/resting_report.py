@@ -103,7 +103,9 @@ def _split(result: RestingResult) -> str:
     if not result.breakdown.get("samples"):
         return "–"
     to_watch, to_close = result.breakdown["fill_to_watch_returned_ms"], result.breakdown["watch_returned_to_close_ms"]
-    return f"{_number(to_watch['p50'], 0)} + {_number(to_close['p50'], 0)}"
+    published = result.breakdown.get("fill_to_published_ms")  # not in reports older than it
+    split = f"{_number(to_watch['p50'], 0)} + {_number(to_close['p50'], 0)}"
+    return f"{split} ({_number(published['p50'], 0)})" if published and published.get("p50") is not None else split
 
 
 def _burst(result: RestingResult) -> str:
@@ -115,7 +117,7 @@ def _burst(result: RestingResult) -> str:
 
 HEADER = ("follow", "open", "symbols", "weight/order/min (≤2)", "peak weight/min (<3,000 at 10k)", "429s",
           "budget refused/waited",
-          "fill→terminal p50 ms (≤20)", "p99 ms (≤100)", "p50 split: fill→watch + watch→close ms", "batches×size",
+          "fill→terminal p50 ms (≤20)", "p99 ms (≤100)", "p50 split: fill→watch + watch→close (fill→published) ms", "batches×size",
           "burst: n, p50/p99 ms", IntentState.FILLED.value,
           "one order each", "worker", "listener", "run s")
 
@@ -151,10 +153,12 @@ def markdown_table(results: list[RestingResult]) -> str:
 
 def settings_line(results: list[RestingResult], plan: RestingPlan) -> str:
     slots = sorted({result.max_concurrent_activities for result in results})
+    caches = sorted({result.max_cached_workflows for result in results})
     return (f"hold {plan.hold_seconds:g} s, QT_RECONCILE_SECONDS={plan.reconcile_seconds:g}, "
             f"QT_ORDER_POLL_SECONDS={plan.poll_seconds:g}, QT_ORDER_WATCH_WINDOW_SECONDS={plan.watch_window_seconds:g}, at most {plan.per_symbol} open orders per symbol, "
             f"{f'decisions at {plan.place_per_second:g}/s, ' if plan.place_per_second else ''}fills in batches of {plan.fill_batch} for {plan.trickle_seconds:g} s then the rest at once, "
-            f"worker max concurrent activities {', '.join(str(s) for s in slots)}")
+            f"worker max concurrent activities {', '.join(str(s) for s in slots)}, "
+            f"max cached workflows {', '.join(str(c) for c in caches)}")
 
 
 def results_from_json(report: dict[str, Any]) -> list[RestingResult]:

@@ -53,7 +53,9 @@ def test_bench_resting_tiny_run_writes_json_and_markdown_for_both_modes(tmp_path
         samples = resting["samples_ms"][f"{mode}-{OPEN}"]
         assert len(samples["batches"]) == 2 and len(samples["burst"]) == OPEN - 2
         assert run["breakdown"]["samples"] == 2
-        assert set(run["breakdown"]) == {"samples", "fill_to_watch_returned_ms", "watch_returned_to_close_ms"}
+        assert set(run["breakdown"]) == {"samples", "fill_to_watch_returned_ms", "watch_returned_to_close_ms",
+                                         "fill_to_published_ms"}
+        assert run["breakdown"]["fill_to_published_ms"]["p50"] is not None
         assert set(run["targets_met"]) == set(resting["targets"])
         assert run["processes"]["worker"]["peak_rss_mb"] > 0
     assert "exchange-events" in runs["streams"]["processes"] and "exchange-events" not in runs["poll"]["processes"]
