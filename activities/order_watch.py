@@ -7,7 +7,10 @@ follows for the listener's mass reconcile (:mod:`activities.mass_reconcile`) whi
 and asks the exchange itself (REST) only:
 
 * when the stream is not healthy (no listener, disconnected, silent): every
-  ``poll_seconds``, exactly like the polling watch;
+  ``poll_seconds``, like the polling watch, except that a look a rate limit refuses does not
+  end the watch: it asks again after the Retry-After and reads the store as soon as the
+  stream is healthy, and fails with the refusal only if its window ends with nothing having
+  shown the order since;
 * when no healthy listener has been connected since the order's last REST look (or there
   was none): once, to reconcile what a gap in the stream may have hidden. While the mass
   reconciler's rounds come, it first leaves it :data:`RECONNECT_GRACE_MS` to do that round;
@@ -91,6 +94,9 @@ class StreamedWatch:
         looked_ms = await quietly(self._store.last_look(order.client_order_id))
         next_poll = 0.0
         read_at: float | None = None  # when the store was last read (monotonic); None: read it now
+        # The last look a rate limit refused, while neither the exchange nor a healthy stream
+        # has shown the order since: what the watch fails with if its window ends so.
+        refused: RequestRefused | None = None
         with self._feed.waiting(order.client_order_id) as woken:
             while True:
                 heartbeat()
@@ -99,6 +105,8 @@ class StreamedWatch:
                     read_at = None
                 health = await quietly(self._feed.health(self._store, order.market.value))
                 healthy = is_healthy(self._settings, health)
+                if healthy:
+                    refused = None
                 due = not healthy or rest_due(self._settings, health, None, looked_ms)
                 if due and healthy:  # the mass reconciler may have looked meanwhile, or be about to
                     looked_ms = newest(looked_ms, await quietly(self._store.last_look(order.client_order_id)))
@@ -109,10 +117,10 @@ class StreamedWatch:
                     try:
                         found = await lookup(self._exchange, order)
                     except RequestRefused as error:
-                        if not healthy:
-                            raise
-                        next_poll = time.monotonic() + refused_for(error, request.poll_seconds, order.trace_id)
-                        continue  # the store, meanwhile
+                        refused = error
+                        next_poll = time.monotonic() + refused_for(error, request.poll_seconds, order.trace_id, healthy)
+                        continue  # the store while the stream is healthy; the exchange after the Retry-After
+                    refused = None
                     looked_ms = asked_ms
                     if health is not None:  # a listener is there to compare with later
                         await quietly(self._store.record_look(order.client_order_id, looked_ms))
@@ -128,6 +136,8 @@ class StreamedWatch:
                         return snapshot if stored.fees_complete else await self._with_fees(snapshot)
                 left = end - time.monotonic()
                 if left <= 0:
+                    if refused is not None:
+                        raise refused
                     return latest
                 wait = min(SLICE_SECONDS, left)
                 if not healthy:  # polling: the next poll is due sooner; back to the stream, read it
@@ -157,11 +167,16 @@ def newest(a: int | None, b: int | None) -> int | None:
     return max(a, b) if a is not None and b is not None else (a if b is None else b)
 
 
-def refused_for(error: RequestRefused, poll_seconds: float, trace_id: str) -> float:
+def refused_for(error: RequestRefused, poll_seconds: float, trace_id: str, healthy: bool) -> float:
     """Seconds before asking again after a look a rate limit refused (nothing was sent, or the
-    exchange answered 429/418 and the fleet pauses). While the stream is healthy the watch goes
-    on reading the store meanwhile: a paused fleet must not hide a fill the stream reported."""
-    log.info("reconciliation look refused, reading the stream meanwhile", extra={"trace_id": trace_id, "error": str(error)})
+    exchange answered 429/418 and the fleet pauses). The watch goes on meanwhile: it reads the
+    store while the stream is healthy (a paused fleet must not hide a fill the stream reported)
+    and as soon as it is healthy again. Ending the watch instead would have every watch of a
+    worker whose stream looked unhealthy for a moment fail at once, each failure a workflow
+    task, and each retry another look at a budget that is spent."""
+    log.info("order look refused by a rate limit, following the stream meanwhile" if healthy
+             else "order look refused by a rate limit, asking again after its Retry-After",
+             extra={"trace_id": trace_id, "error": str(error)})
     return max(error.retry_after or 0.0, poll_seconds, SLICE_SECONDS)
 
 

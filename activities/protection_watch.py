@@ -73,6 +73,7 @@ class StreamedProtectionWatch:
         looked_ms = await self._oldest_look(request)
         next_poll = 0.0
         read_at: float | None = None  # when the store was last read (monotonic); None: read it now
+        refused: RequestRefused | None = None  # as in the order watch
         with self._feed.waiting(*(o.client_algo_id for o in request.orders)) as woken:
             while True:
                 heartbeat()
@@ -81,6 +82,8 @@ class StreamedProtectionWatch:
                     read_at = None
                 health = await quietly(self._feed.health(self._store, Market.USDM.value))
                 healthy = is_healthy(self._settings, health)
+                if healthy:
+                    refused = None
                 fresh = False
                 due = not healthy or rest_due(self._settings, health, None, looked_ms)
                 if due and healthy:  # the mass reconciler may have looked meanwhile, or be about to
@@ -91,10 +94,10 @@ class StreamedProtectionWatch:
                     try:
                         found_all = [await self._exchange.algo_lookup(order) for order in request.orders]
                     except RequestRefused as error:
-                        if not healthy:
-                            raise
-                        next_poll = time.monotonic() + refused_for(error, request.poll_seconds, request.orders[0].trace_id)
-                        continue  # the store, meanwhile
+                        refused = error
+                        next_poll = time.monotonic() + refused_for(error, request.poll_seconds, request.orders[0].trace_id, healthy)
+                        continue  # the store while the stream is healthy; the exchange after the Retry-After
+                    refused = None
                     looked_ms = asked_ms
                     for index, (order, found) in enumerate(zip(request.orders, found_all, strict=True)):
                         if health is not None:
@@ -107,7 +110,11 @@ class StreamedProtectionWatch:
                         stored = await quietly(self._store.read_algo(order.client_algo_id))
                         if stored is not None and ahead(stored, latest[index]):
                             latest[index], fresh = await self._with_fill(order, stored), True
-                if fresh or time.monotonic() >= end:
+                if fresh:
+                    return latest
+                if time.monotonic() >= end:
+                    if refused is not None:
+                        raise refused
                     return latest
                 wait = min(SLICE_SECONDS, max(end - time.monotonic(), 0.0))
                 if not healthy:  # the next poll is due sooner; back to the stream, read it

@@ -7,6 +7,8 @@ commands the server processed, and lose a wake-up on purpose."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -17,7 +19,9 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 
+from activities.exchange import RequestRefused
 from activities.exchange.binance import BinanceExchange
+from activities.exchange.budget import RequestBudget, split_url
 from activities.exchange.order_events import OrderEventStore, StreamHealth
 from activities.order_feed import OrderFeed, Wake
 from activities.order_watch import StreamedWatch, sparing
@@ -140,6 +144,84 @@ async def test_a_change_published_while_the_feed_was_disconnected_still_ends_the
         watching.cancel()
     assert found.status is OrderStatus.CANCELED
     assert took < 5.0, f"the watch saw the cancel {took:.1f} s after it was stored"
+
+
+@contextlib.asynccontextmanager
+async def _paused_exchange(settings: Settings, redis_url: str, seconds: int) -> AsyncIterator[BinanceExchange]:
+    """The exchange behind a fleet budget that a 429 paused for ``seconds``: every look is
+    refused before it is sent, as every worker's is after another worker's 429."""
+    budget = RequestBudget(settings, redis_client(redis_url))
+    exchange = BinanceExchange(settings, budget=budget)
+    api, _ = split_url(f"{exchange.url}/api/v3/order")
+    await budget.observe(api, 429, {"Retry-After": str(seconds)}, "Too many requests", _now_ms())
+    try:
+        yield exchange
+    finally:
+        await exchange.close()
+        await budget.close()
+
+
+async def _disconnected(store: OrderEventStore) -> None:
+    """The market's one listener reports its stream down: the store cannot be trusted."""
+    now = _now_ms()
+    await store.write_health("spot", LISTENER, StreamHealth(False, now - 10_000, now, now), 30, now)
+
+
+async def test_a_look_refused_while_the_stream_is_down_waits_and_the_fill_comes_through_the_stream_when_it_is_back(
+    settings: Settings, redis: Redis, private_redis: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The stream is down, so the watch must look over REST, and the fleet is paused for a
+    minute: the look is refused, nothing sent. The stream comes back with the fill. (A refused
+    look used to end the watch at once when the stream was not healthy: at 10,000 resting
+    orders a Redis stall made every watch look, and thousands failed together.)"""
+    async with _paused_exchange(settings, private_redis, 60) as exchange:
+        found = await _refused_then_filled(settings, redis, exchange, caplog)
+    assert found.status is OrderStatus.FILLED
+
+
+async def _refused_then_filled(settings: Settings, redis: Redis, exchange: BinanceExchange,
+                               caplog: pytest.LogCaptureFixture) -> OrderSnapshot:
+    store, feed = OrderEventStore(redis), OrderFeed(redis)
+    await _disconnected(store)
+    order = _order(2000)
+    window = 30.0
+    watch = StreamedWatch(settings, exchange, store, feed, _same)
+    caplog.set_level(logging.INFO, logger="activities.order_watch")
+    watching = asyncio.create_task(watch.run(_request(order, window), time.monotonic() + window, lambda: None))
+    keeper: asyncio.Task[None] | None = None
+
+    def refused() -> bool:
+        return any("refused" in record.getMessage() for record in caplog.records if record.name == "activities.order_watch")
+
+    try:
+        await eventually(lambda: watching.done() or refused(), timeout=10, what="the watch's look refused by the paused budget")
+        assert not watching.done(), f"the watch ended with {watching.exception()!r}"
+        keeper = asyncio.create_task(_keep_healthy(store))
+        filled = OrderSnapshot(client_order_id=order.client_order_id, order_id=1, status=OrderStatus.FILLED,
+                               orig_qty=order.quantity, executed_qty=order.quantity, cumulative_quote_qty=Decimal("10"),
+                               update_time_ms=_now_ms(), symbol=order.symbol, side=order.side, order_type=order.order_type.value)
+        await store.apply_snapshot(filled, _now_ms())
+        return await asyncio.wait_for(watching, timeout=10)  # the pause has 50 s or more to go
+    finally:
+        if keeper is not None:
+            keeper.cancel()
+        watching.cancel()
+
+
+async def test_a_watch_whose_looks_are_refused_for_its_whole_window_with_the_stream_down_fails_with_the_refusal(
+    settings: Settings, redis: Redis, private_redis: str
+) -> None:
+    """Nothing showed the order for the whole window: the workflow must learn it (it shows
+    NEEDS_ATTENTION), as from a polling watch."""
+    store, feed = OrderEventStore(redis), OrderFeed(redis)
+    await _disconnected(store)
+    order, window = _order(2001), 3.0
+    async with _paused_exchange(settings, private_redis, 60) as exchange:
+        began = time.monotonic()
+        with pytest.raises(RequestRefused, match="paused"):
+            await StreamedWatch(settings, exchange, store, feed, _same).run(
+                _request(order, window), time.monotonic() + window, lambda: None)
+    assert time.monotonic() - began >= window - 0.5  # at the window's end, not at the first refusal
 
 
 async def test_a_wake_returns_at_once_when_set_before_or_while_waiting_and_at_its_timeout_otherwise() -> None:
