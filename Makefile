@@ -16,7 +16,7 @@ venv: $(STAMP)
 
 # Every test except those marked slow (each starts several full stacks); CI runs both.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" --durations=20 $(PYTEST_ARGS)
 
 # The slow tests: proof checks seen to fail with their protection removed, the bench smoke run.
 test-slow: $(STAMP)
