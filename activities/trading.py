@@ -38,15 +38,22 @@ from quantum_trader.settings import Settings
 log = logs.activity_logger(__name__)
 
 
+# The most of its window a first attempt gives up for a late start (or a clock ahead).
+FIRST_ATTEMPT_CATCH_UP = 0.1
+
+
 def watch_seconds_left(info: activity.Info, window_seconds: float) -> float:
     """What is left of a watch's window, counted from its first scheduling (attempts share it).
 
-    The first attempt takes the whole window by its own clock: a worker clock ahead of
-    Temporal's must not shorten every watch to one poll (a spinning follow loop).
+    Temporal times a watch out :data:`~workflows.policies.WATCH_SLACK` after its window from
+    scheduling, so a first attempt that started late (a worker's loop held up by a long
+    garbage collection) must end that much sooner. It is shortened by
+    :data:`FIRST_ATTEMPT_CATCH_UP` of its window at most: a worker clock ahead of Temporal's
+    must not shorten every watch to one poll (a spinning follow loop).
     """
+    elapsed = max((datetime.now(timezone.utc) - info.scheduled_time).total_seconds(), 0.0)
     if info.attempt <= 1:
-        return window_seconds
-    elapsed = (datetime.now(timezone.utc) - info.scheduled_time).total_seconds()
+        return window_seconds - min(elapsed, FIRST_ATTEMPT_CATCH_UP * window_seconds)
     return min(window_seconds, max(window_seconds - elapsed, 0.0))
 
 
