@@ -97,6 +97,9 @@ class StreamedWatch:
         # The last look a rate limit refused, while neither the exchange nor a healthy stream
         # has shown the order since: what the watch fails with if its window ends so.
         refused: RequestRefused | None = None
+        # The mass reconciler's rounds as last read: the look is checked against them first,
+        # and they (and the look) are read again only when that check finds a look due.
+        rounds: ReconcilerRound | None = None
         with self._feed.waiting(order.client_order_id) as woken:
             while True:
                 heartbeat()
@@ -107,7 +110,7 @@ class StreamedWatch:
                 healthy = is_healthy(self._settings, health)
                 if healthy:
                     refused = None
-                due = not healthy or rest_due(self._settings, health, None, looked_ms)
+                due = not healthy or rest_due(self._settings, health, rounds, looked_ms)
                 if due and healthy:  # the mass reconciler may have looked meanwhile, or be about to
                     looked_ms = newest(looked_ms, await quietly(self._store.last_look(order.client_order_id)))
                     rounds = await quietly(self._store.read_round(order.market))

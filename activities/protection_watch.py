@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from activities.exchange import FuturesExchange, RequestRefused
-from activities.exchange.order_events import ALGO, OrderEventStore
+from activities.exchange.order_events import ALGO, OrderEventStore, ReconcilerRound
 from activities.order_feed import REREAD_SECONDS, OrderFeed
 from activities.order_watch import SLICE_SECONDS, is_healthy, now_ms, quietly, refused_for, registration_until, rest_due
 from quantum_trader.models import AlgoSnapshot, Market, ProtectionWatch, ProtectiveOrder
@@ -74,6 +74,7 @@ class StreamedProtectionWatch:
         next_poll = 0.0
         read_at: float | None = None  # when the store was last read (monotonic); None: read it now
         refused: RequestRefused | None = None  # as in the order watch
+        rounds: ReconcilerRound | None = None  # as in the order watch
         with self._feed.waiting(*(o.client_algo_id for o in request.orders)) as woken:
             while True:
                 heartbeat()
@@ -85,10 +86,11 @@ class StreamedProtectionWatch:
                 if healthy:
                     refused = None
                 fresh = False
-                due = not healthy or rest_due(self._settings, health, None, looked_ms)
+                due = not healthy or rest_due(self._settings, health, rounds, looked_ms)
                 if due and healthy:  # the mass reconciler may have looked meanwhile, or be about to
                     looked_ms = await self._oldest_look(request) or looked_ms
-                    due = rest_due(self._settings, health, await quietly(self._store.read_round(Market.USDM)), looked_ms)
+                    rounds = await quietly(self._store.read_round(Market.USDM))
+                    due = rest_due(self._settings, health, rounds, looked_ms)
                 if due and time.monotonic() >= next_poll:
                     asked_ms, next_poll = now_ms(), time.monotonic() + request.poll_seconds
                     try:

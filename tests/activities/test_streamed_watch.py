@@ -188,7 +188,6 @@ async def _refused_then_filled(settings: Settings, redis: Redis, exchange: Binan
     watch = StreamedWatch(settings, exchange, store, feed, _same)
     caplog.set_level(logging.INFO, logger="activities.order_watch")
     watching = asyncio.create_task(watch.run(_request(order, window), time.monotonic() + window, lambda: None))
-    keeper: asyncio.Task[None] | None = None
 
     def refused() -> bool:
         return any("refused" in record.getMessage() for record in caplog.records if record.name == "activities.order_watch")
@@ -196,15 +195,13 @@ async def _refused_then_filled(settings: Settings, redis: Redis, exchange: Binan
     try:
         await eventually(lambda: watching.done() or refused(), timeout=10, what="the watch's look refused by the paused budget")
         assert not watching.done(), f"the watch ended with {watching.exception()!r}"
-        keeper = asyncio.create_task(_keep_healthy(store))
+        await _healthy(store)  # the stream is back (the record counts for 30 s, longer than this test)
         filled = OrderSnapshot(client_order_id=order.client_order_id, order_id=1, status=OrderStatus.FILLED,
                                orig_qty=order.quantity, executed_qty=order.quantity, cumulative_quote_qty=Decimal("10"),
                                update_time_ms=_now_ms(), symbol=order.symbol, side=order.side, order_type=order.order_type.value)
         await store.apply_snapshot(filled, _now_ms())
         return await asyncio.wait_for(watching, timeout=10)  # the pause has 50 s or more to go
     finally:
-        if keeper is not None:
-            keeper.cancel()
         watching.cancel()
 
 
@@ -249,3 +246,35 @@ def test_a_watch_passes_its_heartbeat_on_at_most_every_four_tenths_of_the_timeou
     every_second()
     every_second()
     assert len(sent) == 2
+
+
+async def _commands(redis: Redis, *names: str) -> int:
+    stats = await redis.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names)
+
+
+async def test_watches_whose_looks_are_left_to_live_rounds_do_not_read_the_rounds_every_second(
+    settings: Settings, redis: Redis
+) -> None:
+    """100 orders last looked at 200 s ago, by a live mass reconciler's round: their periodic
+    look is the rounds' (due after three periods), so the watches read the round record
+    when they start, not every second. (Checking first without the rounds' record, each watch
+    found its look due every second and read its look and the round record to learn it was
+    not: 20,000 Redis reads a second from one worker following 10,000 resting orders.)"""
+    store, feed, count, window = OrderEventStore(redis), OrderFeed(redis), 100, 4.0
+    await _healthy(store)
+    period_ms = int(settings.reconcile_seconds * 1000)
+    await store.reconciler_alive(Market.SPOT, 3 * period_ms)
+    await store.record_round(Market.SPOT, _now_ms() - 1_000, period_ms)
+    orders = [_order(3000 + n) for n in range(count)]
+    await store.record_looks([o.client_order_id for o in orders], _now_ms() - 200_000)
+    keeper = asyncio.create_task(_keep_healthy(store))
+    before = await _commands(redis, "get", "exists")
+    try:
+        ended = await asyncio.gather(*(_watch(settings, store, feed).run(_request(o, window), time.monotonic() + window, lambda: None)
+                                       for o in orders))
+    finally:
+        keeper.cancel()
+    assert all(snapshot.status is OrderStatus.NEW for snapshot in ended)
+    reads = await _commands(redis, "get", "exists") - before
+    assert reads <= 3 * count, f"{reads} reads of looks and rounds for {count} watches in {window} s"
