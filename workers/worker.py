@@ -49,11 +49,24 @@ from workflows.trade_intent import TradeIntentWorkflow
 log = logging.getLogger(__name__)
 
 
+def _at_least(minimum: int):  # noqa: ANN202 - an argparse type
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return count
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-concurrent-activities", type=int, default=200)
-    parser.add_argument("--max-concurrent-workflow-tasks", type=int, default=100)
+    parser.add_argument("--max-concurrent-activities", type=_at_least(1), default=200)
+    parser.add_argument("--max-concurrent-workflow-tasks", type=_at_least(1), default=100)
     parser.add_argument(
-        "--max-cached-workflows", type=int, default=1000,
+        "--max-cached-workflows", type=_at_least(0), default=1000,
         help="intents kept in memory between their tasks (default 1,000); past it, the next task of an "
              "evicted intent replays its history first: keep it above the intents one worker follows")
 

@@ -6,6 +6,7 @@ on stderr and an exit code (1: unreachable, a supervisor restarts it; 2: fix the
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from quantum_trader.logs import entries
 from quantum_trader.settings import Settings
 from tests.conftest import Stack
 from tests.support.eventually import eventually
-from tests.support.processes import Proc, free_port
+from tests.support.processes import VENV_BIN, Proc, free_port
 from tests.support.stack import TEST_API_KEY, TEST_API_SECRET, worker_proc
 
 
@@ -123,3 +124,15 @@ async def test_worker_waits_while_the_exchange_fails_then_polls(stack: Stack, pa
     finally:
         worker.stop()
     assert worker.popen is not None and worker.popen.returncode == 0, worker.log_tail()
+
+
+@pytest.mark.parametrize(("flag", "value", "says"), [
+    ("--max-cached-workflows", "-5", "must be at least 0, got -5"),
+    ("--max-concurrent-activities", "0", "must be at least 1, got 0"),
+    ("--max-concurrent-workflow-tasks", "many", "expected a whole number, got 'many'"),
+])
+def test_worker_with_a_bad_flag_says_which_and_exits_2(flag: str, value: str, says: str) -> None:
+    done = subprocess.run([str(VENV_BIN / "quantum-trader"), "worker", flag, value], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"quantum-trader worker: error: argument {flag}: {says}"
