@@ -29,11 +29,10 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 
 from bench.empty_workflow import EMPTY_WORKFLOW_NAME, BenchEmptyWorkflow
-from quantum_trader import constants, logs
+from quantum_trader import constants, gc_policy, logs
 from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.temporal import connect
-from workers import gc_policy
 from workers.worker import worker_defaults
 
 log = logging.getLogger(__name__)
@@ -147,9 +146,9 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     logs.configure(settings, f"bench-{args.kind}-worker")
-    gc_policy.apply()  # both kinds run as the production worker does
     options = worker_options(args)
     if args.kind == "ceiling":
+        gc_policy.apply()  # as the production worker's serve() does
         asyncio.run(serve_ceiling(settings, options))
     else:
         from workers.worker import serve

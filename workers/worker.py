@@ -37,12 +37,11 @@ from activities.exchange.budget import RequestBudget
 from activities.futures import FuturesActivities
 from activities.results import ResultActivities
 from activities.trading import TradingActivities
-from quantum_trader import logs
+from quantum_trader import gc_policy, logs
 from quantum_trader.connections import redis_client
 from quantum_trader.settings import Settings
 from quantum_trader.startup import Deadline, StartRefused, Unreachable, until_reachable
 from quantum_trader.temporal import connect_at_start, ensure_retention, ensure_search_attributes
-from workers import gc_policy
 from workflows.protection import ProtectionWorkflow
 from workflows.trade_intent import TradeIntentWorkflow
 
@@ -74,7 +73,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     logs.configure(settings, "worker")
     logs.temporal_context_in_fields()
-    gc_policy.apply()
     asyncio.run(
         serve(
             settings,
@@ -232,6 +230,7 @@ async def serve(settings: Settings, **options) -> None:  # noqa: ANN003
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    gc_policy.apply()  # after start-up: what it built is frozen out of collections
     log.info("worker polling", extra={
         "task_queue": settings.task_queue, "namespace": settings.temporal_namespace, "address": settings.temporal_address})
     async with worker:

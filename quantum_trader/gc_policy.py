@@ -1,4 +1,4 @@
-"""The cyclic garbage collector's thresholds for the long-running processes.
+"""The cyclic garbage collector's thresholds for the worker (:func:`workers.worker.serve`).
 
 A worker following thousands of resting intents keeps millions of objects alive (one cached
 workflow and one watch activity per intent), and every watch makes short-lived ones each
