@@ -87,9 +87,22 @@ def _watch(settings: Settings, store: OrderEventStore, feed: OrderFeed) -> Strea
     return StreamedWatch(settings, BinanceExchange(settings), store, feed, _same)
 
 
-async def _hgetalls(redis: Redis) -> int:
+async def _commands(redis: Redis, *names: str) -> int:
+    """How many of these commands the server has processed."""
     stats = await redis.info("commandstats")
-    return int(stats.get("cmdstat_hgetall", {}).get("calls", 0))
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names)
+
+
+async def _watch_unchanged(settings: Settings, store: OrderEventStore, feed: OrderFeed, orders: list[OrderRequest],
+                           window: float) -> None:
+    """Watch ``orders`` together for ``window`` on a stream kept healthy; none changes."""
+    keeper = asyncio.create_task(_keep_healthy(store))
+    try:
+        ended = await asyncio.gather(*(_watch(settings, store, feed).run(_request(o, window), time.monotonic() + window, lambda: None)
+                                       for o in orders))
+    finally:
+        keeper.cancel()
+    assert all(snapshot.status is OrderStatus.NEW for snapshot in ended)
 
 
 async def test_many_watches_on_a_healthy_stream_read_redis_when_woken_not_every_second(settings: Settings, redis: Redis) -> None:
@@ -101,15 +114,9 @@ async def test_many_watches_on_a_healthy_stream_read_redis_when_woken_not_every_
     orders = [_order(n) for n in range(count)]
     for order in orders:  # looked at after the listener connected: nothing to reconcile
         await store.record_look(order.client_order_id, _now_ms())
-    keeper = asyncio.create_task(_keep_healthy(store))
-    before = await _hgetalls(redis)
-    try:
-        ended = await asyncio.gather(*(_watch(settings, store, feed).run(_request(o, window), time.monotonic() + window, lambda: None)
-                                       for o in orders))
-    finally:
-        keeper.cancel()
-    assert all(snapshot.status is OrderStatus.NEW for snapshot in ended)
-    reads = await _hgetalls(redis) - before
+    before = await _commands(redis, "hgetall")
+    await _watch_unchanged(settings, store, feed, orders, window)
+    reads = await _commands(redis, "hgetall") - before
     assert reads < 3 * count, f"{reads} HGETALLs for {count} watches in {window} s"
 
 
@@ -248,11 +255,6 @@ def test_a_watch_passes_its_heartbeat_on_at_most_every_four_tenths_of_the_timeou
     assert len(sent) == 2
 
 
-async def _commands(redis: Redis, *names: str) -> int:
-    stats = await redis.info("commandstats")
-    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names)
-
-
 async def test_watches_whose_looks_are_left_to_live_rounds_do_not_read_the_rounds_every_second(
     settings: Settings, redis: Redis
 ) -> None:
@@ -268,13 +270,7 @@ async def test_watches_whose_looks_are_left_to_live_rounds_do_not_read_the_round
     await store.record_round(Market.SPOT, _now_ms() - 1_000, period_ms)
     orders = [_order(3000 + n) for n in range(count)]
     await store.record_looks([o.client_order_id for o in orders], _now_ms() - 200_000)
-    keeper = asyncio.create_task(_keep_healthy(store))
     before = await _commands(redis, "get", "exists")
-    try:
-        ended = await asyncio.gather(*(_watch(settings, store, feed).run(_request(o, window), time.monotonic() + window, lambda: None)
-                                       for o in orders))
-    finally:
-        keeper.cancel()
-    assert all(snapshot.status is OrderStatus.NEW for snapshot in ended)
+    await _watch_unchanged(settings, store, feed, orders, window)
     reads = await _commands(redis, "get", "exists") - before
     assert reads <= 3 * count, f"{reads} reads of looks and rounds for {count} watches in {window} s"
