@@ -138,8 +138,7 @@ class RestingPlan:
 
     def cached_workflows(self, count: int) -> int:
         """Every resting intent stays in the worker's workflow cache: an evicted one replays
-        its history at each watch window's end, which at thousands of intents is most of the
-        worker's core."""
+        its history at each watch window's end."""
         return max(1_000, count + 100)
 
 
