@@ -9,8 +9,8 @@ and asks the exchange itself (REST) only:
 * when the stream is not healthy (no listener, disconnected, silent): every
   ``poll_seconds``, like the polling watch, except that a look a rate limit refuses does not
   end the watch: it asks again after the Retry-After and reads the store as soon as the
-  stream is healthy, and fails with the refusal only if its window ends with nothing having
-  shown the order since;
+  stream is healthy, and fails with the refusal only if nothing has shown the order for
+  :data:`REFUSED_UNSEEN_SECONDS` since (or its window ends first);
 * when no healthy listener has been connected since the order's last REST look (or there
   was none): once, to reconcile what a gap in the stream may have hidden. While the mass
   reconciler's rounds come, it first leaves it :data:`RECONNECT_GRACE_MS` to do that round;
@@ -47,6 +47,11 @@ SLICE_SECONDS = 1.0
 # look at it before it looks itself (the reconciler checks every second; a round over many
 # symbols takes a few requests' time).
 RECONNECT_GRACE_MS = 30_000
+# How long looks refused by a rate limit, with no healthy stream, may leave the order unseen
+# before the watch fails with the refusal (the workflow then shows NEEDS_ATTENTION): about
+# what the watches' retry policy rides out. A stream unhealthy for a moment (Redis slow to
+# answer) does not fail every watch; a stream down under a ban is still shown soon.
+REFUSED_UNSEEN_SECONDS = 15.0
 # A watch's registration outlives its window by this much (then the reconciler drops it).
 REGISTRATION_SLACK_MS = 60_000
 
@@ -95,8 +100,10 @@ class StreamedWatch:
         next_poll = 0.0
         read_at: float | None = None  # when the store was last read (monotonic); None: read it now
         # The last look a rate limit refused, while neither the exchange nor a healthy stream
-        # has shown the order since: what the watch fails with if its window ends so.
+        # has shown the order since, and since when (monotonic): what the watch fails with if
+        # that lasts REFUSED_UNSEEN_SECONDS or its window ends so.
         refused: RequestRefused | None = None
+        refused_since = 0.0
         # The mass reconciler's rounds as last read: the look is checked against them first,
         # and they (and the look) are read again only when that check finds a look due.
         rounds: ReconcilerRound | None = None
@@ -120,6 +127,8 @@ class StreamedWatch:
                     try:
                         found = await lookup(self._exchange, order)
                     except RequestRefused as error:
+                        if refused is None:
+                            refused_since = time.monotonic()
                         refused = error
                         next_poll = time.monotonic() + refused_for(error, request.poll_seconds, order.trace_id, healthy)
                         continue  # the store while the stream is healthy; the exchange after the Retry-After
@@ -138,9 +147,9 @@ class StreamedWatch:
                         snapshot = stored.snapshot
                         return snapshot if stored.fees_complete else await self._with_fees(snapshot)
                 left = end - time.monotonic()
+                if refused is not None and (left <= 0 or time.monotonic() - refused_since >= REFUSED_UNSEEN_SECONDS):
+                    raise refused
                 if left <= 0:
-                    if refused is not None:
-                        raise refused
                     return latest
                 wait = min(SLICE_SECONDS, left)
                 if not healthy:  # polling: the next poll is due sooner; back to the stream, read it

@@ -17,7 +17,16 @@ from collections.abc import Awaitable, Callable
 from activities.exchange import FuturesExchange, RequestRefused
 from activities.exchange.order_events import ALGO, OrderEventStore, ReconcilerRound
 from activities.order_feed import REREAD_SECONDS, OrderFeed
-from activities.order_watch import SLICE_SECONDS, is_healthy, now_ms, quietly, refused_for, registration_until, rest_due
+from activities.order_watch import (
+    REFUSED_UNSEEN_SECONDS,
+    SLICE_SECONDS,
+    is_healthy,
+    now_ms,
+    quietly,
+    refused_for,
+    registration_until,
+    rest_due,
+)
 from quantum_trader.models import AlgoSnapshot, Market, ProtectionWatch, ProtectiveOrder
 from quantum_trader.settings import Settings
 from quantum_trader.states import AlgoStatus
@@ -74,6 +83,7 @@ class StreamedProtectionWatch:
         next_poll = 0.0
         read_at: float | None = None  # when the store was last read (monotonic); None: read it now
         refused: RequestRefused | None = None  # as in the order watch
+        refused_since = 0.0
         rounds: ReconcilerRound | None = None  # as in the order watch
         with self._feed.waiting(*(o.client_algo_id for o in request.orders)) as woken:
             while True:
@@ -96,6 +106,8 @@ class StreamedProtectionWatch:
                     try:
                         found_all = [await self._exchange.algo_lookup(order) for order in request.orders]
                     except RequestRefused as error:
+                        if refused is None:
+                            refused_since = time.monotonic()
                         refused = error
                         next_poll = time.monotonic() + refused_for(error, request.poll_seconds, request.orders[0].trace_id, healthy)
                         continue  # the store while the stream is healthy; the exchange after the Retry-After
@@ -114,9 +126,10 @@ class StreamedProtectionWatch:
                             latest[index], fresh = await self._with_fill(order, stored), True
                 if fresh:
                     return latest
-                if time.monotonic() >= end:
-                    if refused is not None:
-                        raise refused
+                ended = time.monotonic() >= end
+                if refused is not None and (ended or time.monotonic() - refused_since >= REFUSED_UNSEEN_SECONDS):
+                    raise refused
+                if ended:
                     return latest
                 wait = min(SLICE_SECONDS, max(end - time.monotonic(), 0.0))
                 if not healthy:  # the next poll is due sooner; back to the stream, read it

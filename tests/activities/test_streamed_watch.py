@@ -23,6 +23,7 @@ from activities.exchange import RequestRefused
 from activities.exchange.binance import BinanceExchange
 from activities.exchange.budget import RequestBudget, split_url
 from activities.exchange.order_events import OrderEventStore, StreamHealth
+from activities import order_watch
 from activities.order_feed import OrderFeed, Wake
 from activities.order_watch import StreamedWatch, sparing
 from quantum_trader import constants
@@ -274,3 +275,21 @@ async def test_watches_whose_looks_are_left_to_live_rounds_do_not_read_the_round
     await _watch_unchanged(settings, store, feed, orders, window)
     reads = await _commands(redis, "get", "exists") - before
     assert reads <= 3 * count, f"{reads} reads of looks and rounds for {count} watches in {window} s"
+
+
+async def test_looks_refused_with_the_stream_down_fail_the_watch_once_the_order_is_unseen_that_long(
+    settings: Settings, redis: Redis, private_redis: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long window must not hide a ban: with the stream down and every look refused, the
+    watch fails after REFUSED_UNSEEN_SECONDS (2 s here), not at its window's end (30 s), so
+    the workflow shows NEEDS_ATTENTION as soon as after a polling watch's refusals."""
+    monkeypatch.setattr(order_watch, "REFUSED_UNSEEN_SECONDS", 2.0, raising=False)
+    store, feed = OrderEventStore(redis), OrderFeed(redis)
+    await _disconnected(store)
+    order, window = _order(2002), 30.0
+    async with _paused_exchange(settings, private_redis, 60) as exchange:
+        began = time.monotonic()
+        with pytest.raises(RequestRefused, match="paused"):
+            await asyncio.wait_for(StreamedWatch(settings, exchange, store, feed, _same).run(
+                _request(order, window), time.monotonic() + window, lambda: None), timeout=10)
+    assert 1.5 <= time.monotonic() - began < 10
