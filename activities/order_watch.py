@@ -99,11 +99,7 @@ class StreamedWatch:
         looked_ms = await quietly(self._store.last_look(order.client_order_id))
         next_poll = 0.0
         read_at: float | None = None  # when the store was last read (monotonic); None: read it now
-        # The last look a rate limit refused, while neither the exchange nor a healthy stream
-        # has shown the order since, and since when (monotonic): what the watch fails with if
-        # that lasts REFUSED_UNSEEN_SECONDS or its window ends so.
-        refused: RequestRefused | None = None
-        refused_since = 0.0
+        refusals = Refusals()
         # The mass reconciler's rounds as last read: the look is checked against them first,
         # and they (and the look) are read again only when that check finds a look due.
         rounds: ReconcilerRound | None = None
@@ -116,7 +112,7 @@ class StreamedWatch:
                 health = await quietly(self._feed.health(self._store, order.market.value))
                 healthy = is_healthy(self._settings, health)
                 if healthy:
-                    refused = None
+                    refusals.seen()
                 due = not healthy or rest_due(self._settings, health, rounds, looked_ms)
                 if due and healthy:  # the mass reconciler may have looked meanwhile, or be about to
                     looked_ms = newest(looked_ms, await quietly(self._store.last_look(order.client_order_id)))
@@ -127,12 +123,9 @@ class StreamedWatch:
                     try:
                         found = await lookup(self._exchange, order)
                     except RequestRefused as error:
-                        if refused is None:
-                            refused_since = time.monotonic()
-                        refused = error
-                        next_poll = time.monotonic() + refused_for(error, request.poll_seconds, order.trace_id, healthy)
+                        next_poll = time.monotonic() + refusals.refused(error, request.poll_seconds, order.trace_id, healthy)
                         continue  # the store while the stream is healthy; the exchange after the Retry-After
-                    refused = None
+                    refusals.seen()
                     looked_ms = asked_ms
                     if health is not None:  # a listener is there to compare with later
                         await quietly(self._store.record_look(order.client_order_id, looked_ms))
@@ -147,8 +140,7 @@ class StreamedWatch:
                         snapshot = stored.snapshot
                         return snapshot if stored.fees_complete else await self._with_fees(snapshot)
                 left = end - time.monotonic()
-                if refused is not None and (left <= 0 or time.monotonic() - refused_since >= REFUSED_UNSEEN_SECONDS):
-                    raise refused
+                refusals.raise_if_unseen(ended=left <= 0)
                 if left <= 0:
                     return latest
                 wait = min(SLICE_SECONDS, left)
@@ -179,17 +171,41 @@ def newest(a: int | None, b: int | None) -> int | None:
     return max(a, b) if a is not None and b is not None else (a if b is None else b)
 
 
-def refused_for(error: RequestRefused, poll_seconds: float, trace_id: str, healthy: bool) -> float:
-    """Seconds before asking again after a look a rate limit refused (nothing was sent, or the
-    exchange answered 429/418 and the fleet pauses). The watch goes on meanwhile: it reads the
-    store while the stream is healthy (a paused fleet must not hide a fill the stream reported)
-    and as soon as it is healthy again. Ending the watch instead would have every watch of a
-    worker whose stream looked unhealthy for a moment fail at once, each failure a workflow
-    task, and each retry another look at a budget that is spent."""
-    log.info("order look refused by a rate limit, following the stream meanwhile" if healthy
-             else "order look refused by a rate limit, asking again after its Retry-After",
-             extra={"trace_id": trace_id, "error": str(error)})
-    return max(error.retry_after or 0.0, poll_seconds, SLICE_SECONDS)
+class Refusals:
+    """The looks a rate limit refused (nothing was sent, or the exchange answered 429/418 and
+    the fleet pauses) while neither the exchange nor a healthy stream has shown the order since.
+
+    A refused look does not end the watch: it asks again after the Retry-After and meanwhile
+    reads the store while the stream is healthy (a paused fleet must not hide a fill the
+    stream reported) and as soon as it is healthy again. Ending it at once would have every
+    watch of a worker whose stream looked unhealthy for a moment fail together, each failure a
+    workflow task, and each retry another look at a budget that is spent. The watch fails with
+    the last refusal once the order has been unseen for :data:`REFUSED_UNSEEN_SECONDS`, or its
+    window ends first.
+    """
+
+    def __init__(self) -> None:
+        self._last: RequestRefused | None = None
+        self._since = 0.0  # monotonic, the first refusal since the order was last seen
+
+    def seen(self) -> None:
+        """The exchange answered, or the stream is healthy: the order is followed again."""
+        self._last = None
+
+    def refused(self, error: RequestRefused, poll_seconds: float, trace_id: str, healthy: bool) -> float:
+        """Seconds before asking again."""
+        if self._last is None:
+            self._since = time.monotonic()
+        self._last = error
+        log.info("order look refused by a rate limit, following the stream meanwhile" if healthy
+                 else "order look refused by a rate limit, asking again after its Retry-After",
+                 extra={"trace_id": trace_id, "error": str(error)})
+        return max(error.retry_after or 0.0, poll_seconds, SLICE_SECONDS)
+
+    def raise_if_unseen(self, ended: bool) -> None:
+        """Raise the last refusal if the order has been unseen too long, or the window has ``ended``."""
+        if self._last is not None and (ended or time.monotonic() - self._since >= REFUSED_UNSEEN_SECONDS):
+            raise self._last
 
 
 def is_healthy(settings: Settings, health: MarketHealth | None) -> bool:

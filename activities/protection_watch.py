@@ -17,16 +17,7 @@ from collections.abc import Awaitable, Callable
 from activities.exchange import FuturesExchange, RequestRefused
 from activities.exchange.order_events import ALGO, OrderEventStore, ReconcilerRound
 from activities.order_feed import REREAD_SECONDS, OrderFeed
-from activities.order_watch import (
-    REFUSED_UNSEEN_SECONDS,
-    SLICE_SECONDS,
-    is_healthy,
-    now_ms,
-    quietly,
-    refused_for,
-    registration_until,
-    rest_due,
-)
+from activities.order_watch import SLICE_SECONDS, Refusals, is_healthy, now_ms, quietly, registration_until, rest_due
 from quantum_trader.models import AlgoSnapshot, Market, ProtectionWatch, ProtectiveOrder
 from quantum_trader.settings import Settings
 from quantum_trader.states import AlgoStatus
@@ -82,8 +73,7 @@ class StreamedProtectionWatch:
         looked_ms = await self._oldest_look(request)
         next_poll = 0.0
         read_at: float | None = None  # when the store was last read (monotonic); None: read it now
-        refused: RequestRefused | None = None  # as in the order watch
-        refused_since = 0.0
+        refusals = Refusals()
         rounds: ReconcilerRound | None = None  # as in the order watch
         with self._feed.waiting(*(o.client_algo_id for o in request.orders)) as woken:
             while True:
@@ -94,7 +84,7 @@ class StreamedProtectionWatch:
                 health = await quietly(self._feed.health(self._store, Market.USDM.value))
                 healthy = is_healthy(self._settings, health)
                 if healthy:
-                    refused = None
+                    refusals.seen()
                 fresh = False
                 due = not healthy or rest_due(self._settings, health, rounds, looked_ms)
                 if due and healthy:  # the mass reconciler may have looked meanwhile, or be about to
@@ -106,12 +96,9 @@ class StreamedProtectionWatch:
                     try:
                         found_all = [await self._exchange.algo_lookup(order) for order in request.orders]
                     except RequestRefused as error:
-                        if refused is None:
-                            refused_since = time.monotonic()
-                        refused = error
-                        next_poll = time.monotonic() + refused_for(error, request.poll_seconds, request.orders[0].trace_id, healthy)
+                        next_poll = time.monotonic() + refusals.refused(error, request.poll_seconds, request.orders[0].trace_id, healthy)
                         continue  # the store while the stream is healthy; the exchange after the Retry-After
-                    refused = None
+                    refusals.seen()
                     looked_ms = asked_ms
                     for index, (order, found) in enumerate(zip(request.orders, found_all, strict=True)):
                         if health is not None:
@@ -127,8 +114,7 @@ class StreamedProtectionWatch:
                 if fresh:
                     return latest
                 ended = time.monotonic() >= end
-                if refused is not None and (ended or time.monotonic() - refused_since >= REFUSED_UNSEEN_SECONDS):
-                    raise refused
+                refusals.raise_if_unseen(ended)
                 if ended:
                     return latest
                 wait = min(SLICE_SECONDS, max(end - time.monotonic(), 0.0))
