@@ -86,7 +86,7 @@ CLOSE_TIMEOUT_SECONDS = 240.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_stack_arguments(parser)
-    parser.add_argument("--decisions", type=int, default=1000, help="decisions to publish, repeats included (default 1000)")
+    parser.add_argument("--decisions", type=int, default=1000, help="decisions to publish from the mix, repeats included; each reset adds one more (default 1000)")
     parser.add_argument("--rate", type=float, default=10.0, help="decisions per second (default 10)")
     parser.add_argument("--worker-kills", type=int, default=None, help="worker SIGKILLs (default: one per ~15 s of publishing, at least 3)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the decision mix and the driver (default random)")
@@ -257,7 +257,8 @@ class Ingredients:
 
 @dataclass
 class Tally:
-    published: int = 0
+    published: int = 0  # from the mix, as --decisions asks
+    reset_published: int = 0  # one MARKET buy per reset, on top
     duplicates: int = 0
     unique: set[str] = field(default_factory=set)
     cancels_sent: int = 0
@@ -327,7 +328,8 @@ class Chaos:
                 task.cancel()
             await asyncio.gather(publishing, cancelling, driving, *background, return_exceptions=True)
         published_at = time.monotonic() - self._started
-        self.say(f"published {self.tally.published} decisions ({self.tally.duplicates} repeats, {len(self.tally.unique)} unique); "
+        self.say(f"published {self.tally.published} decisions ({self.tally.duplicates} repeats) and {self.tally.reset_published} to reset, "
+                 f"{len(self.tally.unique)} unique; "
                  "waiting for every intent to end")
         ended = await self.wait_all_ended(mix.source)
         await self.h.paper.clear_faults()
@@ -354,6 +356,7 @@ class Chaos:
             "run": mix.source,
             "seed": self.seed,
             "decisions_published": self.tally.published,
+            "reset_decisions_published": self.tally.reset_published,
             "duplicates_published": self.tally.duplicates,
             "intents": len(self.tally.unique),
             "cancel_signals": self.tally.cancels_sent,
@@ -564,7 +567,7 @@ class Chaos:
                                delay_ms=self.ingredients.execute_later_ms or 2000)
         fields = self.mix.market_buy(trace_id)
         await self.h.redis_call(lambda redis: redis.xadd(constants.DECISION_STREAM, fields))
-        self.tally.published += 1
+        self.tally.reset_published += 1
         self.tally.unique.add(trace_id)
         in_flight = await self.wait_placing(trace_id)
         if not in_flight and not await self.running(trace_id):
@@ -682,6 +685,7 @@ class Chaos:
         t = self.tally
         reconciliation.counts = {
             "decisions published": t.published,
+            "  plus reset decisions": t.reset_published,
             "  of them repeats": t.duplicates,
             "chaos: worker SIGKILLs": t.worker_kills,
             "chaos: skewed worker restarts": t.skew_restarts,
