@@ -144,9 +144,17 @@ async def answers(client: Client) -> bool:
         return False
 
 
+async def connected(address: str) -> Client | None:
+    """A client once the frontend answers: its port opens before it is healthy."""
+    try:
+        return await Client.connect(address)
+    except (RuntimeError, RPCError):
+        return None
+
+
 async def test_temporal_client_through_a_paused_proxy_times_out_and_recovers(temporal_server: int) -> None:
     with TcpProxy("127.0.0.1", temporal_server) as proxy:
-        client = await Client.connect(proxy.address)
+        client = await eventually(lambda: connected(proxy.address), timeout=60, what="the dev server's frontend healthy")
         assert await system_info(client)
         proxy.pause()
         with pytest.raises(RPCError):
