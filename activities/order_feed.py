@@ -9,9 +9,12 @@ watch to read the store again: a wake-up is never lost, and a watch has no reaso
 its order on a timer (it still does, every :data:`REREAD_SECONDS`, as a backstop). The
 subscription ends itself after a while without watches and starts again with the next.
 
-Health: the watches of a process ask :meth:`OrderFeed.health` every second; it reads the
-market's listener records at most every :data:`HEALTH_FRESH_SECONDS`, one read shared by
-all asking meanwhile, instead of one read per watch.
+Health: one task per market in the process reads the market's listener records every
+:data:`HEALTH_FRESH_SECONDS` and wakes every watch of the market when its verdict changes
+(the stream turned healthy or not, or a listener reconnected), so a watch on a healthy
+stream sleeps until its order changes or it has something of its own to do (a heartbeat, a
+periodic look). A watch asking :meth:`OrderFeed.health` gets that reading, one read shared
+by all asking meanwhile, instead of one read per watch.
 """
 
 from __future__ import annotations
@@ -83,39 +86,68 @@ def _settle(waiter: asyncio.Future[None]) -> None:
 
 
 class OrderFeed:
-    """Wakes the watches of an order when the listener reports a change of it."""
+    """Wakes the watches of an order when the listener reports a change of it, and the
+    watches of a market when its stream's health changes."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, silence_seconds: float) -> None:
         self._redis = redis
+        self._silence_ms = int(silence_seconds * 1000)
         self._waiters: dict[str, set[Wake]] = {}
+        self._by_market: dict[str, set[Wake]] = {}
+        self._monitors: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._health: dict[str, tuple[float, MarketHealth | None]] = {}
         self._health_reads: dict[str, asyncio.Future[MarketHealth | None]] = {}
 
     @contextlib.contextmanager
-    def waiting(self, *client_ids: str) -> Iterator[Wake]:
-        """One wake-up set whenever any of ``client_ids`` changes in the store (clear it to wait again)."""
+    def waiting(self, market: str, *client_ids: str) -> Iterator[Wake]:
+        """One wake-up set whenever any of ``client_ids`` changes in the store, or ``market``'s
+        stream health changes (clear it to wait again)."""
         if self._task is None or self._task.done() or self._stopping:
             self._stopping = False
             self._task = asyncio.get_running_loop().create_task(self._listen())
         wake = Wake()
-        for client_id in client_ids:
-            self._waiters.setdefault(client_id, set()).add(wake)
+        for key, table in ((market, self._by_market), *((client_id, self._waiters) for client_id in client_ids)):
+            table.setdefault(key, set()).add(wake)
         try:
             yield wake
         finally:
-            for client_id in client_ids:
-                waiters = self._waiters.get(client_id, set())
+            for key, table in ((market, self._by_market), *((client_id, self._waiters) for client_id in client_ids)):
+                waiters = table.get(key, set())
                 waiters.discard(wake)
                 if not waiters:
-                    self._waiters.pop(client_id, None)
+                    table.pop(key, None)
 
     async def health(self, store: OrderEventStore, market: str) -> MarketHealth | None:
         """The market's stream health, read at most every :data:`HEALTH_FRESH_SECONDS` for the
         whole process. While a new reading is on its way the last one is answered if younger than
         :data:`HEALTH_STALE_SECONDS`; otherwise the watch waits for the new one, and gets what
-        the read raises (Redis down)."""
+        the read raises (Redis down). The first ask starts the market's health monitor."""
+        monitor = self._monitors.get(market)
+        if monitor is None or monitor.done():
+            self._monitors[market] = asyncio.get_running_loop().create_task(self._monitor(store, market))
+        return await self._reading(store, market)
+
+    async def _monitor(self, store: OrderEventStore, market: str) -> None:
+        """While the market has watches: read its health and wake them all when the verdict
+        changes. Ends with the last watch; the next watch's first ask starts it again."""
+        last: tuple[bool, int | None] | None = None
+        while self._by_market.get(market):
+            try:
+                health = await self._reading(store, market)
+            except REDIS_DOWN:
+                health = None
+            now = int(time.time() * 1000)
+            verdict = (False, None) if health is None else (health.healthy(now, self._silence_ms),
+                                                            health.covered_since(now, self._silence_ms))
+            if last is not None and verdict != last:
+                for wake in self._by_market.get(market, ()):
+                    wake.set()
+            last = verdict
+            await asyncio.sleep(HEALTH_FRESH_SECONDS)
+
+    async def _reading(self, store: OrderEventStore, market: str) -> MarketHealth | None:
         cached = self._health.get(market)
         if cached is not None and time.monotonic() - cached[0] < HEALTH_FRESH_SECONDS:
             return cached[1]

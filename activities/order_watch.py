@@ -30,6 +30,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Protocol
 
 from activities.exchange import Exchange, RequestRefused, lookup
 from activities.exchange.order_events import ORDER, MarketHealth, OrderEventStore, ReconcilerRound, StoredOrder
@@ -40,8 +41,10 @@ from quantum_trader.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# The longest a watch waits without heartbeating and judging its stream's health again (it
-# reads its stored order when woken, see activities.order_feed).
+# While its stream is not healthy, the longest a watch waits without judging the health
+# again. While it is healthy the watch sleeps until its order changes, the stream's health
+# changes (activities.order_feed wakes it), or it has something of its own to do: a
+# heartbeat, a periodic look, the backstop re-read.
 SLICE_SECONDS = 1.0
 # After a reconnect left an order uncovered, how long a watch leaves the mass reconciler to
 # look at it before it looks itself (the reconciler checks every second; a round over many
@@ -84,7 +87,7 @@ class StreamedWatch:
         self._settings, self._exchange, self._store, self._feed = settings, exchange, store, feed
         self._with_fees = with_fees
 
-    async def run(self, request: WatchRequest, end: float, heartbeat: Callable[[], None]) -> OrderSnapshot:
+    async def run(self, request: WatchRequest, end: float, heartbeat: Heartbeat) -> OrderSnapshot:
         """Raises the exchange's error when a REST look fails (the caller maps it)."""
         order = request.order
         await quietly(self._store.watch(order.market, ORDER, order.symbol, order.client_order_id, registration_until(end)))
@@ -93,7 +96,7 @@ class StreamedWatch:
         finally:
             await quietly(self._store.unwatch(order.market, ORDER, order.symbol, order.client_order_id))
 
-    async def _follow(self, request: WatchRequest, end: float, heartbeat: Callable[[], None]) -> OrderSnapshot:
+    async def _follow(self, request: WatchRequest, end: float, heartbeat: Heartbeat) -> OrderSnapshot:
         order, since = request.order, request.since
         latest = since
         looked_ms = await quietly(self._store.last_look(order.client_order_id))
@@ -103,7 +106,7 @@ class StreamedWatch:
         # The mass reconciler's rounds as last read: the look is checked against them first,
         # and they (and the look) are read again only when that check finds a look due.
         rounds: ReconcilerRound | None = None
-        with self._feed.waiting(order.client_order_id) as woken:
+        with self._feed.waiting(order.market.value, order.client_order_id) as woken:
             while True:
                 heartbeat()
                 if woken.is_set():
@@ -143,28 +146,59 @@ class StreamedWatch:
                 refusals.raise_if_unseen(ended=left <= 0)
                 if left <= 0:
                     return latest
-                wait = min(SLICE_SECONDS, left)
-                if not healthy:  # polling: the next poll is due sooner; back to the stream, read it
-                    wait = min(wait, max(next_poll - time.monotonic(), 0.01))
+                if healthy:
+                    wait = asleep(left, heartbeat, read_at, next_poll, self._settings, health, rounds, looked_ms)
+                else:  # polling: the next poll is due sooner; back to the stream, read it
+                    wait = min(SLICE_SECONDS, left, max(next_poll - time.monotonic(), 0.01))
                     read_at = None
                 await woken.wait(wait)
 
 
-def sparing(heartbeat: Callable[[], None], timeout: timedelta | None) -> Callable[[], None]:
+class Heartbeat(Protocol):
+    """What a watch calls each time it wakes, and when it must wake to call it again."""
+
+    def __call__(self) -> None: ...
+
+    def due_in(self) -> float:
+        """Seconds until the next call is passed on (0: now)."""
+        ...
+
+
+class Sparing:
     """``heartbeat``, passed on at most every 0.4 of the activity's heartbeat ``timeout`` (at
     least every second): the SDK sends one each 0.8 of it anyway, and each call costs the
     worker a task, 10,000 a second for 10,000 watches calling every second."""
-    every = max(SLICE_SECONDS, 0.4 * timeout.total_seconds()) if timeout else SLICE_SECONDS
-    last = -math.inf
 
-    def beat() -> None:
-        nonlocal last
+    def __init__(self, heartbeat: Callable[[], None], timeout: timedelta | None) -> None:
+        self._heartbeat = heartbeat
+        self._every = max(SLICE_SECONDS, 0.4 * timeout.total_seconds()) if timeout else SLICE_SECONDS
+        self._last = -math.inf
+
+    def __call__(self) -> None:
         now = time.monotonic()
-        if now - last >= every:
-            last = now
-            heartbeat()
+        if now - self._last >= self._every:
+            self._last = now
+            self._heartbeat()
 
-    return beat
+    def due_in(self) -> float:
+        return max(self._last + self._every - time.monotonic(), 0.0)
+
+
+sparing = Sparing
+
+
+def asleep(left: float, heartbeat: Heartbeat, read_at: float | None, next_poll: float, settings: Settings,
+           health: MarketHealth | None, rounds: ReconcilerRound | None, looked_ms: int | None) -> float:
+    """How long a watch on a healthy stream sleeps unless woken: until the first of its
+    window's end, its next heartbeat, its backstop re-read, its next REST look (no sooner
+    than a refused look's Retry-After), and the moment the mass reconciler's rounds as last
+    read stop being live (its look may then be due sooner)."""
+    now = time.monotonic()
+    reread_in = 0.0 if read_at is None else read_at + REREAD_SECONDS - now
+    look_in = max(look_due_in(settings, health, rounds, looked_ms), next_poll - now)
+    if rounds is not None and rounds.live(now_ms()):
+        look_in = min(look_in, (rounds.live_until_ms + 1 - now_ms()) / 1000)
+    return max(min(left, heartbeat.due_in(), reread_in, look_in), 0.01)
 
 
 def newest(a: int | None, b: int | None) -> int | None:
@@ -217,18 +251,24 @@ def rest_due(settings: Settings, health: MarketHealth | None, rounds: Reconciler
     order has no REST look that a healthy listener has been connected since, or its periodic
     look is due. ``rounds``: the mass reconciler's, if known; while they come it does both
     (the module docstring), so the watch waits longer."""
+    return look_due_in(settings, health, rounds, looked_ms) <= 0
+
+
+def look_due_in(settings: Settings, health: MarketHealth | None, rounds: ReconcilerRound | None, looked_ms: int | None) -> float:
+    """Seconds until :func:`rest_due` (0: due now) while ``rounds`` stay as they are."""
     now = now_ms()
     covered = health.covered_since(now, int(settings.stream_silence_seconds * 1000)) if health is not None else None
     if covered is None or looked_ms is None:
-        return True
+        return 0.0
     live = rounds is not None and rounds.live(now)
     if covered > looked_ms:
-        return not live or now - covered >= RECONNECT_GRACE_MS
-    period_ms = settings.reconcile_seconds * 1000
-    if live:
-        assert rounds is not None
-        period_ms += 2 * rounds.period_ms
-    return now - looked_ms >= period_ms
+        due_ms = covered + RECONNECT_GRACE_MS if live else now
+    else:
+        due_ms = looked_ms + int(settings.reconcile_seconds * 1000)
+        if live:
+            assert rounds is not None
+            due_ms += 2 * rounds.period_ms
+    return max(due_ms - now, 0) / 1000
 
 
 async def quietly(call: Awaitable):  # noqa: ANN201 - the call's own result, or None

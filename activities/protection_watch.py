@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from activities.exchange import FuturesExchange, RequestRefused
 from activities.exchange.order_events import ALGO, OrderEventStore, ReconcilerRound
 from activities.order_feed import REREAD_SECONDS, OrderFeed
-from activities.order_watch import SLICE_SECONDS, Refusals, is_healthy, now_ms, quietly, registration_until, rest_due
+from activities.order_watch import SLICE_SECONDS, Heartbeat, Refusals, asleep, is_healthy, now_ms, quietly, registration_until, rest_due
 from quantum_trader.models import AlgoSnapshot, Market, ProtectionWatch, ProtectiveOrder
 from quantum_trader.settings import Settings
 from quantum_trader.states import AlgoStatus
@@ -51,7 +51,7 @@ class StreamedProtectionWatch:
         self._settings, self._exchange, self._store, self._feed = settings, exchange, store, feed
         self._with_fill = with_fill
 
-    async def run(self, request: ProtectionWatch, end: float, heartbeat: Callable[[], None]) -> list[AlgoSnapshot]:
+    async def run(self, request: ProtectionWatch, end: float, heartbeat: Heartbeat) -> list[AlgoSnapshot]:
         """Raises the exchange's error when a REST look fails (the caller maps it)."""
         until = registration_until(end)
         for order in request.orders:
@@ -68,14 +68,14 @@ class StreamedProtectionWatch:
             return None
         return min(looks.values())
 
-    async def _follow(self, request: ProtectionWatch, end: float, heartbeat: Callable[[], None]) -> list[AlgoSnapshot]:
+    async def _follow(self, request: ProtectionWatch, end: float, heartbeat: Heartbeat) -> list[AlgoSnapshot]:
         latest = list(request.since)
         looked_ms = await self._oldest_look(request)
         next_poll = 0.0
         read_at: float | None = None  # when the store was last read (monotonic); None: read it now
         refusals = Refusals()
         rounds: ReconcilerRound | None = None  # as in the order watch
-        with self._feed.waiting(*(o.client_algo_id for o in request.orders)) as woken:
+        with self._feed.waiting(Market.USDM.value, *(o.client_algo_id for o in request.orders)) as woken:
             while True:
                 heartbeat()
                 if woken.is_set():
@@ -117,8 +117,10 @@ class StreamedProtectionWatch:
                 refusals.raise_if_unseen(ended)
                 if ended:
                     return latest
-                wait = min(SLICE_SECONDS, max(end - time.monotonic(), 0.0))
-                if not healthy:  # the next poll is due sooner; back to the stream, read it
-                    wait = min(wait, max(next_poll - time.monotonic(), 0.01))
+                left = max(end - time.monotonic(), 0.0)
+                if healthy:
+                    wait = asleep(left, heartbeat, read_at, next_poll, self._settings, health, rounds, looked_ms)
+                else:  # the next poll is due sooner; back to the stream, read it
+                    wait = min(SLICE_SECONDS, left, max(next_poll - time.monotonic(), 0.01))
                     read_at = None
                 await woken.wait(wait)

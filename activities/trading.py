@@ -87,7 +87,7 @@ def order_events(settings: Settings, redis: object | None) -> tuple[OrderEventSt
     """The order events store and a subscription to its changes (``QT_ORDER_EVENTS=auto``)."""
     if redis is None or settings.order_events != "auto":
         return None
-    return OrderEventStore(redis, settings.order_events_ttl_seconds), OrderFeed(redis)  # type: ignore[arg-type]
+    return OrderEventStore(redis, settings.order_events_ttl_seconds), OrderFeed(redis, settings.stream_silence_seconds)  # type: ignore[arg-type]
 
 
 class TradingActivities:

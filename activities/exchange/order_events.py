@@ -208,7 +208,11 @@ class ReconcilerRound:
 
     def live(self, now_ms: int) -> bool:
         """Its rounds keep coming: the last one is at most two periods old (and a little)."""
-        return now_ms - self.last_round_ms <= 2 * self.period_ms + RECONCILER_SLACK_MS
+        return now_ms <= self.live_until_ms
+
+    @property
+    def live_until_ms(self) -> int:
+        return self.last_round_ms + 2 * self.period_ms + RECONCILER_SLACK_MS
 
 
 # A round may take this long beyond its period before the watches stop counting on it.

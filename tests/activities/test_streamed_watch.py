@@ -25,7 +25,7 @@ from activities.exchange.budget import RequestBudget, split_url
 from activities.exchange.order_events import OrderEventStore, StreamHealth
 from activities import order_watch
 from activities.order_feed import OrderFeed, Wake
-from activities.order_watch import StreamedWatch, sparing
+from activities.order_watch import Sparing, StreamedWatch, sparing
 from quantum_trader import constants
 from quantum_trader.connections import redis_client
 from quantum_trader.models import Market, OrderRequest, OrderSnapshot, OrderStatus, OrderType, Side, WatchRequest
@@ -58,10 +58,14 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# When the listener under test connected: it stays connected while it keeps reporting frames.
+CONNECTED_AT_MS = _now_ms() - 10_000
+
+
 async def _healthy(store: OrderEventStore) -> None:
-    """A listener connected ten seconds ago that keeps reporting frames."""
+    """A listener connected before these tests that keeps reporting frames."""
     now = _now_ms()
-    await store.write_health("spot", LISTENER, StreamHealth(True, now - 10_000, now, now), 30, now)
+    await store.write_health("spot", LISTENER, StreamHealth(True, CONNECTED_AT_MS, now, now), 30, now)
 
 
 async def _keep_healthy(store: OrderEventStore) -> None:
@@ -78,6 +82,11 @@ def _order(n: int) -> OrderRequest:
 def _request(order: OrderRequest, window: float) -> WatchRequest:
     since = OrderSnapshot(client_order_id=order.client_order_id, order_id=1, status=OrderStatus.NEW, orig_qty=order.quantity)
     return WatchRequest(order=order, since=since, window_seconds=window, poll_seconds=1.0)
+
+
+def _beat() -> Sparing:
+    """A heartbeat passed on every 20 s, as a 300-s watch's is."""
+    return Sparing(lambda: None, timedelta(seconds=50))
 
 
 async def _same(found: OrderSnapshot) -> OrderSnapshot:
@@ -99,7 +108,7 @@ async def _watch_unchanged(settings: Settings, store: OrderEventStore, feed: Ord
     """Watch ``orders`` together for ``window`` on a stream kept healthy; none changes."""
     keeper = asyncio.create_task(_keep_healthy(store))
     try:
-        ended = await asyncio.gather(*(_watch(settings, store, feed).run(_request(o, window), time.monotonic() + window, lambda: None)
+        ended = await asyncio.gather(*(_watch(settings, store, feed).run(_request(o, window), time.monotonic() + window, _beat())
                                        for o in orders))
     finally:
         keeper.cancel()
@@ -110,7 +119,7 @@ async def test_many_watches_on_a_healthy_stream_read_redis_when_woken_not_every_
     """100 unchanged orders watched for 4 s: each order is read once at the start, the
     stream's health once for all of them per half second. (Each watch reading its order and
     the health every second made this 12 reads a watch.)"""
-    store, feed, count, window = OrderEventStore(redis), OrderFeed(redis), 100, 4.0
+    store, feed, count, window = OrderEventStore(redis), OrderFeed(redis, settings.stream_silence_seconds), 100, 4.0
     await _healthy(store)
     orders = [_order(n) for n in range(count)]
     for order in orders:  # looked at after the listener connected: nothing to reconcile
@@ -126,12 +135,12 @@ async def test_a_change_published_while_the_feed_was_disconnected_still_ends_the
 ) -> None:
     """The feed's subscription is killed and the order is cancelled before it subscribes
     again, so the change's message reaches no one; the watch must still see it promptly."""
-    store, feed = OrderEventStore(redis), OrderFeed(redis)
+    store, feed = OrderEventStore(redis), OrderFeed(redis, settings.stream_silence_seconds)
     keeper = asyncio.create_task(_keep_healthy(store))
     order = _order(1000)
     await store.record_look(order.client_order_id, _now_ms())
     window = 60.0
-    watching = asyncio.create_task(_watch(settings, store, feed).run(_request(order, window), time.monotonic() + window, lambda: None))
+    watching = asyncio.create_task(_watch(settings, store, feed).run(_request(order, window), time.monotonic() + window, _beat()))
 
     async def subscribed() -> bool:
         counts = dict(await redis.pubsub_numsub(constants.ORDER_EVENTS_CHANNEL))
@@ -189,13 +198,13 @@ async def test_a_look_refused_while_the_stream_is_down_waits_and_the_fill_comes_
 
 async def _refused_then_filled(settings: Settings, redis: Redis, exchange: BinanceExchange,
                                caplog: pytest.LogCaptureFixture) -> OrderSnapshot:
-    store, feed = OrderEventStore(redis), OrderFeed(redis)
+    store, feed = OrderEventStore(redis), OrderFeed(redis, settings.stream_silence_seconds)
     await _disconnected(store)
     order = _order(2000)
     window = 30.0
     watch = StreamedWatch(settings, exchange, store, feed, _same)
     caplog.set_level(logging.INFO, logger="activities.order_watch")
-    watching = asyncio.create_task(watch.run(_request(order, window), time.monotonic() + window, lambda: None))
+    watching = asyncio.create_task(watch.run(_request(order, window), time.monotonic() + window, _beat()))
 
     def refused() -> bool:
         return any("refused" in record.getMessage() for record in caplog.records if record.name == "activities.order_watch")
@@ -226,13 +235,13 @@ async def _refused_with_the_stream_down(settings: Settings, redis: Redis, privat
                                         window: float) -> float:
     """Watch ``order`` with its market's stream down and the fleet paused; the seconds until
     the watch fails with the refusal (it must)."""
-    store, feed = OrderEventStore(redis), OrderFeed(redis)
+    store, feed = OrderEventStore(redis), OrderFeed(redis, settings.stream_silence_seconds)
     await _disconnected(store)
     async with _paused_exchange(settings, private_redis, 60) as exchange:
         began = time.monotonic()
         with pytest.raises(RequestRefused, match="paused"):
             await asyncio.wait_for(StreamedWatch(settings, exchange, store, feed, _same).run(
-                _request(order, window), time.monotonic() + window, lambda: None), timeout=10)
+                _request(order, window), time.monotonic() + window, _beat()), timeout=10)
         return time.monotonic() - began
 
 
@@ -271,7 +280,7 @@ async def test_watches_whose_looks_are_left_to_live_rounds_do_not_read_the_round
     when they start, not every second. (Checking first without the rounds' record, each watch
     found its look due every second and read its look and the round record to learn it was
     not: 20,000 Redis reads a second from one worker following 10,000 resting orders.)"""
-    store, feed, count, window = OrderEventStore(redis), OrderFeed(redis), 100, 4.0
+    store, feed, count, window = OrderEventStore(redis), OrderFeed(redis, settings.stream_silence_seconds), 100, 4.0
     await _healthy(store)
     period_ms = int(settings.reconcile_seconds * 1000)
     await store.reconciler_alive(Market.SPOT, 3 * period_ms)
@@ -293,3 +302,66 @@ async def test_looks_refused_with_the_stream_down_fail_the_watch_once_the_order_
     monkeypatch.setattr(order_watch, "REFUSED_UNSEEN_SECONDS", 2.0, raising=False)
     took = await _refused_with_the_stream_down(settings, redis, private_redis, _order(2002), window=30.0)
     assert 1.5 <= took < 10
+
+
+class _Counted:
+    """The watch's heartbeat (passed on every 20 s), counting each time the watch woke."""
+
+    def __init__(self) -> None:
+        self.wakes = 0
+        self._beat = _beat()
+
+    def __call__(self) -> None:
+        self.wakes += 1
+        self._beat()
+
+    def due_in(self) -> float:
+        return self._beat.due_in()
+
+
+async def test_a_watch_on_a_healthy_stream_sleeps_until_its_order_changes_not_every_second(settings: Settings, redis: Redis) -> None:
+    """Nothing changes for 4 s and nothing of the watch's own is due (its heartbeat every 20 s,
+    its periodic look in minutes): it wakes to start, when the feed has subscribed (what was
+published before reached no one) and at its window's end. (Waking every second to judge its
+    stream's health again, 10,000 watches kept a worker's event loop three quarters busy and
+    delayed every workflow task it ran.)"""
+    store, feed, heartbeat = OrderEventStore(redis), OrderFeed(redis, settings.stream_silence_seconds), _Counted()
+    await _healthy(store)
+    order = _order(4000)
+    await store.record_look(order.client_order_id, _now_ms())
+    keeper = asyncio.create_task(_keep_healthy(store))
+    window = 4.0
+    try:
+        found = await _watch(settings, store, feed).run(_request(order, window), time.monotonic() + window, heartbeat)
+    finally:
+        keeper.cancel()
+    assert found.status is OrderStatus.NEW
+    assert heartbeat.wakes <= 3, f"the watch woke {heartbeat.wakes} times in {window} s"
+
+
+async def test_a_sleeping_watch_is_woken_when_its_stream_stops_being_healthy_and_looks_itself(
+    settings: Settings, redis: Redis, private_redis: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The watch sleeps on a healthy stream; the listener then reports it down. The watch must
+    turn to REST within about a second (its look, refused here by a paused fleet, shows it),
+    not at its next heartbeat 20 s on."""
+    store, feed, heartbeat = OrderEventStore(redis), OrderFeed(redis, settings.stream_silence_seconds), _Counted()
+    await _healthy(store)
+    order = _order(4001)
+    await store.record_look(order.client_order_id, _now_ms())
+    caplog.set_level(logging.INFO, logger="activities.order_watch")
+    window = 30.0
+    async with _paused_exchange(settings, private_redis, 60) as exchange:
+        watch = StreamedWatch(settings, exchange, store, feed, _same)
+        watching = asyncio.create_task(watch.run(_request(order, window), time.monotonic() + window, heartbeat))
+
+        def looked() -> bool:
+            return any("refused" in record.getMessage() for record in caplog.records if record.name == "activities.order_watch")
+
+        try:
+            await eventually(lambda: heartbeat.wakes >= 1, timeout=5, what="the watch started")
+            assert not looked(), "the watch looked while its stream was healthy"
+            await _disconnected(store)
+            await eventually(looked, timeout=3, what="the watch's REST look once the stream is down")
+        finally:
+            watching.cancel()
