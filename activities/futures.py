@@ -25,7 +25,7 @@ from activities.exchange import ExchangeError, FuturesExchange, NothingToReduce,
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from activities.exchange.order_events import OrderEventStore
 from activities.order_feed import OrderFeed
-from activities.order_watch import quietly, sparing
+from activities.order_watch import Sparing, quietly
 from activities.protection_watch import StreamedProtectionWatch
 from activities.trading import order_events, watch_failure, watch_seconds_left
 from quantum_trader import logs
@@ -155,7 +155,7 @@ class FuturesActivities:
             store, feed = self._events
             watch = StreamedProtectionWatch(self._settings, self._exchange, store, feed, self._with_fill)
             try:
-                return await watch.run(request, end, sparing(activity.heartbeat, activity.info().heartbeat_timeout))
+                return await watch.run(request, end, Sparing(activity.heartbeat, activity.info().heartbeat_timeout))
             except ExchangeError as error:
                 log.warning("protection poll failed", extra={"trace_id": request.orders[0].trace_id if request.orders else "",
                                                              "error": str(error)})

@@ -184,9 +184,6 @@ class Sparing:
         return max(self._last + self._every - time.monotonic(), 0.0)
 
 
-sparing = Sparing
-
-
 def asleep(left: float, heartbeat: Heartbeat, read_at: float | None, next_poll: float, settings: Settings,
            health: MarketHealth | None, rounds: ReconcilerRound | None, looked_ms: int | None) -> float:
     """How long a watch on a healthy stream sleeps unless woken: until the first of its

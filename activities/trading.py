@@ -18,7 +18,7 @@ from activities.approval import approval, open_gate
 from activities.exchange import Exchange, ExchangeError, OutcomeUnknown, Priority, at_priority, lookup
 from activities.exchange.order_events import OrderEventStore
 from activities.order_feed import OrderFeed
-from activities.order_watch import StreamedWatch, quietly, sparing
+from activities.order_watch import Sparing, StreamedWatch, quietly
 from activities.placement import as_application_error, place_exactly_once, reconcile
 from quantum_trader import logs
 from quantum_trader.ids import client_order_id
@@ -190,7 +190,7 @@ class TradingActivities:
             return await self._poll(request, end)
         watch = StreamedWatch(self._settings, self._exchange, store, feed, lambda found: self._with_fees(order, found))
         try:
-            return await watch.run(request, end, sparing(activity.heartbeat, activity.info().heartbeat_timeout))
+            return await watch.run(request, end, Sparing(activity.heartbeat, activity.info().heartbeat_timeout))
         except ExchangeError as error:
             log.warning("order poll failed",
                         extra={"trace_id": order.trace_id, "client_order_id": order.client_order_id, "error": str(error)})

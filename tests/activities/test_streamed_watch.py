@@ -25,7 +25,7 @@ from activities.exchange.budget import RequestBudget, split_url
 from activities.exchange.order_events import OrderEventStore, StreamHealth
 from activities import order_watch
 from activities.order_feed import OrderFeed, Wake
-from activities.order_watch import Sparing, StreamedWatch, sparing
+from activities.order_watch import Sparing, StreamedWatch
 from quantum_trader import constants
 from quantum_trader.connections import redis_client
 from quantum_trader.models import Market, OrderRequest, OrderSnapshot, OrderStatus, OrderType, Side, WatchRequest
@@ -262,11 +262,11 @@ def test_a_watch_passes_its_heartbeat_on_at_most_every_four_tenths_of_the_timeou
     """The SDK sends at most one heartbeat each 0.8 of the timeout; calling it every second
     from 10,000 watches cost the worker a task per call."""
     sent: list[float] = []
-    beat = sparing(lambda: sent.append(time.monotonic()), timedelta(seconds=50))
+    beat = Sparing(lambda: sent.append(time.monotonic()), timedelta(seconds=50))
     for _ in range(1_000):
         beat()
     assert len(sent) == 1
-    every_second = sparing(lambda: sent.append(time.monotonic()), None)
+    every_second = Sparing(lambda: sent.append(time.monotonic()), None)
     every_second()
     every_second()
     assert len(sent) == 2
