@@ -68,10 +68,25 @@ async def _healthy(store: OrderEventStore) -> None:
     await store.write_health("spot", LISTENER, StreamHealth(True, CONNECTED_AT_MS, now, now), 30, now)
 
 
-async def _keep_healthy(store: OrderEventStore) -> None:
-    while True:
-        await _healthy(store)
-        await asyncio.sleep(0.5)  # the listener's own cadence, not a wait for a result
+@contextlib.asynccontextmanager
+async def _kept_healthy(store: OrderEventStore) -> AsyncIterator[None]:
+    """The listener reporting its stream healthy every half second, until the block ends; it
+    has stopped writing when the block is left (a cancelled writer may still be inside a
+    Redis call and write once more into the next test's store)."""
+    stop = asyncio.Event()
+
+    async def keep() -> None:
+        while not stop.is_set():
+            await _healthy(store)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)  # the listener's own cadence
+
+    keeper = asyncio.create_task(keep())
+    try:
+        yield
+    finally:
+        stop.set()
+        await keeper
 
 
 def _order(n: int) -> OrderRequest:
@@ -106,12 +121,9 @@ async def _commands(redis: Redis, *names: str) -> int:
 async def _watch_unchanged(settings: Settings, store: OrderEventStore, feed: OrderFeed, orders: list[OrderRequest],
                            window: float) -> None:
     """Watch ``orders`` together for ``window`` on a stream kept healthy; none changes."""
-    keeper = asyncio.create_task(_keep_healthy(store))
-    try:
+    async with _kept_healthy(store):
         ended = await asyncio.gather(*(_watch(settings, store, feed).run(_request(o, window), time.monotonic() + window, _beat())
                                        for o in orders))
-    finally:
-        keeper.cancel()
     assert all(snapshot.status is OrderStatus.NEW for snapshot in ended)
 
 
@@ -136,29 +148,28 @@ async def test_a_change_published_while_the_feed_was_disconnected_still_ends_the
     """The feed's subscription is killed and the order is cancelled before it subscribes
     again, so the change's message reaches no one; the watch must still see it promptly."""
     store, feed = OrderEventStore(redis), OrderFeed(redis, settings.stream_silence_seconds)
-    keeper = asyncio.create_task(_keep_healthy(store))
     order = _order(1000)
     await store.record_look(order.client_order_id, _now_ms())
     window = 60.0
-    watching = asyncio.create_task(_watch(settings, store, feed).run(_request(order, window), time.monotonic() + window, _beat()))
 
     async def subscribed() -> bool:
         counts = dict(await redis.pubsub_numsub(constants.ORDER_EVENTS_CHANNEL))
         return counts.get(constants.ORDER_EVENTS_CHANNEL.encode(), 0) == 1
 
-    try:
-        await eventually(subscribed, timeout=10, what="the feed subscribed")
-        await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
-        cancelled = OrderSnapshot(client_order_id=order.client_order_id, order_id=1, status=OrderStatus.CANCELED,
-                                  orig_qty=order.quantity, update_time_ms=_now_ms(), symbol=order.symbol, side=order.side,
-                                  order_type=order.order_type.value)
-        await store.apply_snapshot(cancelled, _now_ms())
-        lost = time.monotonic()
-        found = await asyncio.wait_for(watching, timeout=window)
-        took = time.monotonic() - lost
-    finally:
-        keeper.cancel()
-        watching.cancel()
+    async with _kept_healthy(store):
+        watching = asyncio.create_task(_watch(settings, store, feed).run(_request(order, window), time.monotonic() + window, _beat()))
+        try:
+            await eventually(subscribed, timeout=10, what="the feed subscribed")
+            await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+            cancelled = OrderSnapshot(client_order_id=order.client_order_id, order_id=1, status=OrderStatus.CANCELED,
+                                      orig_qty=order.quantity, update_time_ms=_now_ms(), symbol=order.symbol, side=order.side,
+                                      order_type=order.order_type.value)
+            await store.apply_snapshot(cancelled, _now_ms())
+            lost = time.monotonic()
+            found = await asyncio.wait_for(watching, timeout=window)
+            took = time.monotonic() - lost
+        finally:
+            watching.cancel()
     assert found.status is OrderStatus.CANCELED
     assert took < 5.0, f"the watch saw the cancel {took:.1f} s after it was stored"
 
@@ -329,12 +340,9 @@ published before reached no one) and at its window's end. (Waking every second t
     await _healthy(store)
     order = _order(4000)
     await store.record_look(order.client_order_id, _now_ms())
-    keeper = asyncio.create_task(_keep_healthy(store))
     window = 4.0
-    try:
+    async with _kept_healthy(store):
         found = await _watch(settings, store, feed).run(_request(order, window), time.monotonic() + window, heartbeat)
-    finally:
-        keeper.cancel()
     assert found.status is OrderStatus.NEW
     assert heartbeat.wakes <= 3, f"the watch woke {heartbeat.wakes} times in {window} s"
 
