@@ -222,6 +222,7 @@ def _chaos(tmp_path: Path, decisions: int, *flags: str, timeout: float) -> dict:
     return json.loads(done.stdout)
 
 
+@pytest.mark.slow  # two minutes of a full stack under faults; `make test-slow` (run by CI)
 @pytest.mark.timeout(420)
 def test_reduced_chaos_run_reconciles_without_violation(tmp_path: Path) -> None:
     summary = _chaos(tmp_path, 60, *CHEAP_TIMING, timeout=400)
