@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     order_poll_seconds: float = Field(default=1.0, gt=0, description="How often a resting order is polled.")
     order_watch_window_seconds: float = Field(
         default=30.0, ge=5, le=3_600,
-        description="Longest single watch of a resting order: each costs the workflow a task and Temporal an activity, and the watch heartbeats every 0.8 of a sixth of it (at least every 4 s). Raise it (300) for thousands of resting orders.",
+        description="Longest single watch of a resting order: each costs the workflow a task and Temporal an activity, and the watch heartbeats every 0.8 of a sixth of it (at least every 4 s). Raise it for thousands of resting orders per worker: 300, and 3,600 towards 10,000 (docs/operations.md).",
     )
 
     # Order events from the exchange's user data streams (quantum-trader exchange-events)
