@@ -58,8 +58,10 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-# When the listener under test connected: it stays connected while it keeps reporting frames.
-CONNECTED_AT_MS = _now_ms() - 10_000
+# When the listener under test connected: an hour before these tests, so before every look
+# they record (a look older than the connection would be due at once); it stays connected
+# while it keeps reporting frames.
+CONNECTED_AT_MS = _now_ms() - 3_600_000
 
 
 async def _healthy(store: OrderEventStore) -> None:
