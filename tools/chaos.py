@@ -685,8 +685,8 @@ class Chaos:
         t = self.tally
         reconciliation.counts = {
             "decisions published": t.published,
-            "  plus reset decisions": t.reset_published,
             "  of them repeats": t.duplicates,
+            "reset decisions published": t.reset_published,
             "chaos: worker SIGKILLs": t.worker_kills,
             "chaos: skewed worker restarts": t.skew_restarts,
             "chaos: exchange clock moves": t.clock_moves,
