@@ -193,8 +193,9 @@ def asleep(left: float, heartbeat: Heartbeat, read_at: float | None, next_poll: 
     now = time.monotonic()
     reread_in = 0.0 if read_at is None else read_at + REREAD_SECONDS - now
     look_in = max(look_due_in(settings, health, rounds, looked_ms), next_poll - now)
-    if rounds is not None and rounds.live(now_ms()):
-        look_in = min(look_in, (rounds.live_until_ms + 1 - now_ms()) / 1000)
+    wall_ms = now_ms()
+    if rounds is not None and rounds.live(wall_ms):
+        look_in = min(look_in, (rounds.live_until_ms + 1 - wall_ms) / 1000)
     return max(min(left, heartbeat.due_in(), reread_in, look_in), 0.01)
 
 
